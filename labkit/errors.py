@@ -1,0 +1,38 @@
+"""Exceptions that tell the user exactly which file, line and field is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class LabkitError(Exception):
+    """Base class for every error labkit raises on purpose."""
+
+
+class DataFileError(LabkitError):
+    """A data file (JSONL, YAML template, config) is malformed.
+
+    The message always names the file, and the line and field when known.
+    """
+
+    def __init__(self, path: str | Path, message: str, *, line: int | None = None, field: str | None = None):
+        self.path = Path(path)
+        self.line = line
+        self.field = field
+        where = str(self.path)
+        if line is not None:
+            where += f":{line}"
+        if field is not None:
+            where += f" [field {field!r}]"
+        super().__init__(f"{where}: {message}")
+
+
+class UnknownNameError(LabkitError, KeyError):
+    """A template, tool, model or format name that labkit does not know; lists the known ones."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        self.kind, self.name, self.known = kind, name, known
+        super().__init__(f"unknown {kind} {name!r}; known: {', '.join(sorted(known)) or '(none)'}")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.args[0]
