@@ -49,6 +49,7 @@ class ChatResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)  # backend extras, e.g. the emulator's applied noise
 
 
 @dataclass

@@ -1,0 +1,30 @@
+"""Agent loops over the sandbox tools: ReAct-style scratchpads and the KAgent plan loop with a conclusion."""
+
+from __future__ import annotations
+
+from labkit.agent.loop import STOP_MARKERS, ToolsArg, resolve_template, resolve_tools, run_steps
+from labkit.agent.plan import is_planning_format, run_conclusion, run_plan
+from labkit.agent.react import run_react
+from labkit.agent.trace import STOP_REASONS, Trace, TraceStep, parsed_to_dict
+from labkit.llm import ChatModel
+from labkit.templates import AgentTemplate
+
+
+def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "kagent_planning_zh",
+              tools: ToolsArg = None, max_steps: int = 5, max_new_tokens: int = 256,
+              conclusion_template: str | AgentTemplate | None = None) -> Trace:
+    """Run the loop that fits the template: JSON planning formats -> :func:`run_plan`, others -> :func:`run_react`.
+
+    ``conclusion_template`` None picks ``kagent_conclusion_<lang>`` for the planning template's language.
+    """
+    tmpl = resolve_template(template)
+    if is_planning_format(tmpl.output_format):
+        if conclusion_template is None:
+            conclusion_template = f"kagent_conclusion_{tmpl.lang}"
+        return run_plan(model, query, tools=tools, template=tmpl, conclusion_template=conclusion_template,
+                        max_steps=max_steps, max_new_tokens=max_new_tokens)
+    return run_react(model, query, tools=tools, template=tmpl, max_steps=max_steps, max_new_tokens=max_new_tokens)
+
+
+__all__ = ["Trace", "TraceStep", "STOP_REASONS", "STOP_MARKERS", "parsed_to_dict", "run_react", "run_plan",
+           "run_agent", "run_conclusion", "run_steps", "resolve_tools", "resolve_template", "is_planning_format"]

@@ -1,0 +1,92 @@
+"""The step loop shared by every agent style: render prompt -> model -> parse -> call tool -> remember.
+
+The loop is driven by the template's ``output_format`` (react, modelscope, autogpt, toolllama, task_json), so one
+engine serves ReAct-style scratchpads and KAgent-style planning: both are rendered from the ``memory`` of completed
+tasks in the template family's own style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
+from labkit.llm import ChatModel
+from labkit.parsing import parse_output
+from labkit.templates import AgentTemplate, load_template
+from labkit.tools import Tool, ToolRegistry, default_registry
+from labkit.types import CompletedTask, ParseError, ToolCall
+
+# Where a model must stop so that the *tool* supplies the observation, not the model's imagination.
+STOP_MARKERS: dict[str, list[str]] = {
+    "react": ["Observation:"],
+    "toolllama": ["Observation:"],
+    "modelscope": ["<|startofexec|>"],
+}
+
+ToolsArg = ToolRegistry | Sequence[Tool] | Sequence[str] | None
+
+
+def resolve_tools(tools: ToolsArg) -> ToolRegistry:
+    """None -> every sandbox tool; a list of names -> that subset; Tools or a registry as given."""
+    if tools is None:
+        return default_registry()
+    if isinstance(tools, ToolRegistry):
+        return tools
+    items = list(tools)
+    if all(isinstance(t, str) for t in items):
+        return default_registry().subset(items)  # type: ignore[arg-type]
+    return ToolRegistry(items)  # type: ignore[arg-type]
+
+
+def resolve_template(template: str | AgentTemplate) -> AgentTemplate:
+    return template if isinstance(template, AgentTemplate) else load_template(template)
+
+
+@dataclass
+class LoopState:
+    """What the agent has done so far. ``memory`` (completed tasks) is what every family shows back to the model:
+    KAgent's *Completed tasks* JSON, ReAct/ToolLLaMA's Thought/Action/Observation scratchpad, ModelScope's exec
+    blocks. ``history`` is the earlier *conversation* (user, assistant) turns, unchanged by the loop."""
+
+    memory: list[CompletedTask] = field(default_factory=list)
+    history: list[tuple[str, str]] = field(default_factory=list)
+
+
+def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry, *,
+              max_steps: int, max_new_tokens: int, history: Sequence[tuple[str, str]] = (),
+              stop_on_repeat: bool = True) -> tuple[Trace, LoopState]:
+    """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended."""
+    trace = Trace(query=query, template=template.name, model=model.name)
+    state = LoopState(history=list(history))
+    seen: list[ToolCall] = []
+    for _ in range(max_steps):
+        prompt = template.render(goal=query, tools=registry, memory=state.memory, history=state.history,
+                                 max_steps=max_steps)
+        result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens,
+                            stop=STOP_MARKERS.get(template.output_format))
+        parsed = parse_output(result.text, template.output_format, tools=registry)
+        step = TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed),
+                         completion_tokens=result.completion_tokens)
+        trace.steps.append(step)
+        if isinstance(parsed, ParseError):
+            trace.stopped = "parse_error"
+            return trace, state
+        if parsed.give_up:
+            trace.stopped = "give_up"
+            return trace, state
+        if parsed.is_finish:
+            trace.final_answer = parsed.final_answer
+            trace.stopped = "finished"
+            return trace, state
+        call = parsed.call
+        assert call is not None  # a ParsedAction that is not a finish and not give_up carries a call
+        if stop_on_repeat and call in seen:
+            trace.stopped = "repeated_call"
+            return trace, state
+        seen.append(call)
+        obs = registry.call(call)
+        step.observation, step.tool_ok = obs.text, obs.ok
+        state.memory.append(CompletedTask(task_name=parsed.thought, call=call, result=obs.text))
+    trace.stopped = "max_steps"
+    return trace, state

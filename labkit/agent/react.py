@@ -1,0 +1,20 @@
+"""ReAct: Thought -> Action -> Action Input -> Observation, repeated until a Final Answer."""
+
+from __future__ import annotations
+
+from labkit.agent.loop import ToolsArg, resolve_template, resolve_tools, run_steps
+from labkit.agent.trace import Trace
+from labkit.llm import ChatModel
+from labkit.templates import AgentTemplate
+
+
+def run_react(model: ChatModel, query: str, *, tools: ToolsArg = None, template: str | AgentTemplate = "react",
+              max_steps: int = 5, max_new_tokens: int = 256) -> Trace:
+    """Answer ``query`` with a scratchpad loop; the model's own Final Answer ends it (no conclusion prompt).
+
+    ``tools``: None (every sandbox tool), a list of tool names, Tools, or a ToolRegistry.
+    """
+    tmpl = resolve_template(template)
+    trace, _ = run_steps(model, query, tmpl, resolve_tools(tools), max_steps=max_steps,
+                         max_new_tokens=max_new_tokens)
+    return trace

@@ -1,0 +1,128 @@
+"""A record of one agent run: every step's prompt, raw output, parsed action and tool observation."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import DataFileError
+from labkit.jsonl import append_jsonl, iter_jsonl, require
+from labkit.types import ParseError, ParseResult
+
+STOP_REASONS = ("finished", "max_steps", "parse_error", "give_up", "repeated_call")
+
+
+def parsed_to_dict(result: ParseResult) -> dict[str, Any]:
+    """``{"ok": True, thought, call, final_answer, give_up, repaired}`` or ``{"ok": False, code, message}``."""
+    if isinstance(result, ParseError):
+        return {"ok": False, **result.to_dict()}
+    d = result.to_dict()
+    d["repaired"] = list(d.get("repaired", ()))
+    return {"ok": True, **d}
+
+
+@dataclass
+class TraceStep:
+    prompt: str
+    output: str
+    parsed: dict[str, Any]
+    observation: str | None = None
+    kind: str = "step"  # "step" (plan / tool call) or "conclusion" (the summarising prompt)
+    tool_ok: bool | None = None  # False when the registry rejected the call (unknown tool, bad args, tool error)
+    completion_tokens: int = 0  # as the model reported it (0 when unknown)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.parsed.get("ok"))
+
+    def action_text(self) -> str:
+        """A one-line human reading of the parsed output."""
+        p = self.parsed
+        if not p.get("ok"):
+            return f"ParseError[{p.get('code')}]: {p.get('message')}"
+        if p.get("give_up"):
+            return "give_up_and_restart"
+        if p.get("call"):
+            return f"{p['call']['name']}({json.dumps(p['call']['args'], ensure_ascii=False)})"
+        return f"Final Answer: {p.get('final_answer')}"
+
+
+@dataclass
+class Trace:
+    query: str
+    template: str
+    model: str
+    steps: list[TraceStep] = field(default_factory=list)
+    final_answer: str | None = None
+    stopped: str = "max_steps"
+    conclusion_template: str | None = None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """The parse error that stopped the run (``{"ok": False, "code", "message"}``), if any."""
+        errors = [s.parsed for s in self.steps if not s.ok]
+        return errors[-1] if errors else None
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        return [s.parsed["call"] for s in self.steps if s.ok and s.parsed.get("call")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, path: str | Path = "<dict>", line: int = 0) -> Trace:
+        for name, typ in (("query", str), ("template", str), ("model", str), ("steps", list), ("stopped", str)):
+            require(d, name, typ, path=path, line=line)
+        steps = []
+        for i, s in enumerate(d["steps"]):
+            if not isinstance(s, dict) or not all(k in s for k in ("prompt", "output", "parsed")):
+                raise DataFileError(path, "each step needs prompt, output and parsed", line=line, field=f"steps[{i}]")
+            steps.append(TraceStep(**{k: s[k] for k in s if k in TraceStep.__dataclass_fields__}))
+        return cls(d["query"], d["template"], d["model"], steps, d.get("final_answer"), d["stopped"],
+                   d.get("conclusion_template"))
+
+    def save_jsonl(self, path: str | Path) -> Path:
+        """Append this trace as one JSON line (crash-safe)."""
+        append_jsonl(path, [self.to_dict()])
+        return Path(path)
+
+    @staticmethod
+    def load(path: str | Path) -> list[Trace]:
+        """Read every trace saved with :meth:`save_jsonl`; a bad line raises DataFileError naming it."""
+        return [Trace.from_dict(rec, path=path, line=n) for n, rec in iter_jsonl(path)]
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = []
+        for i, s in enumerate(self.steps, start=1):
+            color = "#fff" if s.ok else "#ffeef0"
+            obs = "" if s.observation is None else e(s.observation)
+            rows.append(
+                f"<tr style='background:{color};vertical-align:top'><td>{i}{' (结论)' if s.kind == 'conclusion' else ''}"
+                f"</td><td><details><summary>prompt ({len(s.prompt)} chars)</summary>"
+                f"<pre style='white-space:pre-wrap;max-height:30em;overflow:auto'>{e(s.prompt)}</pre></details></td>"
+                f"<td><pre style='white-space:pre-wrap'>{e(s.output)}</pre></td>"
+                f"<td><code>{e(s.action_text())}</code></td>"
+                f"<td><pre style='white-space:pre-wrap'>{obs}</pre></td></tr>")
+        answer = "—" if self.final_answer is None else e(self.final_answer)
+        return (f"<div><p><b>query</b>: {e(self.query)}<br><b>model</b>: {e(self.model)} · <b>template</b>: "
+                f"{e(self.template)} · <b>stopped</b>: {e(self.stopped)}</p>"
+                "<table style='border-collapse:collapse' border='1' cellpadding='4'><tr><th>#</th><th>prompt</th>"
+                "<th>output</th><th>parsed action</th><th>observation</th></tr>" + "".join(rows) +
+                f"</table><p><b>final answer</b>: {answer}</p></div>")
+
+    def __str__(self) -> str:
+        lines = [f"[{self.model} · {self.template}] {self.query}"]
+        for i, s in enumerate(self.steps, start=1):
+            lines.append(f"  {i}. {s.action_text()}")
+            if s.observation is not None:
+                lines.append(f"     -> {s.observation[:200]}")
+        lines.append(f"  stopped={self.stopped}; final answer: {self.final_answer}")
+        return "\n".join(lines)
+
+
+__all__ = ["Trace", "TraceStep", "parsed_to_dict", "STOP_REASONS"]

@@ -1,0 +1,75 @@
+"""The ``labkit`` command line: ``labkit labs list`` and ``labkit labs run`` (the instructor runner)."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from labkit.errors import LabkitError
+
+
+def parse_value(text: str) -> Any:
+    """Read a ``-p`` value as a Python literal (``3``, ``0.5``, ``True``, ``[1, 2]``) or else keep it a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labkit", description="Agent-Tuning lab kit.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    labs = sub.add_parser("labs", help="run or list the course notebooks").add_subparsers(dest="action",
+                                                                                      required=True)
+    ls = labs.add_parser("list", help="list the course notebooks in order")
+    ls.add_argument("--dir", default=None, help="notebook folder (default: the repo's notebooks/)")
+    run = labs.add_parser("run", help="execute notebooks with papermill and write report.md / report.html")
+    run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                     help="01, 01_react, 01_react.ipynb or a path (default: all, in order)")
+    run.add_argument("--mode", choices=["smoke", "course"], default="smoke")
+    run.add_argument("--out", default=None, help="output folder (default: runs/labs/<timestamp>/)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                     help="extra notebook parameter (repeatable)")
+    run.add_argument("--dir", default=None, help="notebook folder (default: the repo's notebooks/)")
+    run.add_argument("--kernel", default="python3")
+    run.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    return parser
+
+
+def _labs_list(args: argparse.Namespace) -> int:
+    from labkit.labs import list_notebooks
+
+    for path in list_notebooks(args.dir):
+        print(path.stem)
+    return 0
+
+
+def _labs_run(args: argparse.Namespace) -> int:
+    from labkit.labs import NotebookResult, run_labs
+
+    def progress(r: NotebookResult) -> None:
+        print(f"{'PASS' if r.passed else 'FAIL'}  {r.name}  ({r.duration_s:.1f}s)", flush=True)
+
+    params = {key: parse_value(value) for key, value in args.parameter}
+    report = run_labs(args.notebooks or None, mode=args.mode, out_dir=args.out, parameters=params,
+                      folder=args.dir, kernel=args.kernel, timeout_s=args.timeout, on_result=progress)
+    print()
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {("labs", "list"): _labs_list, ("labs", "run"): _labs_run}
+    try:
+        return handlers[(args.command, args.action)](args)
+    except LabkitError as exc:
+        print(f"labkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

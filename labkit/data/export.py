@@ -1,0 +1,69 @@
+"""Write and read the training set (ARCHITECTURE.md "Training sample format") as JSONL and as datasets.Dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from labkit.errors import DataFileError
+from labkit.jsonl import iter_jsonl, require, write_jsonl
+
+SAMPLE_FIELDS = ("id", "source", "query_id", "template", "step", "messages")
+ROLES = ("system", "user", "assistant")
+
+
+def normalize_sample(sample: dict[str, Any]) -> dict[str, Any]:
+    """Every message gets an explicit ``loss`` (default: True for assistant turns only)."""
+    out = dict(sample)
+    out["messages"] = [{**m, "loss": bool(m.get("loss", m["role"] == "assistant"))} for m in sample["messages"]]
+    return out
+
+
+def check_sample(sample: dict[str, Any], *, path: str | Path = "<samples>", line: int | None = None) -> None:
+    """Raise DataFileError naming the field when ``sample`` is not a valid training sample."""
+    for f in SAMPLE_FIELDS:
+        if f not in sample:
+            raise DataFileError(path, "missing field", line=line, field=f)
+    if sample["source"] not in ("agent", "general"):
+        raise DataFileError(path, f"source must be agent|general, got {sample['source']!r}", line=line, field="source")
+    msgs = sample["messages"]
+    if not isinstance(msgs, list) or not msgs:
+        raise DataFileError(path, "messages must be a non-empty list", line=line, field="messages")
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            raise DataFileError(path, f"need role in {ROLES} and string content", line=line, field=f"messages[{i}]")
+    if not any(m.get("loss", m["role"] == "assistant") for m in msgs):
+        raise DataFileError(path, "no supervised turn (loss=true)", line=line, field="messages")
+
+
+def write_training_set(samples: Iterable[dict[str, Any]], path: str | Path) -> int:
+    """Validate and atomically write samples as JSONL; returns the count."""
+    rows = []
+    for i, s in enumerate(samples):
+        check_sample(s, path=path, line=i + 1)
+        rows.append(normalize_sample(s))
+    return write_jsonl(path, rows)
+
+
+def read_training_set(path: str | Path) -> list[dict[str, Any]]:
+    rows = []
+    for line, rec in iter_jsonl(path):
+        require(rec, "messages", list, path=path, line=line)
+        check_sample(rec, path=path, line=line)
+        rows.append(normalize_sample(rec))
+    return rows
+
+
+def to_hf_dataset(samples: Sequence[dict[str, Any]]) -> datasets.Dataset:
+    """The contract fields only, with uniform message dicts (role, content, loss) so Arrow gets one schema."""
+    rows = []
+    for s in samples:
+        s = normalize_sample(s)
+        rows.append({"id": s["id"], "source": s["source"], "query_id": str(s["query_id"]),
+                     "template": s["template"] or "", "step": int(s["step"]),
+                     "messages": [{"role": m["role"], "content": m["content"], "loss": m["loss"]}
+                                  for m in s["messages"]]})
+    return datasets.Dataset.from_list(rows)

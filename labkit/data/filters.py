@@ -1,0 +1,186 @@
+"""Automatic quality filters over labelled traces, with one reason code per problem found.
+
+A labelled record (one (query, template) trace from :mod:`labkit.data.label`) is rejected when any check fails:
+
+* ``unparseable`` — a step's output cannot be read in the template's output format;
+* ``unknown_tool`` — a call names a tool that was not offered for this sample;
+* ``args_schema_invalid`` — the arguments break the tool's JSON schema (same check as ToolRegistry.call);
+* ``too_many_steps`` — more than ``MAX_STEPS`` tool steps, or no finish within them;
+* ``tool_sequence_mismatch`` — the called tools differ from the gold intent (gold_calls), or the teacher gave up;
+* ``ungrounded_conclusion`` — numbers or named entities in the final answer that no observation (or the query)
+  contains.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from labkit.parsing import parse_output
+from labkit.templates import AgentTemplate, load_template
+from labkit.tools import ToolRegistry
+from labkit.types import ParseError, ToolCall
+
+MAX_STEPS = 5
+FINISH_TOOL = "task_complete"
+REASONS: dict[str, str] = {
+    "unparseable": "输出无法按模板格式解析 / output does not parse in the template's format",
+    "unknown_tool": "调用了未提供的工具 / calls a tool that was not offered",
+    "args_schema_invalid": "参数不符合工具的 JSON Schema / arguments break the tool schema",
+    "too_many_steps": f"超过 {MAX_STEPS} 步仍未完成 / more than {MAX_STEPS} steps or never finished",
+    "tool_sequence_mismatch": "工具调用序列与标注意图不一致 / tool sequence differs from the gold intent",
+    "ungrounded_conclusion": "结论中的数字或实体在观察结果中找不到 / answer facts not found in observations",
+}
+NUMBER_RE = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+TITLE_RE = re.compile(r"《([^》]+)》")
+CAPITALISED_RE = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")
+
+
+@functools.lru_cache(maxsize=256)
+def _template(name: str) -> AgentTemplate:
+    return load_template(name)
+
+
+@dataclass
+class Verdict:
+    job_id: str
+    reasons: list[dict[str, Any]] = field(default_factory=list)  # {"code", "step", "detail"}
+    repaired: list[str] = field(default_factory=list)            # tolerant parser fixes seen (flags for review)
+
+    @property
+    def accepted(self) -> bool:
+        return not self.reasons
+
+    @property
+    def codes(self) -> list[str]:
+        return list(dict.fromkeys(r["code"] for r in self.reasons))
+
+    @property
+    def flagged(self) -> bool:
+        """Needs a human look: rejected, or accepted only thanks to a tolerant repair."""
+        return bool(self.reasons or self.repaired)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "accepted": self.accepted, "reasons": self.reasons, "repaired": self.repaired}
+
+
+def _numbers(text: str) -> set[str]:
+    out = set()
+    for n in NUMBER_RE.findall(text):
+        n = n.replace(",", "")
+        if "." in n:
+            n = n.rstrip("0").rstrip(".")
+        out.add(n)
+    return out
+
+
+def ungrounded_facts(answer: str, sources: Sequence[str]) -> list[str]:
+    """Numbers (two or more digits, or decimals), 《titles》 and capitalised Latin names in ``answer`` that no source
+    text contains."""
+    source = "\n".join(sources)
+    known = _numbers(source)
+    missing = [n for n in sorted(_numbers(answer)) if n not in known and (len(n) > 1 or "." in n)]
+    lowered = source.lower()
+    missing += [t for t in TITLE_RE.findall(answer) if t not in source]
+    names = [m.group() for m in CAPITALISED_RE.finditer(answer) if not _sentence_start(answer, m.start())]
+    missing += [w for w in dict.fromkeys(names) if w.lower() not in lowered]
+    return missing
+
+
+def _sentence_start(text: str, pos: int) -> bool:
+    before = text[:pos].rstrip()
+    return not before or before[-1] in ".!?。！？:：\n\"'“(（"
+
+
+def _gold_names(query: dict[str, Any]) -> list[str]:
+    return [c["name"] for c in query["gold_calls"] if c["name"] != FINISH_TOOL]
+
+
+def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegistry) -> Verdict:
+    """Run every filter over one labelled record; ``query`` is its query-bank record (with gold_calls)."""
+    v = Verdict(rec["job_id"])
+    trace = rec["trace"]
+    offered = set(rec["tools"])
+    tools = registry.subset([n for n in rec["tools"] if n in registry])
+    calls: list[str] = []
+    observations: list[str] = []
+    final_answer = trace.get("final_answer")
+    n_tool_steps = 0
+    for i, step in enumerate(trace["steps"]):
+        name = rec.get("conclusion_template") if step.get("kind") == "conclusion" else rec["template"]
+        parsed = parse_output(step["output"], _template(name or rec["template"]).output_format, tools=tools)
+        if isinstance(parsed, ParseError):
+            v.reasons.append({"code": "unparseable", "step": i, "detail": f"{parsed.code}: {parsed.message}"})
+            continue
+        v.repaired += [f"step {i}: {r}" for r in parsed.repaired]
+        if step.get("kind") == "conclusion":
+            final_answer = parsed.final_answer if parsed.final_answer is not None else step["output"]
+            continue
+        if parsed.give_up:
+            v.reasons.append({"code": "tool_sequence_mismatch", "step": i, "detail": "gave up and restarted"})
+            continue
+        if parsed.final_answer is not None:
+            final_answer = parsed.final_answer
+        if parsed.call is None:
+            continue
+        calls.append(parsed.call.name)
+        if parsed.call.name == FINISH_TOOL:
+            continue
+        n_tool_steps += 1
+        if parsed.call.name not in offered or parsed.call.name not in registry:
+            v.reasons.append({"code": "unknown_tool", "step": i, "detail": parsed.call.name})
+            continue
+        obs = registry.call(ToolCall(parsed.call.name, dict(parsed.call.args)))
+        if obs.error == "invalid_args":
+            v.reasons.append({"code": "args_schema_invalid", "step": i, "detail": obs.text})
+        if step.get("observation"):
+            observations.append(step["observation"])
+    if n_tool_steps > MAX_STEPS or trace.get("stopped") == "max_steps":
+        v.reasons.append({"code": "too_many_steps", "step": None,
+                          "detail": f"{n_tool_steps} tool steps, stopped={trace.get('stopped')}"})
+    called = [c for c in calls if c != FINISH_TOOL]
+    gold = _gold_names(query)
+    if not any(r["code"] == "unparseable" for r in v.reasons) and called != gold:
+        v.reasons.append({"code": "tool_sequence_mismatch", "step": None, "detail": f"called {called}, gold {gold}"})
+    if final_answer:
+        missing = ungrounded_facts(final_answer, [query["query"], *observations])
+        if missing:
+            v.reasons.append({"code": "ungrounded_conclusion", "step": None, "detail": f"not in observations: {missing}"})
+    return v
+
+
+def filter_records(records: Sequence[dict[str, Any]], queries: dict[str, dict[str, Any]],
+                   registry: ToolRegistry) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Verdict]]:
+    """``(accepted, rejected, verdicts)``; verdicts are in input order."""
+    verdicts = [check_record(r, queries[r["query_id"]], registry) for r in records]
+    accepted = [r for r, v in zip(records, verdicts) if v.accepted]
+    rejected = [r for r, v in zip(records, verdicts) if not v.accepted]
+    return accepted, rejected, verdicts
+
+
+def rejection_table(verdicts: Sequence[Verdict]) -> pd.DataFrame:
+    """One row per reason code: how many samples it rejected and the share of all samples (a sample can have
+    several reasons), plus the primary-reason count (first reason only, which sums to the rejected total)."""
+    total = max(1, len(verdicts))
+    any_count = Counter(c for v in verdicts for c in v.codes)
+    primary = Counter(v.codes[0] for v in verdicts if v.codes)
+    rows = [{"reason": code, "samples": any_count[code], "primary": primary[code],
+             "share": round(any_count[code] / total, 4), "meaning": REASONS[code]} for code in REASONS]
+    return pd.DataFrame(rows).set_index("reason")
+
+
+def plot_rejections(table: pd.DataFrame, ax: Any = None) -> Any:
+    """Horizontal bar chart of rejected samples per reason code."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 3))[1]
+    table["samples"].iloc[::-1].plot.barh(ax=ax, color="#c0504d")
+    ax.set_xlabel("rejected samples")
+    ax.set_title("rejections by reason")
+    return ax

@@ -1,0 +1,218 @@
+"""``build_dataset``: the whole training-data stage, from the query bank to train.jsonl, in one call.
+
+query bank -> dedup -> split (held-out clusters + templates) -> teacher labelling (cached, resumable) -> filters ->
+human decisions -> per-step samples -> PII anonymisation -> exact dedup -> Agent:General mix -> export + stats.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from labkit.data import stats as st
+from labkit.data.anonymize import anonymize
+from labkit.data.convert import to_kagentinstruct
+from labkit.data.dedup import NEAR_DUP_THRESHOLD, deduplicate
+from labkit.data.export import to_hf_dataset, write_training_set
+from labkit.data.filters import Verdict, check_record, rejection_table
+from labkit.data.label import label_jobs, load_failures, load_labelled, plan_jobs
+from labkit.data.mix import mix
+from labkit.data.queries import load_general, load_queries
+from labkit.data.review import apply_decisions, load_decisions
+from labkit.data.split import leakage_report, split_queries, split_templates
+from labkit.jsonl import write_jsonl
+from labkit.paths import runs_dir
+from labkit.templates import list_templates, load_templates
+from labkit.tools import default_registry
+
+Mode = Literal["smoke", "course"]
+# Held out for the test set: two Meta-Agent-style planning templates and one conclusion template ("unseen").
+DEFAULT_TEST_TEMPLATES = ("meta_xml_en", "meta_roleplay_zh", "meta_conclusion_brief_en")
+SMOKE_TEMPLATES = ("kagent_planning_zh", "react", "autogpt", "toolllama")
+MODES: dict[str, dict[str, Any]] = {
+    "smoke": {"train_queries": 12, "test_queries": 6, "templates": SMOKE_TEMPLATES, "general_test": 5},
+    "course": {"train_queries": None, "test_queries": None, "templates": None, "general_test": 20},
+}
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    stats: dict[str, Any]
+    traces: pd.DataFrame            # accepted traces (after review)
+    samples: pd.DataFrame           # training samples with token counts
+    rejections: pd.DataFrame        # reason -> count table
+    verdicts: list[Verdict]
+    flagged: list[tuple[dict[str, Any], Verdict]] = field(default_factory=list)
+
+    @property
+    def train_path(self) -> Path:
+        return self.out_dir / "train.jsonl"
+
+    def plot(self) -> Any:
+        return st.plot_overview(self.traces, self.samples, self.rejections)
+
+
+def _stable(seed: int, key: str) -> str:
+    return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
+
+
+def _take(items: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
+    if n is None or n >= len(items):
+        return items
+    return sorted(items, key=lambda q: _stable(seed, q["id"]))[:n]
+
+
+def choose_templates(test_templates: Sequence[str] | None,
+                     only: Sequence[str] | None) -> tuple[list[str], list[str], list[str], list[str]]:
+    """``(train_planning, test_planning, train_conclusion, test_conclusion)`` template names."""
+    tmpls = load_templates(list_templates())
+    planning = [t.name for t in tmpls if t.kind == "planning"]
+    conclusion = [t.name for t in tmpls if t.kind == "conclusion"]
+    held = list(test_templates) if test_templates is not None else [n for n in DEFAULT_TEST_TEMPLATES
+                                                                    if n in planning + conclusion]
+    train_p, test_p = split_templates(planning, [h for h in held if h in planning or h not in conclusion])
+    train_c, test_c = split_templates(conclusion, [h for h in held if h in conclusion])
+    if only is not None:
+        train_p = [n for n in only if n in train_p]
+    return train_p, test_p, train_c, test_c
+
+
+def step_samples(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Training samples (one per LLM call: planning steps and the conclusion) from an accepted trace."""
+    out = []
+    for i, s in enumerate(rec["trace"]["steps"]):
+        concl = s.get("kind") == "conclusion"
+        out.append({"id": f"{rec['job_id']}::{i}", "source": "agent", "query_id": rec["query_id"],
+                    "template": rec["conclusion_template"] if concl else rec["template"], "step": i,
+                    "query": rec["query"], "tool_names": rec["tools"],
+                    "meta": {"human_edited": i in rec.get("human_edited_steps", []), "llm_name": rec["teacher"]},
+                    "messages": [{"role": "user", "content": s["prompt"], "loss": False},
+                                 {"role": "assistant", "content": s["output"], "loss": True}]})
+    return out
+
+
+def anonymize_samples(samples: list[dict[str, Any]]) -> dict[str, int]:
+    """Replace PII in every message in place; returns counts per PII type."""
+    counts: dict[str, int] = {}
+    for s in samples:
+        for m in s["messages"]:
+            m["content"], spans = anonymize(m["content"])
+            for sp in spans:
+                counts[sp.type] = counts.get(sp.type, 0) + 1
+    return counts
+
+
+def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teacher: str = "sandbox:noise=0.15", *,
+                  test_templates: Sequence[str] | None = None, templates: Sequence[str] | None = None,
+                  test_fraction: float = 0.2, split_by: Literal["cluster", "query"] = "cluster",
+                  agent_general_ratio: float = 5.0, workers: int = 4, seed: int = 0,
+                  decisions_path: str | Path | None = None, price_per_1k_prompt: float = 0.0,
+                  price_per_1k_completion: float = 0.0, progress: bool = True,
+                  queries_path: str | Path | None = None, general_path: str | Path | None = None) -> BuildResult:
+    """Build the training set; see the module docstring. Re-running reuses every cached teacher answer."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
+    cfg, t0 = MODES[mode], time.perf_counter()
+    out = Path(out_dir) if out_dir else runs_dir() / "data" / mode
+    out.mkdir(parents=True, exist_ok=True)
+    registry = default_registry()
+    bank = load_queries(queries_path, tool_names=registry.names())
+    general = load_general(general_path)
+
+    # 1. clean the query bank, then split: held-out clusters and held-out templates.
+    bank_dd = deduplicate(bank, text=lambda q: q["query"], key=lambda q: q["id"])
+    split = split_queries(bank_dd.kept, test_fraction=test_fraction, seed=seed, by=split_by)
+    train_q, test_q = _take(split.train, cfg["train_queries"], seed), _take(split.test, cfg["test_queries"], seed)
+    train_p, test_p, train_c, test_c = choose_templates(test_templates, templates or cfg["templates"])
+
+    # 2. teacher labelling (resumable; cached).
+    jobs = plan_jobs(train_q, train_p, conclusion_templates=train_c, registry=registry, seed=seed)
+    label_dir = out / "labelling"
+    report = label_jobs(jobs, teacher, label_dir, workers=workers, price_per_1k_prompt=price_per_1k_prompt,
+                        price_per_1k_completion=price_per_1k_completion, registry=registry, progress=progress)
+    wanted = {j.job_id for j in jobs}
+    records = sorted((r for r in load_labelled(label_dir) if r["job_id"] in wanted), key=lambda r: r["job_id"])
+    failures = [f for f in load_failures(label_dir) if f["job_id"] in wanted]
+
+    # 3. filters, then saved human decisions.
+    by_id = {q["id"]: q for q in train_q}
+    verdicts = [check_record(r, by_id[r["query_id"]], registry) for r in records]
+    flagged = [(r, v) for r, v in zip(records, verdicts) if v.flagged]
+    decisions = load_decisions(decisions_path or out / "decisions.jsonl")
+    records, verdicts, review = apply_decisions(records, verdicts, decisions,
+                                                lambda r: check_record(r, by_id[r["query_id"]], registry))
+    accepted = [r for r, v in zip(records, verdicts) if v.accepted]
+
+    # 4. samples, anonymised, exact-deduplicated; general data split and mixed in.
+    agent = [s for r in accepted for s in step_samples(r)]
+    pii = anonymize_samples(agent)
+    agent_dd = deduplicate(agent, text=lambda s: json.dumps(s["messages"], ensure_ascii=False),
+                           key=lambda s: s["id"], threshold=1.01)  # exact only: prompts share their template text
+    gen_dd = deduplicate(general, text=lambda g: g["instruction"] + "\n" + g["output"], key=lambda g: g["id"])
+    gen_sorted = sorted(gen_dd.kept, key=lambda g: _stable(seed, g["id"]))
+    gen_test, gen_train = gen_sorted[: cfg["general_test"]], gen_sorted[cfg["general_test"]:]
+    mixed, mix_info = mix(agent_dd.kept, gen_train, ratio=agent_general_ratio, seed=seed)
+
+    # 5. write everything.
+    write_training_set(mixed, out / "train.jsonl")
+    to_hf_dataset(mixed).save_to_disk(str(out / "hf_dataset"))
+    write_jsonl(out / "train_kagentinstruct.jsonl", to_kagentinstruct(
+        [{**s, "tools": [registry.get(n).spec() for n in s["tool_names"]]} for s in agent_dd.kept]))
+    write_jsonl(out / "test_queries.jsonl", test_q)
+    write_jsonl(out / "general_test.jsonl", gen_test)
+    leak = leakage_report(train_q, test_q, train_templates=train_p + train_c, test_templates=test_p + test_c)
+    leak["general"] = leakage_report([{"id": g["id"], "query": g["instruction"]} for g in gen_train],
+                                     [{"id": g["id"], "query": g["instruction"]} for g in gen_test])
+    (out / "leakage_report.json").write_text(json.dumps(leak, ensure_ascii=False, indent=2), encoding="utf-8")
+    _write_rejections(out / "rejections.csv", records, verdicts)
+
+    count, counter_name = st.token_counter()
+    traces_df = st.trace_table(accepted)
+    samples_df = st.sample_table(mixed, count)
+    rej = rejection_table(verdicts)
+    noisy = [any(m.get("noise") for m in r.get("teacher_meta", [])) for r in records]
+    stats = {
+        "mode": mode, "teacher": teacher, "seed": seed, "seconds": round(time.perf_counter() - t0, 2),
+        "queries": {"bank": len(bank), "bank_duplicates_removed": len(bank_dd.removed), "train_pool": len(split.train),
+                    "test_pool": len(split.test), "dropped_for_leakage": len(split.dropped), "train": len(train_q),
+                    "test": len(test_q), "test_clusters": split.test_groups, "split_by": split_by},
+        "train_templates": train_p + train_c, "test_templates": test_p + test_c,
+        "labelling": {**report.to_dict(), "jobs": len(jobs), "labelled": len(records), "failures": len(failures)},
+        "filters": {"accepted": len(accepted), "rejected": len(records) - len(accepted),
+                    "by_reason": {k: int(v) for k, v in rej["samples"].items()},
+                    "flagged_for_review": len(flagged), "review": review,
+                    "emulator_noise": {"traces_with_injected_noise": sum(noisy),
+                                       "of_which_rejected": sum(n and not v.accepted for n, v in zip(noisy, verdicts))}},
+        "samples": {"agent": len(agent_dd.kept), "agent_exact_duplicates_removed": len(agent_dd.removed),
+                    "general": mix_info["general"], "total": len(mixed), "mix": mix_info,
+                    "general_duplicates_removed": len(gen_dd.removed), "general_test": len(gen_test),
+                    "accepted_templates": sorted({s["template"] for s in agent_dd.kept})},
+        "pii_replaced": pii, "near_dup_threshold": NEAR_DUP_THRESHOLD, "token_counter": counter_name,
+        **st.summarize(traces_df, samples_df),
+        "files": ["train.jsonl", "hf_dataset/", "train_kagentinstruct.jsonl", "test_queries.jsonl",
+                  "general_test.jsonl", "stats.json", "leakage_report.json", "rejections.csv",
+                  "labelling/labelled.jsonl", "labelling/failures.jsonl", "labelling/teacher_cache.jsonl"],
+    }
+    (out / "stats.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
+    return BuildResult(out, stats, traces_df, samples_df, rej, verdicts, flagged)
+
+
+def _write_rejections(path: Path, records: Sequence[dict[str, Any]], verdicts: Sequence[Verdict]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["job_id", "query_id", "template", "code", "step", "primary", "detail"])
+        for r, v in zip(records, verdicts):
+            for i, reason in enumerate(v.reasons):
+                w.writerow([r["job_id"], r["query_id"], r["template"], reason["code"], reason["step"], i == 0,
+                            reason["detail"]])
+    tmp.replace(path)

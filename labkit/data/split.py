@@ -1,0 +1,87 @@
+"""Train/test splits that generalise: whole query clusters (or queries) and whole templates are held out, and
+a leakage report proves no exact or near-duplicate query crosses the split (same MinHash check as dedup)."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from labkit.data.dedup import NEAR_DUP_THRESHOLD, SHINGLE_SIZE, cross_duplicates
+from labkit.errors import UnknownNameError
+
+
+@dataclass
+class QuerySplit:
+    train: list[dict[str, Any]]
+    test: list[dict[str, Any]]
+    test_groups: list[str]                      # held-out cluster names (or query ids with by="query")
+    dropped: list[dict[str, Any]] = field(default_factory=list)  # train queries too close to a test query
+
+
+def split_queries(queries: Sequence[dict[str, Any]], *, test_fraction: float = 0.2, seed: int = 0,
+                  by: Literal["cluster", "query"] = "cluster",
+                  threshold: float = NEAR_DUP_THRESHOLD) -> QuerySplit:
+    """Hold out whole groups until about ``test_fraction`` of the queries are in test.
+
+    Train queries that are still exact/near duplicates of a test query are dropped (listed in ``dropped``).
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for q in queries:
+        groups[q["cluster"] if by == "cluster" else q["id"]].append(q)
+    names = sorted(groups)
+    random.Random(seed).shuffle(names)
+    target = max(1, round(test_fraction * len(queries)))
+    test_groups: list[str] = []
+    n_test = 0
+    for name in names:
+        if n_test >= target or len(test_groups) == len(names) - 1:
+            break
+        test_groups.append(name)
+        n_test += len(groups[name])
+    held = set(test_groups)
+    test = [q for q in queries if (q["cluster"] if by == "cluster" else q["id"]) in held]
+    train_all = [q for q in queries if (q["cluster"] if by == "cluster" else q["id"]) not in held]
+    overlap = cross_duplicates(((q["id"], q["query"]) for q in test), ((q["id"], q["query"]) for q in train_all),
+                               threshold=threshold)
+    leaking = {p["right"] for p in overlap["exact"] + overlap["near"]}
+    dropped = [q for q in train_all if q["id"] in leaking]
+    train = [q for q in train_all if q["id"] not in leaking]
+    return QuerySplit(train, test, sorted(test_groups), dropped)
+
+
+def split_templates(names: Sequence[str], holdout: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(train_templates, test_templates)``; every held-out name must exist and at least one must stay for train."""
+    for h in holdout:
+        if h not in names:
+            raise UnknownNameError("template", h, list(names))
+    train = [n for n in names if n not in holdout]
+    if not train:
+        raise ValueError("every template is held out; keep at least one for training")
+    return train, list(holdout)
+
+
+def leakage_report(train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]], *,
+                   train_templates: Sequence[str] = (), test_templates: Sequence[str] = (),
+                   threshold: float = NEAR_DUP_THRESHOLD) -> dict[str, Any]:
+    """Exact and near-duplicate query overlaps between train and test (both lists of query records)."""
+    pairs = cross_duplicates(((q["id"], q["query"]) for q in test), ((q["id"], q["query"]) for q in train),
+                             threshold=threshold)
+    train_clusters = {q.get("cluster") for q in train}
+    return {
+        "method": f"MinHash LSH on character {SHINGLE_SIZE}-gram shingles, confirmed by exact Jaccard",
+        "threshold": threshold,
+        "train_queries": len(train),
+        "test_queries": len(test),
+        "exact_overlaps": len(pairs["exact"]),
+        "near_overlaps": len(pairs["near"]),
+        "pairs": [{"test": p["left"], "train": p["right"], **({"jaccard": p["jaccard"]} if "jaccard" in p else {})}
+                  for p in pairs["exact"] + pairs["near"]],
+        "shared_clusters": sorted(c for c in {q.get("cluster") for q in test} & train_clusters if c),
+        "shared_templates": sorted(set(train_templates) & set(test_templates)),
+        "ok": not pairs["exact"] and not pairs["near"] and not set(train_templates) & set(test_templates),
+    }

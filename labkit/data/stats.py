@@ -1,0 +1,76 @@
+"""Dataset statistics and plots: tool distribution, steps per sample, token lengths, rejections, template mix."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from labkit.chat import render_chat
+
+
+def token_counter() -> tuple[Callable[[str], int], str]:
+    """Count with the student's (Gemma) tokenizer when it is available locally, else estimate chars / 2."""
+    try:
+        from labkit.llm import load_tokenizer
+
+        tok = load_tokenizer()
+        return (lambda text: len(tok(text, add_special_tokens=False)["input_ids"])), "gemma-3-270m tokenizer"
+    except Exception:  # offline without the converted model: say so in stats.json
+        return (lambda text: (len(text) + 1) // 2), "estimate: characters / 2 (tokenizer unavailable)"
+
+
+def trace_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per labelled trace: template, tools called, number of tool steps, stop reason."""
+    rows = []
+    for r in records:
+        steps = r["trace"]["steps"]
+        calls = [s["parsed"]["call"]["name"] for s in steps if s["parsed"].get("ok") and s["parsed"].get("call")]
+        rows.append({"job_id": r["job_id"], "template": r["template"], "lang": r.get("lang"),
+                     "tool_steps": sum(c != "task_complete" for c in calls), "llm_calls": len(steps),
+                     "calls": calls, "stopped": r["trace"]["stopped"]})
+    return pd.DataFrame(rows)
+
+
+def sample_table(samples: Sequence[dict[str, Any]], count: Callable[[str], int]) -> pd.DataFrame:
+    """One row per training sample: source, template, step, prompt / output / total tokens."""
+    rows = []
+    for s in samples:
+        prompt = render_chat([m for m in s["messages"] if m["role"] != "assistant"])
+        output = "".join(m["content"] for m in s["messages"] if m["role"] == "assistant")
+        p, o = count(prompt), count(output)
+        rows.append({"id": s["id"], "source": s["source"], "template": s["template"] or "(general)",
+                     "step": s["step"], "prompt_tokens": p, "output_tokens": o, "total_tokens": p + o})
+    return pd.DataFrame(rows)
+
+
+def summarize(traces: pd.DataFrame, samples: pd.DataFrame) -> dict[str, Any]:
+    tools = Counter(c for calls in traces["calls"] for c in calls) if len(traces) else Counter()
+    tok = samples["total_tokens"] if len(samples) else pd.Series([0])
+    return {
+        "tool_calls": dict(tools.most_common()),
+        "tool_steps_per_trace": {int(k): int(v) for k, v in traces["tool_steps"].value_counts().sort_index().items()}
+        if len(traces) else {},
+        "samples_per_template": {k: int(v) for k, v in samples["template"].value_counts().items()} if len(samples) else {},
+        "tokens": {"mean": round(float(tok.mean()), 1), "p50": int(tok.median()), "p95": int(tok.quantile(0.95)),
+                   "max": int(tok.max()), "total": int(tok.sum())},
+    }
+
+
+def plot_overview(traces: pd.DataFrame, samples: pd.DataFrame, rejections: pd.DataFrame) -> Any:
+    """A 2 x 3 figure: tools, tool steps per trace, token lengths, rejection reasons, template mix, source mix."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(2, 3, figsize=(15, 7.5))
+    tools = Counter(c for calls in traces["calls"] for c in calls)
+    pd.Series(dict(tools.most_common())).iloc[::-1].plot.barh(ax=ax[0, 0], title="tool calls (accepted traces)")
+    traces["tool_steps"].value_counts().sort_index().plot.bar(ax=ax[0, 1], title="tool steps per trace", rot=0)
+    samples["total_tokens"].plot.hist(ax=ax[0, 2], bins=30, title="tokens per sample (prompt + output)")
+    rejections["samples"].iloc[::-1].plot.barh(ax=ax[1, 0], color="#c0504d", title="rejections by reason")
+    samples["template"].value_counts().iloc[::-1].plot.barh(ax=ax[1, 1], title="samples per template")
+    samples["source"].value_counts().plot.pie(ax=ax[1, 2], autopct="%1.0f%%", title="agent : general")
+    ax[1, 2].set_ylabel("")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,130 @@
+"""Notebook display helpers: prompts side by side, gold round-trip tables, traces compared, base-model diagnosis."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from IPython.display import HTML
+
+from labkit.agent.trace import Trace, TraceStep
+from labkit.parsing import parse_output, render_gold
+from labkit.templates import AgentTemplate
+from labkit.types import ParseError, ToolCall
+
+ECHO_MIN_CHARS = 20  # an output sharing this many consecutive characters with its prompt is "echoing" it
+
+# The note's §2.1 comparison of the four mainstream prompt families (summarised).
+TEMPLATE_COMPARISON = [
+    ("ReAct", "Question 之后以 Thought / Action / Action Input / Observation 多轮执行，最后输出 Final Answer",
+     "prompt 简单", "API 参数只能有一个；没有反思行为，错误的思考不能及时纠正"),
+    ("ModelScope", "直接生成回复；调用工具时在 <|startofthink|> 与 <|endofthink|> 之间写 api_name 和 parameters",
+     "简单直接", "没有反思行为，错误的思考不能及时纠正"),
+    ("AutoGPT", "分“生成工具调用”与“生成最终答案”两套 prompt；设 Constraints / Resources / Best Practices，严格 JSON 输出",
+     "限制多，善于自我反思与任务规划", "prompt 较长，花费较大"),
+    ("ToolLLaMA", "模仿 AutoGPT 与 ReAct，以 Thought / Action / Action Input 输出；增加 give_up_and_restart，可全部推倒重来",
+     "自我反思、任务规划，并支持推倒重来", "prompt 较长，花费较大；推倒重来花费更大"),
+]
+
+
+def template_comparison_table() -> pd.DataFrame:
+    return pd.DataFrame(TEMPLATE_COMPARISON, columns=["模板", "描述", "优点", "缺点"])
+
+
+def prompts_side_by_side(prompts: Mapping[str, str], *, height_em: int = 32) -> HTML:
+    """One scrollable column per prompt, so the families can be compared for the same query and tools."""
+    cols = "".join(
+        f"<div style='flex:1;min-width:18em'><b>{html.escape(name)}</b> ({len(text)} chars)"
+        f"<pre style='white-space:pre-wrap;font-size:11px;height:{height_em}em;overflow:auto;border:1px solid #ccc;"
+        f"padding:4px'>{html.escape(text)}</pre></div>" for name, text in prompts.items())
+    return HTML(f"<div style='display:flex;gap:8px'>{cols}</div>")
+
+
+def gold_roundtrip_table(templates: Sequence[AgentTemplate], call: ToolCall, thought: str,
+                         tools: Any = None) -> pd.DataFrame:
+    """For each template: the gold text of one tool call in its output format, and what the parser reads back."""
+    rows = []
+    for t in templates:
+        gold = render_gold(call, t.output_format, thought)
+        parsed = parse_output(gold, t.output_format, tools=tools)
+        ok = not isinstance(parsed, ParseError)
+        rows.append({"template": t.name, "output_format": t.output_format, "gold output": gold,
+                     "parsed tool": parsed.call.name if ok and parsed.call else None,
+                     "parsed args": json.dumps(parsed.call.args, ensure_ascii=False) if ok and parsed.call else None,
+                     "round trip ok": ok and parsed.call == call})
+    return pd.DataFrame(rows)
+
+
+def compare_traces(traces: Sequence[Trace]) -> pd.DataFrame:
+    """One row per run: who answered, how it stopped, which tools it called, the parse error, the answer."""
+    rows = []
+    for tr in traces:
+        err = tr.error
+        rows.append({"model": tr.model, "template": tr.template, "stopped": tr.stopped, "steps": len(tr.steps),
+                     "calls": ", ".join(c["name"] for c in tr.calls),
+                     "parse error": f"{err['code']}: {err['message']}" if err else "",
+                     "final answer": (tr.final_answer or "")[:120]})
+    return pd.DataFrame(rows)
+
+
+def diagnose_step(step: TraceStep, *, output_format: str, max_new_tokens: int) -> dict[str, Any]:
+    """Why a (base-model) output is unusable: parse error, prompt echo, no end of turn, prose instead of format."""
+    out = step.output
+    match = difflib.SequenceMatcher(None, out, step.prompt, autojunk=False).find_longest_match(
+        0, len(out), 0, len(step.prompt))
+    parsed = parse_output(out, output_format)
+    return {
+        "parse": "OK" if not isinstance(parsed, ParseError) else f"ParseError[{parsed.code}]",
+        "message": parsed.message if isinstance(parsed, ParseError) else "",
+        "echoes prompt": match.size >= ECHO_MIN_CHARS,
+        "longest copied span": out[match.a: match.a + match.size][:60],
+        "stopped by itself": 0 < step.completion_tokens < max_new_tokens,
+        "completion tokens": step.completion_tokens,
+        "output head": out[:120],
+    }
+
+
+def diagnose_trace(trace: Trace, *, output_format: str, max_new_tokens: int) -> pd.DataFrame:
+    return pd.DataFrame([diagnose_step(s, output_format=output_format, max_new_tokens=max_new_tokens)
+                         for s in trace.steps])
+
+
+def api_ready() -> bool:
+    """True when an OpenAI-compatible API key is configured (``.env`` is read first); the key is never shown."""
+    from dotenv import find_dotenv, load_dotenv
+
+    load_dotenv(find_dotenv(usecwd=True))
+    return bool(os.environ.get("OPENAI_API_KEY"))
+
+
+API_HINT = """未检测到 OPENAI_API_KEY，跳过 API 模型。如需对比真实大模型，请在仓库根目录创建 .env 文件（已被 git 忽略）：
+    OPENAI_API_KEY=sk-...
+    OPENAI_BASE_URL=https://api.openai.com/v1   # 可选：任何 OpenAI 兼容服务
+    LABKIT_API_MODEL=gpt-4o-mini                # 可选
+然后重新运行本单元。"""
+
+
+def split_sections(prompt: str, markers: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Cut a rendered prompt at marker strings (in order) into named sections: one row per section.
+
+    The first section runs from the start of the prompt to the second marker; a marker not found is reported
+    as an empty section, so a template edit that drops a section shows up instead of silently merging.
+    """
+    cuts: list[tuple[str, int]] = []
+    start = 0
+    for i, (name, marker) in enumerate(markers):
+        pos = 0 if i == 0 else prompt.find(marker, start)
+        cuts.append((name, pos))
+        start = max(start, pos)
+    rows = []
+    found = [(n, p) for n, p in cuts if p >= 0]
+    for k, (name, pos) in enumerate(found):
+        end = found[k + 1][1] if k + 1 < len(found) else len(prompt)
+        rows.append({"section": name, "chars": end - pos, "text": prompt[pos:end].strip()})
+    rows += [{"section": n, "chars": 0, "text": "(not found)"} for n, p in cuts if p < 0]
+    return pd.DataFrame(rows)

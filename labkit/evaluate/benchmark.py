@@ -1,0 +1,225 @@
+"""Build a KAgentBench-layout benchmark from the held-out test queries, and load any KAgentBench-layout file.
+
+Each record is one query in one situation, with a rendered prompt for several templates (``prompt_input``):
+
+* ``plantooluse`` — the next step at step 0 and at one mid-trajectory step (memory = the gold completed tasks with
+  the sandbox tools' real results); golden = that step's gold thought + call.
+* ``reflextion`` — memory ends with a *failed* step: the gold tool called without its arguments (under a vague task
+  name), with the tool's real error message as result (``memory_last_task`` = that call); golden = the same step done right, so a model that
+  just repeats the failed call gets no credit.
+* ``conclusion`` — conclusion-kind templates (Template-2 family) with all gold completed tasks; golden = the query's
+  reference answer (no paraphrases: we had no honest source for them).
+* ``profile`` — a persona card (name, role, the sandbox tools, style rules) plus the query as the user's message,
+  ``prompt_input = {"prompt": ...}``; golden = in-persona answers built from the gold annotations (a self-introduction
+  that names the tools it will use for the query and why; one variant without the introduction).
+
+Our extra fields (the public file lacks them; the scorer treats them as optional): ``template_tags`` (template ->
+"seen" | "unseen", from the data stage's ``train_templates`` / ``test_templates``), ``output_formats``
+(template -> labkit.parsing format), ``lang``, ``step``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import DataFileError
+from labkit.evaluate.scorer import NONE, RECORD_TYPES
+from labkit.jsonl import iter_jsonl, require, write_jsonl
+from labkit.types import CompletedTask, ToolCall
+
+PROFILE_NAME = {"zh": "小析", "en": "Lexi"}
+
+
+def load_benchmark(path: str | Path) -> list[dict[str, Any]]:
+    """Read a KAgentBench-layout JSONL (ours, or the public ``benchmark_eval.jsonl``), checking every record."""
+    records = []
+    for line, rec in iter_jsonl(path):
+        if not isinstance(rec.get("id"), (str, int)):
+            raise DataFileError(path, "missing or non-string id", line=line, field="id")
+        rec["id"] = str(rec["id"])
+        require(rec, "query", str, path=path, line=line)
+        typ = require(rec, "type", str, path=path, line=line)
+        if typ not in RECORD_TYPES:
+            raise DataFileError(path, f"unknown type {typ!r}; expected one of {RECORD_TYPES}", line=line, field="type")
+        golden = require(rec, "golden_result_list", list, path=path, line=line)
+        prompts = require(rec, "prompt_input", dict, path=path, line=line)
+        if not prompts or not all(isinstance(v, str) for v in prompts.values()):
+            raise DataFileError(path, "expected a non-empty {template: prompt string} object", line=line,
+                                field="prompt_input")
+        for i, g in enumerate(golden):
+            key = "tool_name" if typ in ("plantooluse", "reflextion") else "golden_result"
+            if not isinstance(g, dict) or key not in g:
+                raise DataFileError(path, f"item {i} lacks {key!r}", line=line, field="golden_result_list")
+            if key == "tool_name" and str(g[key]) != NONE and not isinstance(g.get("tool_args", {}), dict):
+                raise DataFileError(path, f"item {i}: tool_args must be an object", line=line,
+                                    field="golden_result_list")
+        if not isinstance(rec.get("funcs", []), list):
+            raise DataFileError(path, "expected a list", line=line, field="funcs")
+        if not isinstance(rec.get("memory_last_task") or {}, dict):
+            raise DataFileError(path, "expected an object", line=line, field="memory_last_task")
+        records.append(rec)
+    return records
+
+
+def benchmark_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts like the KAgentBench card: records and prompts (instances) per type, templates seen/unseen."""
+    types = Counter(r["type"] for r in records)
+    inst = Counter()
+    tags = Counter()
+    for r in records:
+        inst[r["type"]] += len(r["prompt_input"])
+        tags.update((r.get("template_tags") or {}).values())
+    return {"records": dict(types), "instances": dict(inst), "total_instances": sum(inst.values()),
+            "template_tags": dict(tags)}
+
+
+def _funcs(tools: Iterable[Any]) -> list[dict[str, Any]]:
+    return [t.openai_schema()["function"] for t in tools]
+
+
+def _completed(query: Mapping[str, Any], upto: int, registry: Any) -> list[CompletedTask]:
+    tasks = []
+    for call, thought in list(zip(query["gold_calls"], query["thoughts"]))[:upto]:
+        tc = ToolCall(call["name"], dict(call.get("args") or {}))
+        tasks.append(CompletedTask(thought, tc, registry.call(tc).text))
+    return tasks
+
+
+def _memory_text(tasks: Sequence[CompletedTask]) -> str:
+    return json.dumps([dict(t.to_dict(), task_id=i + 1) for i, t in enumerate(tasks)], ensure_ascii=False, indent=4)
+
+
+class _Chooser:
+    """Picks templates per record: rotates so every seen and unseen template is used across the benchmark."""
+
+    def __init__(self, seen: Sequence[Any], unseen: Sequence[Any], n_seen: int, n_unseen: int):
+        self.seen, self.unseen, self.n_seen, self.n_unseen, self.i = list(seen), list(unseen), n_seen, n_unseen, 0
+
+    def pick(self) -> list[tuple[Any, str]]:
+        out = [(self.seen[(self.i * self.n_seen + k) % len(self.seen)], "seen")
+               for k in range(min(self.n_seen, len(self.seen)))]
+        out += [(self.unseen[(self.i * self.n_unseen + k) % len(self.unseen)], "unseen")
+                for k in range(min(self.n_unseen, len(self.unseen)))]
+        self.i += 1
+        return list({t.name: (t, tag) for t, tag in out}.values())
+
+
+def _record(query: Mapping[str, Any], typ: str, suffix: str, chosen: list[tuple[Any, str]], tools: Any,
+            memory: Sequence[CompletedTask], golden: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"{query['id']}:{suffix}", "query": query["query"], "type": typ, "golden_result_list": golden,
+        "funcs": _funcs(tools),
+        "prompt_input": {t.name: t.render(goal=query["query"], tools=tools, memory=list(memory)) for t, _ in chosen},
+        "memory": _memory_text(memory) if memory else "", "memory_type": "task" if memory else "",
+        "memory_last_task": {}, "template_tags": {t.name: tag for t, tag in chosen},
+        "output_formats": {t.name: t.output_format for t, _ in chosen}, "lang": query.get("lang", "zh"), **extra,
+    }
+
+
+def _gold_step(query: Mapping[str, Any], i: int) -> dict[str, Any]:
+    call = query["gold_calls"][i]
+    return {"thought": query["thoughts"][i], "tool_name": call["name"], "tool_args": dict(call.get("args") or {})}
+
+
+def profile_record(query: Mapping[str, Any], tools: Any) -> dict[str, Any]:
+    """A persona card + the query as the user's message; golden answers from the gold tools and thoughts."""
+    zh = query.get("lang", "zh") == "zh"
+    name = PROFILE_NAME["zh" if zh else "en"]
+    tool_lines = "\n".join(f"- {t.name}: {t.description}" for t in tools)
+    used = list(dict.fromkeys(c["name"] for c in query["gold_calls"] if c["name"] != "task_complete"))
+    steps = ("；" if zh else "; ").join(query["thoughts"][: len(query["gold_calls"])])
+    if zh:
+        prompt = (f"你是{name}，一个严谨、友好的信息查询助手。你只使用下列工具获取信息，不编造事实；回答简洁，先说明身份，"
+                  f"再说明你将如何解决用户的问题。\n可用工具：\n{tool_lines}\n\n用户：{query['query']}\n{name}：")
+        plan = f"我会使用 {'、'.join(used)} 来完成：{steps}。" if used else "这个问题我可以直接回答。"
+        golden = [f"你好，我是{name}，一个信息查询助手。{plan}", plan]
+    else:
+        prompt = (f"You are {name}, a careful, friendly information assistant. You only use the tools below and never "
+                  f"make facts up; answer briefly: say who you are, then how you will solve the user's request.\n"
+                  f"Tools:\n{tool_lines}\n\nUser: {query['query']}\n{name}:")
+        plan = f"I will use {', '.join(used)} to: {steps}." if used else "I can answer this directly."
+        golden = [f"Hi, I am {name}, an information assistant. {plan}", plan]
+    return {"id": f"{query['id']}:profile", "query": query["query"], "type": "profile",
+            "golden_result_list": [{"golden_result": g} for g in golden], "funcs": _funcs(tools),
+            "prompt_input": {"prompt": prompt}, "memory": "", "memory_type": "", "memory_last_task": {},
+            "template_tags": {"prompt": "unseen"}, "output_formats": {"prompt": "conclusion"},
+            "lang": query.get("lang", "zh")}
+
+
+def build_benchmark(queries: Sequence[Mapping[str, Any]], *, seen: Sequence[str], unseen: Sequence[str],
+                    templates_per_record: tuple[int, int] = (1, 1), types: Sequence[str] = RECORD_TYPES,
+                    registry: Any = None, seed: int = 0, out_path: str | Path | None = None) -> list[dict[str, Any]]:
+    """Records for every held-out query (see module doc); ``templates_per_record`` = (#seen, #unseen) per record."""
+    from labkit.templates import load_template, load_templates
+    from labkit.tools import default_registry
+
+    registry = registry if registry is not None else default_registry()
+    rng = random.Random(seed)
+    seen_t, unseen_t = [load_template(n) for n in seen], [load_template(n) for n in unseen]
+    plan_ch = _Chooser([t for t in seen_t if t.kind == "planning"], [t for t in unseen_t if t.kind == "planning"],
+                       *templates_per_record)
+    conc_seen, conc_unseen = [t for t in seen_t if t.kind == "conclusion"], [t for t in unseen_t if t.kind == "conclusion"]
+    if not conc_seen and not conc_unseen:  # the split named planning templates only: tag the conclusion ones by name
+        conc = [t for t in load_templates() if t.kind == "conclusion"]
+        conc_seen, conc_unseen = [t for t in conc if t.name in seen], [t for t in conc if t.name not in seen]
+    conc_ch = _Chooser(conc_seen, conc_unseen, *templates_per_record)
+    records: list[dict[str, Any]] = []
+    for q in queries:
+        calls = [c for c in q["gold_calls"] if c["name"] != "task_complete"]
+        n = len(calls)
+        if n == 0:
+            continue
+        if "plantooluse" in types:
+            steps = [0] + ([rng.randrange(1, n)] if n > 1 else [])
+            for i in steps:
+                records.append(_record(q, "plantooluse", f"plan{i}", plan_ch.pick(), registry,
+                                       _completed(q, i, registry), [_gold_step(q, i)], step=i))
+        if "reflextion" in types:
+            records.extend(_reflection(q, plan_ch, registry, rng))
+        if "conclusion" in types and (conc_ch.seen or conc_ch.unseen):
+            golden = [{"golden_result": q["reference_answer"]}]
+            records.append(_record(q, "conclusion", "conclusion", conc_ch.pick(), registry,
+                                   _completed(q, n, registry), golden, step=n))
+        if "profile" in types:
+            records.append(profile_record(q, registry))
+    if out_path is not None:
+        write_jsonl(out_path, records)
+    return records
+
+
+def _reflection(q: Mapping[str, Any], chooser: _Chooser, registry: Any, rng: random.Random) -> list[dict[str, Any]]:
+    candidates = [i for i, c in enumerate(q["gold_calls"])
+                  if c["name"] in registry and registry.get(c["name"]).required and c.get("args")]
+    if not candidates:
+        return []
+    i = rng.choice(candidates)
+    failed = ToolCall(q["gold_calls"][i]["name"], {})
+    obs = registry.call(failed)
+    vague = (f"调用 {failed.name} 获取所需信息" if q.get("lang", "zh") == "zh"
+             else f"call {failed.name} to get the needed information")
+    memory = _completed(q, i, registry) + [CompletedTask(vague, failed, obs.text)]
+    rec = _record(q, "reflextion", f"refl{i}", chooser.pick(), registry, memory, [_gold_step(q, i)], step=i)
+    rec["memory_last_task"] = {"tool_name": failed.name, "tool_args": {}}
+    return [rec]
+
+
+def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Held-out queries and the (seen, unseen) template names that the data stage wrote into ``data_dir``."""
+    data_dir = Path(data_dir)
+    queries = [rec for _, rec in iter_jsonl(data_dir / "test_queries.jsonl")]
+    stats_path = data_dir / "stats.json"
+    if not stats_path.exists():
+        raise DataFileError(stats_path, "file not found (run the data stage, notebook 03)")
+    try:
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataFileError(stats_path, f"invalid JSON ({exc.msg})", line=exc.lineno) from None
+    for key in ("train_templates", "test_templates"):
+        if not isinstance(stats.get(key), list):
+            raise DataFileError(stats_path, "expected a list of template names", field=key)
+    return queries, list(stats["train_templates"]), list(stats["test_templates"])

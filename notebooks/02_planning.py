@@ -1,0 +1,166 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 实验 02：Agent Prompt 模板设计 —— 任务规划（模板-1）与总结（模板-2）
+#
+# 本实验对应课程笔记 §2.2「Agent Prompt 模板设计」。我们设计两套 prompt：
+#
+# - **模板-1：任务规划与工具调用指令生成**。每次只规划**一个**新 Task，以 JSON 输出 `task_name` 和 `command`；
+# - **模板-2：总结生成最终答案**。把“已完成任务和结果”整合成对用户有帮助的回答。
+#
+# 两者组成 KAgent / AutoGPT 式的**规划循环**：模板-1 反复规划 → 调用工具 → 结果写入记忆（Completed tasks），
+# 直到模型给出 `task_complete`（或达到最多 5 步），再用模板-2 总结。最后我们对比模拟器、未微调的 Gemma-3-270M 与 API 大模型。
+
+# %% tags=["parameters"]
+mode = "smoke"  # "smoke"：快速检查；"course"：课堂完整版
+query = "北京现在天气怎么样?"  # 规划循环要完成的目标（取自沙盒金标问题库）
+teacher_model = "sandbox"  # 模拟器：GPT-4 级老师的 emulator
+student_model = "gemma-3-270m"  # 未经 Agent Tuning 的基座模型
+api_model = "openai"  # 仅当配置了 OPENAI_API_KEY 时使用
+planning_template = "kagent_planning_zh"  # 模板-1
+conclusion_template = "kagent_conclusion_zh"  # 模板-2
+max_steps = 5
+
+# %%
+from IPython.display import display
+
+from labkit.agent import run_plan
+from labkit.display import API_HINT, api_ready, compare_traces, diagnose_trace, split_sections
+from labkit.llm import get_model
+from labkit.parsing import parse_output
+from labkit.templates import load_template
+from labkit.tools import default_registry
+
+student_tokens = 48 if mode == "smoke" else 256  # 基座模型在 CPU 上每秒只生成几个 token
+student_steps = 1 if mode == "smoke" else max_steps
+tools = default_registry()
+plan_t, concl_t = load_template(planning_template), load_template(conclusion_template)
+print(f"mode={mode}; 模板-1={plan_t.name} ({plan_t.output_format}); 模板-2={concl_t.name}")
+
+# %% [markdown]
+# ## 1. 模板-1 逐段拆解
+#
+# 模板-1 由六部分组成：
+#
+# | 部分 | 作用 |
+# |---|---|
+# | **Profile（角色）** | “你是一个很专业的AI任务规划师”——决策独立执行、不依赖人类帮助 |
+# | **Instruction（指令 / Constraints）** | 不需要用户帮助；只用列出的 commands；尽量少调用、**不能重复调用**；**最多 5 步**；要反思 |
+# | **Tools（工具集 / Commands）** | 每个工具一行 JSON：name、description、parameters、required |
+# | **Goal（目标）** | 用户的问题 |
+# | **Memory（记忆）** | Completed tasks（已完成任务及结果）、Conversation history（对话历史）、Knowledge（知识）、Current Time |
+# | **Format（输出格式）** | 只能输出一个 JSON Task：`{"task_name", "command": {"name", "args"}}`；信息足够时输出 `task_complete` |
+#
+# 下面把本题渲染出的模板-1 按这六部分切开：
+
+# %%
+prompt_1 = plan_t.render(goal=query, tools=tools, max_steps=max_steps)
+markers = [("profile", ""), ("instruction", "Constraints:"), ("tools", "Commands:"), ("goal", "GOAL:"),
+           ("memory", "Completed tasks:"), ("format", "根据目标和已有任务")]
+sections = split_sections(prompt_1, markers)
+display(sections)
+assert (sections["chars"] > 0).all(), "模板-1 应包含全部六个部分"
+
+# %% [markdown]
+# ### 1.1 JSON 命令与 `task_complete`
+#
+# 模型的输出必须是一个 JSON 对象。框架用 `parse_output(text, "task_json")` 读出工具名和参数；
+# 常见的小毛病（代码块包裹、前后多余文字、单引号）会被容错修复并记录在 `repaired` 里；真正读不懂时返回带错误码的 `ParseError`。
+# 当模型认为已完成的任务足以回答问题时，它应输出 `task_complete`，循环随即结束。
+
+# %%
+examples = {
+    "标准输出": '{"task_name": "查询北京当前天气", "command": {"name": "get_weather_info", "args": '
+            '{"location": "Beijing", "start_date": "2025-03-15", "end_date": "2025-03-15", "is_current": "yes"}}}',
+    "带代码块和多余文字": '好的。\n```json\n{"task_name": "完成", "command": {"name": "task_complete", "args": {}}}\n```',
+    "单引号 JSON": "{'task_name': '搜索', 'command': {'name': 'web_search', 'args': {'query': '北京天气'}}}",
+    "只是续写文字": "北京现在天气怎么样?北京现在天气怎么样?",
+}
+for label, text in examples.items():
+    print(f"{label:>10}: {parse_output(text, plan_t.output_format, tools=tools)}")
+
+# %% [markdown]
+# ## 2. (a) 模拟器跑完整的规划循环
+#
+# `run_plan` 的每一步：用模板-1 渲染 prompt（Completed tasks 中带上之前每个 Task 的 command 和 result）→ 模型输出一个 JSON Task →
+# 调用工具 → 结果写入记忆。遇到 `task_complete`、达到 `max_steps`（5）或**重复的相同调用**时停止，然后用模板-2 总结。
+# 模拟器（`SandboxTeacher`）按沙盒金标注释扮演 GPT-4 级老师。
+
+# %%
+teacher = get_model(teacher_model)
+trace_teacher = run_plan(teacher, query, tools=tools, template=plan_t, conclusion_template=concl_t,
+                         max_steps=max_steps)
+display(trace_teacher)
+
+# %% [markdown]
+# 记忆是怎样增长的？下面打印**最后一次规划 prompt** 的 Completed tasks 部分——每个已完成任务以
+# `task_id / task_name / command / result` 的 JSON 写回给模型，模型据此判断是否还需要继续规划。
+
+# %%
+last_plan = [s for s in trace_teacher.steps if s.kind == "step"][-1]
+memory_part = split_sections(last_plan.prompt, markers).set_index("section").loc["memory", "text"]
+print(memory_part)
+
+# %% [markdown]
+# ## 3. 模板-2：总结生成最终答案
+#
+# 模板-2 更短：角色（“整合这些信息用中文给出最终的结论”）、注意事项（信息会冗余）、当前时间、**已完成任务和结果**、对话历史、知识、GOAL，
+# 最后“生成对用户有帮助的回答:”。它的输入正是规划循环积累下的记忆：
+
+# %%
+conclusion_step = trace_teacher.steps[-1]
+print(conclusion_step.prompt)
+print("\n>>> 最终答案:", trace_teacher.final_answer)
+
+# %% [markdown]
+# ## 4. (b) 未经微调的基座模型：Gemma-3-270M
+#
+# 把同一个模板-1 prompt 交给基座模型。它没有学过“只输出一个 JSON Task”：通常会续写或复读 prompt 的文字，
+# 不产生合法 JSON（错误码 `no_json` / `invalid_json` / `missing_field`），也不会在 JSON 结束处停下。
+# 解析失败时循环立即停止并把错误保留在轨迹（Trace）里。smoke 模式只生成 48 个 token、只规划 1 步。
+
+# %%
+student = get_model(student_model)
+trace_student = run_plan(student, query, tools=tools, template=plan_t, conclusion_template=concl_t,
+                         max_steps=student_steps, max_new_tokens=student_tokens)
+display(trace_student)
+display(diagnose_trace(trace_student, output_format=plan_t.output_format, max_new_tokens=student_tokens))
+
+# %% [markdown]
+# ## 5. (c) API 大模型（可选）
+#
+# 配置了 OpenAI 兼容 API（`.env` 中的 `OPENAI_API_KEY`）时，用同样的两套模板跑真实大模型；否则打印配置方法。
+
+# %%
+traces = [trace_teacher, trace_student]
+if api_ready():
+    trace_api = run_plan(get_model(api_model), query, tools=tools, template=plan_t,
+                         conclusion_template=concl_t, max_steps=max_steps)
+    display(trace_api)
+    traces.append(trace_api)
+else:
+    print(API_HINT)
+
+# %% [markdown]
+# ## 6. 小结
+
+# %%
+display(compare_traces(traces))
+
+# %% [markdown]
+# - 模板-1 把“说明书”写得足够清楚：角色、约束（≤5 步、不重复调用）、工具、目标、记忆、严格的 JSON 输出格式；
+# - 模板-2 只负责把已完成任务的结果整合成答案，规划与总结分开，各自更简单；
+# - GPT-4 级模型（这里由模拟器扮演）能照着说明书做事，2.7 亿参数的基座模型不能——下一步就是用这两套模板构建训练数据，
+#   对小模型做 **Agent Tuning**。
+#
+# **思考题**：如果模型连续两次规划出完全相同的调用，循环应该怎么处理？为什么模板-1 要求“不能重复调用”，又限制最多 5 步？

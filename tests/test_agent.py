@@ -1,0 +1,159 @@
+"""Agent loops: ReAct scratchpad, KAgent plan loop + conclusion, stop reasons, traces on disk and in HTML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labkit.agent import Trace, TraceStep, run_agent, run_plan, run_react
+from labkit.errors import DataFileError
+from labkit.jsonl import read_jsonl
+from labkit.llm import get_model
+from labkit.llm.sandbox import SandboxTeacher
+from labkit.paths import data_dir
+from labkit.templates import load_template
+from labkit.types import ChatResult, Message
+
+
+class Scripted:
+    """A fake ChatModel that answers with the given outputs in order and records what it was asked."""
+
+    name = "scripted"
+
+    def __init__(self, outputs: list[str]):
+        self.outputs = list(outputs)
+        self.prompts: list[str] = []
+        self.stops: list[list[str] | None] = []
+
+    def chat(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
+             stop: list[str] | None = None) -> ChatResult:
+        self.prompts.append(messages[-1]["content"])
+        self.stops.append(stop)
+        return ChatResult(text=self.outputs.pop(0), model=self.name)
+
+    def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
+        return [self.chat(m, **kw) for m in batch]
+
+
+def task(name: str, tool: str, **args: Any) -> str:
+    return json.dumps({"task_name": name, "command": {"name": tool, "args": args}}, ensure_ascii=False)
+
+
+def test_react_calls_tool_feeds_observation_back_and_finishes() -> None:
+    model = Scripted(['Thought: 先算一下\nAction: calculator\nAction Input: {"expression": "12*7"}',
+                      "Thought: I now know the final answer\nFinal Answer: 84"])
+    trace = run_react(model, "12乘以7等于多少?", tools=["calculator"])
+    assert trace.stopped == "finished" and trace.final_answer == "84"
+    assert len(trace.steps) == 2 and model.stops[0] == ["Observation:"]
+    first = trace.steps[0]
+    assert first.parsed["call"] == {"name": "calculator", "args": {"expression": "12*7"}}
+    assert first.tool_ok is True and "84" in (first.observation or "")
+    assert first.observation in model.prompts[1]  # the scratchpad carries the observation into the next prompt
+    assert "12乘以7等于多少" in model.prompts[0]
+
+
+def test_plan_loop_memory_task_complete_and_conclusion() -> None:
+    model = Scripted([task("计算乘积", "calculator", expression="12*7"),
+                      task("任务完成", "task_complete", reason="done"), "12乘以7等于84。"])
+    trace = run_plan(model, "12乘以7等于多少?", tools=["calculator"])
+    assert trace.stopped == "finished" and trace.final_answer == "12乘以7等于84。"
+    assert [s.kind for s in trace.steps] == ["step", "step", "conclusion"]
+    assert trace.conclusion_template == "kagent_conclusion_zh"
+    assert "计算乘积" in model.prompts[1] and "84" in model.prompts[1]  # Completed tasks memory
+    assert "84" in model.prompts[2]  # the conclusion prompt sees the results
+    assert model.stops[0] is None  # JSON planning has no stop marker
+    assert trace.calls == [{"name": "calculator", "args": {"expression": "12*7"}},
+                           {"name": "task_complete", "args": {"reason": "done"}}]
+
+
+def test_plan_stops_on_repeated_call_and_max_steps() -> None:
+    same = task("计算", "calculator", expression="1+1")
+    repeated = run_plan(Scripted([same, same, "答案是2"]), "1+1?", tools=["calculator"])
+    assert repeated.stopped == "repeated_call" and repeated.final_answer == "答案是2"
+    assert len([s for s in repeated.steps if s.kind == "step"]) == 2 and repeated.steps[1].observation is None
+
+    outs = [task(f"计算{i}", "calculator", expression=f"{i}+1") for i in range(3)] + ["结论"]
+    capped = run_plan(Scripted(outs), "算一算", tools=["calculator"], max_steps=3)
+    assert capped.stopped == "max_steps" and capped.final_answer == "结论" and len(capped.steps) == 4
+
+
+def test_parse_error_is_kept_and_stops_without_conclusion() -> None:
+    model = Scripted(["北京现在天气怎么样?北京现在天气怎么样?北京现在"])
+    trace = run_plan(model, "北京现在天气怎么样?")
+    assert trace.stopped == "parse_error" and trace.final_answer is None and len(trace.steps) == 1
+    assert trace.error is not None and trace.error["code"] == "no_json"
+    assert "ParseError[no_json]" in trace.steps[0].action_text()
+
+
+def test_rejected_tool_call_becomes_an_observation() -> None:
+    model = Scripted([task("查", "no_such_tool", q="x"), task("完成", "task_complete"), "无法回答"])
+    trace = run_plan(model, "随便问问")
+    assert trace.steps[0].tool_ok is False and "no_such_tool" in (trace.steps[0].observation or "")
+    assert trace.stopped == "finished"
+
+
+def test_toolllama_give_up() -> None:
+    out = 'Thought: 放弃\nAction: Finish\nAction Input: {"return_type": "give_up_and_restart"}'
+    trace = run_react(Scripted([out]), "问题", template="toolllama")
+    assert trace.stopped == "give_up" and trace.final_answer is None
+
+
+def test_trace_roundtrip_html_and_bad_file(tmp_path: Path) -> None:
+    trace = Trace("q <b>", "react", "m", [TraceStep("p <script>", "out & more", {"ok": True, "thought": "t",
+                  "call": None, "final_answer": "42", "give_up": False, "repaired": []}, None)], "42", "finished")
+    path = tmp_path / "traces.jsonl"
+    trace.save_jsonl(path)
+    trace.save_jsonl(path)
+    loaded = Trace.load(path)
+    assert len(loaded) == 2 and loaded[0] == trace
+    page = trace._repr_html_()
+    assert "&lt;script&gt;" in page and "<script>" not in page and "<details>" in page and "out &amp; more" in page
+    path.write_text(path.read_text() + json.dumps({"query": "x", "template": "react", "model": "m",
+                                                   "stopped": "finished"}) + "\n")
+    with pytest.raises(DataFileError, match=r"traces.jsonl:3 \[field 'steps'\]"):
+        Trace.load(path)
+
+
+GOLD = [
+    {"id": "w1", "query": "北京现在天气怎么样?", "lang": "zh",
+     "gold_calls": [{"name": "get_weather_info", "args": {"location": "Beijing", "start_date": "2025-03-15",
+                                                          "end_date": "2025-03-15", "is_current": "yes"}}],
+     "thoughts": ["查询北京当前的天气"], "reference_answer": "北京现在有小雨。"},
+    {"id": "c1", "query": "3英里是多少公里?再加上10公里一共多少?", "lang": "zh",
+     "gold_calls": [{"name": "unit_convert", "args": {"value": 3, "from_unit": "mile", "to_unit": "km"}},
+                    {"name": "calculator", "args": {"expression": "4.828032+10"}}],
+     "thoughts": ["把3英里换算成公里", "计算总公里数"], "reference_answer": "一共约14.83公里。"},
+]
+
+
+@pytest.mark.parametrize("template", ["kagent_planning_zh", "kagent_planning_en", "react", "autogpt", "modelscope",
+                                      "toolllama"])
+def test_emulator_solves_multi_step_queries_with_every_template(template: str) -> None:
+    teacher = SandboxTeacher(gold=GOLD, bank=None)
+    for q in GOLD:
+        trace = run_agent(teacher, q["query"], template=template)
+        assert trace.stopped == "finished", (template, q["id"], str(trace))
+        calls = [c for c in trace.calls if c["name"] != "task_complete"]
+        assert calls == [{"name": c["name"], "args": c["args"]} for c in q["gold_calls"]], str(trace)
+        assert all(s.tool_ok for s in trace.steps if s.observation is not None), str(trace)
+        assert trace.final_answer == q["reference_answer"]
+        planning = load_template(template).output_format in ("task_json", "autogpt")
+        assert (trace.steps[-1].kind == "conclusion") == planning
+        if planning:
+            assert trace.conclusion_template == f"kagent_conclusion_{load_template(template).lang}"
+
+
+BANK = data_dir() / "queries" / "agent_queries.jsonl"
+
+
+@pytest.mark.skipif(not BANK.exists(), reason="query bank not built yet")
+def test_emulator_follows_the_bank_gold_calls() -> None:
+    teacher = get_model("sandbox")
+    for q in read_jsonl(BANK)[:5]:
+        trace = run_plan(teacher, q["query"])
+        assert trace.stopped == "finished", str(trace)
+        assert [c["name"] for c in trace.calls][:-1] == [c["name"] for c in q["gold_calls"]]
+        assert trace.final_answer == q["reference_answer"]

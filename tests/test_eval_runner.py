@@ -1,0 +1,85 @@
+"""Runner: batched generation through an on-disk cache; resume after a kill makes 0 new calls; agent success."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labkit.evaluate.benchmark import load_benchmark
+from labkit.evaluate.runner import (PredictionCache, answer_matches, args_match, check_trace, evaluate_model,
+                                    generate_predictions)
+from labkit.types import ChatResult, Message
+
+FIXTURE = Path(__file__).parent / "fixtures" / "kagentbench_sample.jsonl"
+
+
+@dataclass
+class CountingModel:
+    """A fake ChatModel that answers every prompt with a fixed ReAct step and counts what it was asked."""
+
+    name: str = "counting"
+    calls: int = 0
+    batches: list[int] = field(default_factory=list)
+
+    def chat(self, messages: list[Message], **kw: Any) -> ChatResult:
+        return self.chat_batch([messages], **kw)[0]
+
+    def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
+        self.calls += len(batch)
+        self.batches.append(len(batch))
+        return [ChatResult("Thought: 搜索刘德华的妻子是谁\nAction: web_search\nAction Input: 刘德华 妻子", self.name,
+                           completion_tokens=12) for _ in batch]
+
+
+def test_cache_makes_rerun_free_and_survives_a_torn_line(tmp_path: Path) -> None:
+    bench = load_benchmark(FIXTURE)
+    n_prompts = sum(len(r["prompt_input"]) for r in bench)
+    model = CountingModel()
+    cache = tmp_path / "cache.jsonl"
+    preds, stats = generate_predictions(model, bench, cache, batch_size=3)
+    assert model.calls == n_prompts == stats.generated and max(model.batches) <= 3
+    assert preds[0]["model_predict"]["ReACT"].startswith("Thought:") and isinstance(preds[4]["model_predict"], str)
+    again = CountingModel()
+    _, stats2 = generate_predictions(again, bench, cache)
+    assert again.calls == 0 and stats2.cached == n_prompts
+    # a kill in the middle of a write leaves a torn last line: that one prompt is redone, nothing else
+    text = cache.read_text(encoding="utf-8")
+    cache.write_text(text[: text.rstrip("\n").rfind("\n") + 1] + '{"key": "abc", "te', encoding="utf-8")
+    third = CountingModel()
+    generate_predictions(third, bench, cache)
+    assert third.calls == 1
+    assert len(PredictionCache(cache)) == n_prompts
+
+
+def test_evaluate_model_writes_predictions_and_scores(tmp_path: Path) -> None:
+    bench = load_benchmark(FIXTURE)
+    report, _ = evaluate_model(CountingModel(), bench, tmp_path / "eval")
+    assert (tmp_path / "eval" / "predictions.jsonl").exists() and (tmp_path / "eval" / "scores.json").exists()
+    # ReACT on record 1 is exactly right (thought + tool + args): Planning of that record = mean over 4 templates
+    rows = [r for r in report.rows if r.id == bench[0]["id"] and r.dimension == "Planning"]
+    assert {r.template: r.score for r in rows}["ReACT"] == 1.0
+    assert report.dimensions["Tool-use"] > 0 and report.dimensions["Concluding"] < 100
+
+
+@dataclass
+class FakeTrace:
+    calls: list[dict[str, Any]]
+    final_answer: str | None
+    stopped: str = "finished"
+    steps: list[Any] = field(default_factory=list)
+
+
+def test_success_definition() -> None:
+    gold = {"id": "q1", "gold_calls": [{"name": "get_weather_info", "args": {"location": "北京", "start_date": "2025-03-16"}},
+                                       {"name": "task_complete", "args": {}}],
+            "reference_answer": "北京 2025-03-16 晴，最高 12°C，最低 3°C。"}
+    good = FakeTrace([{"name": "get_weather_info", "args": {"location": "北京市", "start_date": "2025-03-16"}}],
+                     "明天（2025-03-16）北京晴，3 到 12°C。")
+    assert check_trace(good, gold).success
+    wrong_day = FakeTrace([{"name": "get_weather_info", "args": {"location": "北京", "start_date": "2025-03-17"}}],
+                          good.final_answer)
+    assert check_trace(wrong_day, gold).missing_calls == ["get_weather_info"]
+    assert not check_trace(FakeTrace(good.calls, "北京晴。"), gold).answer_ok
+    assert not answer_matches("", "x") and answer_matches("Paris is the capital", "the capital is Paris")
+    assert args_match({}, {"x": 1}) and not args_match({"a": "1"}, {})

@@ -1,0 +1,153 @@
+"""The KAgentBench-style scorer: hand-computed cases, the bug fixes, the pinned weights."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from labkit.errors import DataFileError
+from labkit.evaluate.benchmark import load_benchmark
+from labkit.evaluate.rouge import bleu, rouge_l, tokenize
+from labkit.evaluate.scorer import (WEIGHTS, StepPrediction, arg_score, output_format_of, overall, read_conclusion,
+                                    read_step, reflection_score, score_files, score_predictions)
+from labkit.parsing import render_gold
+from labkit.types import ToolCall
+
+FIXTURE = Path(__file__).parent / "fixtures" / "kagentbench_sample.jsonl"
+
+
+def gold_predictions(records: list[dict]) -> list[dict]:
+    """Feed each record's first golden item back as every template's output, in that template's format."""
+    preds = []
+    for r in records:
+        g = r["golden_result_list"][0]
+        if r["type"] == "profile":
+            preds.append({**r, "model_predict": g["golden_result"]})
+            continue
+        out = {}
+        for t in r["prompt_input"]:
+            fmt = output_format_of(r, t)
+            if r["type"] == "conclusion":
+                out[t] = {"autogpt": f'task_complete(response="{g["golden_result"]}")',
+                          "toolllama": json.dumps({"return_type": "give_answer", "final_answer": g["golden_result"]},
+                                                  ensure_ascii=False)}.get(fmt, g["golden_result"])
+            else:
+                out[t] = render_gold(ToolCall(g["tool_name"], g["tool_args"]), fmt, g["thought"])
+        preds.append({**r, "model_predict": out})
+    return preds
+
+
+def test_tokenize_splits_cjk_and_keeps_numbers() -> None:
+    assert tokenize("北京 weather on 2025-03-15, 3.14!") == ["北", "京", "weather", "on", "2025-03-15", ",", "3.14", "!"]
+    assert tokenize("   ") == []
+
+
+def test_rouge_hand_computed() -> None:
+    assert rouge_l("北京天气", "北京天气") == 1.0  # exactly: no 1e-8
+    assert rouge_l("a b", "a c d") == pytest.approx(0.4)  # LCS 1, P 1/2, R 1/3 -> 2PR/(P+R) = 0.4
+    assert rouge_l("北京天气", "北京的天气") == pytest.approx(2 * 1.0 * 0.8 / 1.8)
+    assert rouge_l("", "x") == 0.0 and rouge_l("  \n ", "x") == 0.0 and rouge_l("x", " ") == 0.0
+    assert rouge_l("Beijing", "beijing") == 0.0  # case-sensitive, as KAgentBench
+    assert bleu("北京明天天气", ["北京明天天气"]) == pytest.approx(1.0)
+    assert 0.0 < bleu("北京明天天气", ["北京后天天气"]) < 1.0
+
+
+def test_arg_score_counts_matched_keys_once() -> None:  # issue #15
+    gold = {"location": "北京", "start_date": "2025-03-16"}
+    assert arg_score(gold, dict(gold)) == 1.0
+    assert arg_score(gold, {"location": "北京"}) == 0.5
+    assert arg_score(gold, {"location": "北京", "start_date": "2025-03-16", "extra": 1}) == 1.0
+    assert arg_score(gold, {}) == 0.0
+    assert arg_score({}, {}) == 1.0 and arg_score({}, {"reason": "done"}) == 1.0
+
+
+def test_weights_are_pinned() -> None:
+    assert WEIGHTS == {"Planning": 0.25, "Tool-use": 0.35, "Reflection": 0.10, "Concluding": 0.20, "Profile": 0.10}
+    dims = {"Planning": 10.0, "Tool-use": 20.0, "Reflection": 30.0, "Concluding": 40.0, "Profile": 50.0}
+    assert overall(dims) == pytest.approx(25.5)
+    # KAgentBench README row (Qwen-7B-MAT) reproduces its Overall 39.85
+    qwen_mat = {"Planning": 31.64, "Tool-use": 43.30, "Reflection": 33.34, "Concluding": 44.85, "Profile": 44.78}
+    assert overall(qwen_mat) == pytest.approx(39.85, abs=0.005)
+
+
+def test_golden_fed_back_scores_exactly_100() -> None:
+    records = load_benchmark(FIXTURE)
+    report = score_predictions(records, gold_predictions(records))
+    assert report.summary() == {"Planning": 100.0, "Tool-use": 100.0, "Reflection": 100.0, "Concluding": 100.0,
+                                "Profile": 100.0, "Overall": 100.0}
+    assert report.complete
+
+
+def test_empty_and_whitespace_predictions_score_0_without_crashing() -> None:
+    records = load_benchmark(FIXTURE)
+    for blank in ("", "   \n"):
+        preds = [{**r, "model_predict": blank if r["type"] == "profile" else {t: blank for t in r["prompt_input"]}}
+                 for r in records]
+        assert set(score_predictions(records, preds).summary().values()) == {0.0}
+    # a missing template key scores 0 for that template only: no reuse of the previous template's parse
+    preds = gold_predictions(records)
+    del preds[0]["model_predict"]["ModelScope"]
+    rows = [r for r in score_predictions(records, preds).rows if r.id == records[0]["id"] and r.dimension == "Planning"]
+    assert {r.template: r.score for r in rows} == {"ReACT": 1.0, "AutoGPT": 1.0, "ModelScope": 0.0, "KuaiAgent": 1.0}
+
+
+def test_hand_computed_partial_plan_and_modelscope_thought() -> None:
+    records = load_benchmark(FIXTURE)
+    preds = gold_predictions(records)
+    # Record 1, ModelScope: right tool, thought "搜索刘德华" vs gold "搜索刘德华的妻子是谁" -> P 1, R 5/10
+    preds[0]["model_predict"]["ModelScope"] = ('搜索刘德华<|startofthink|>{"api_name": "web_search", '
+                                               '"parameters": {"text": "刘德华 妻子"}}<|endofthink|>')
+    # ReACT with a plain-string Action Input -> mapped onto web_search's first parameter "text"
+    preds[0]["model_predict"]["ReACT"] = "Thought: 搜索刘德华的妻子是谁\nAction: web_search\nAction Input: 刘德华 妻子"
+    rows = {(r.template, r.dimension): r.score for r in score_predictions(records, preds).rows
+            if r.id == records[0]["id"]}
+    assert rows[("ModelScope", "Planning")] == pytest.approx(2 * 0.5 / 1.5)
+    assert rows[("ModelScope", "Tool-use")] == 1.0
+    assert rows[("ReACT", "Tool-use")] == 1.0
+
+
+def test_reflection_penalty_zeroes_golden_items_that_repeat_the_last_task() -> None:
+    rec = load_benchmark(FIXTURE)[2]
+    golden, last = rec["golden_result_list"], rec["memory_last_task"]
+    repeat = StepPrediction("搜索上海下周天气", "web_search", {"text": "上海 下周 天气"})
+    fixed = StepPrediction(golden[0]["thought"], "get_weather_info", dict(golden[0]["tool_args"]))
+    assert reflection_score(golden, repeat, last) == 0.0
+    assert reflection_score(golden, fixed, last) == 1.0
+    half = StepPrediction("完全无关", "get_weather_info", {"location": "上海"})
+    assert reflection_score(golden, half, last) == pytest.approx(0.7 * 0.25)
+
+
+def test_conclusion_cleaning() -> None:
+    assert read_conclusion('web_search(text="x")', "autogpt") == ""
+    assert read_conclusion('task_complete(response="答案")', "autogpt") == "答案"
+    assert read_conclusion('{"return_type": "give_answer", "final_answer": "答案"}', "toolllama") == "答案"
+    assert read_conclusion("  答案  ", "conclusion") == "答案"
+    assert read_step("garbage {", "task_json") == StepPrediction()
+
+
+def test_same_file_scores_identically_twice(tmp_path: Path) -> None:
+    records = load_benchmark(FIXTURE)
+    preds = gold_predictions(records)
+    preds[1]["model_predict"]["ToolLlama"] = "Thought: 天气\nAction: get_weather_info\nAction Input: {\"location\": \"京\"}"
+    path = tmp_path / "pred.jsonl"
+    path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds), encoding="utf-8")
+    a, b = score_files(FIXTURE, path), score_files(FIXTURE, path)
+    assert a.summary() == b.summary() and a.bleu == b.bleu
+    assert 0 < a.dimensions["Tool-use"] < 100
+
+
+def test_missing_prediction_and_bad_benchmark_name_file_line_field(tmp_path: Path) -> None:
+    records = load_benchmark(FIXTURE)
+    with pytest.raises(DataFileError, match="have no prediction"):
+        score_predictions(records, gold_predictions(records)[1:])
+    bad = tmp_path / "bench.jsonl"
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
+    rec = json.loads(lines[1])
+    rec["type"] = "planning"
+    bad.write_text("\n".join([lines[0], json.dumps(rec, ensure_ascii=False)]) + "\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"bench.jsonl:2 \[field 'type'\]"):
+        load_benchmark(bad)
+    assert math.isnan(overall({}))

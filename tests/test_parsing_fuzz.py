@@ -1,0 +1,93 @@
+"""Fuzz: >= 10,000 random and mutated outputs per output format; parse_output must never raise or hit its safety net."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from labkit.parsing import ERROR_CODES, OUTPUT_FORMATS, parse_output, render_gold
+from labkit.types import ParsedAction, ParseError, ToolCall
+
+N_PER_FORMAT = 10_000
+SEED = 20250315
+
+CALLS = [ToolCall("get_weather_info", {"location": "北京", "start_date": "2025-03-15", "end_date": "2025-03-15"}),
+         ToolCall("web_search", {"query": 'quote " brace { 引号'}), ToolCall("task_complete", {}),
+         ToolCall("calculator", {"expression": "(3+4)*2"})]
+ANSWERS = ["北京现在晴。", "42", "The answer is {not json}."]
+NOISE = ["{", "}", "[", "]", '"', "'", ":", ",", "\n", "```", "```json", "<|startofthink|>", "<|endofthink|>",
+         "<end_of_turn>", "<eos>", "Action:", "Action Input:", "Final Answer:", "Thought:", "Observation:", "Finish",
+         "give_up_and_restart", '"return_type"', '"task_name"', '"command"', '"args"', '"thoughts"', "null", "\\",
+         "\\u12", "\ud800", "\x00", "🙂", "中文", "\t", " " * 50]
+
+
+def seeds() -> list[str]:
+    out = []
+    for fmt in OUTPUT_FORMATS:
+        for call in CALLS:
+            if fmt != "conclusion":
+                out.append(render_gold(call, fmt, "思考 thought"))
+        for answer in ANSWERS:
+            if fmt not in ("task_json", "autogpt"):
+                out.append(render_gold(answer, fmt, "t"))
+    out.append(render_gold(ParsedAction("stuck", give_up=True), "toolllama"))
+    return out
+
+
+def mutate(rng: random.Random, text: str) -> str:
+    ops: list[Callable[[str], str]] = [
+        lambda s: s[: rng.randrange(len(s) + 1)],                                  # truncation
+        lambda s: s.replace(rng.choice("{}[]"), "", rng.randrange(1, 4)),          # bracket deletion
+        lambda s: s.replace('"', "'") if rng.random() < 0.5 else s.replace("'", '"'),  # swapped quotes
+        lambda s: s[:(i := rng.randrange(len(s) + 1))] + rng.choice(NOISE) + s[i:],  # inserted tokens
+        lambda s: rng.choice(NOISE) * rng.randrange(1, 40) + s,                   # nested garbage
+        lambda s: "{" * rng.randrange(1, 300) + s + "]" * rng.randrange(0, 300),  # deep nesting
+        lambda s: s * rng.randrange(2, 30),                                       # very long / repeated
+        lambda s: "".join(rng.sample(s, len(s))) if len(s) < 400 else s[::-1],    # shuffled
+        lambda s: s.encode("utf-8", "surrogatepass")[: rng.randrange(len(s) + 1)].decode("utf-8", "replace"),
+    ]
+    for _ in range(rng.randrange(1, 4)):
+        text = rng.choice(ops)(text)
+    return text
+
+
+def random_text(rng: random.Random) -> str:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return bytes(rng.randrange(256) for _ in range(rng.randrange(200))).decode("latin-1")
+    if kind == 1:
+        return "".join(chr(rng.randrange(0x110000)) for _ in range(rng.randrange(100)))
+    if kind == 2:
+        return "".join(rng.choice(NOISE) for _ in range(rng.randrange(60)))
+    return rng.choice("{[") * rng.randrange(5000, 30000)  # very long, deeply nested
+
+
+def corpus() -> list[str]:
+    rng = random.Random(SEED)
+    base = seeds()
+    texts = base[:]
+    while len(texts) < N_PER_FORMAT:
+        texts.append(mutate(rng, rng.choice(base)) if rng.random() < 0.8 else random_text(rng))
+    return texts
+
+
+def test_parse_output_survives_fuzz_for_every_format() -> None:
+    texts = corpus()
+    assert len(texts) >= N_PER_FORMAT
+    start = time.perf_counter()
+    outcomes: Counter[str] = Counter()
+    for fmt in OUTPUT_FORMATS:
+        for text in texts:
+            result = parse_output(text, fmt)  # an exception here fails the test
+            assert isinstance(result, (ParsedAction, ParseError))
+            if isinstance(result, ParseError):
+                assert result.code in ERROR_CODES and result.code != "internal_error", (fmt, text[:200], result)
+                outcomes[result.code] += 1
+            else:
+                assert (result.call is not None) + (result.final_answer is not None) + result.give_up == 1
+                outcomes["ok"] += 1
+    elapsed = time.perf_counter() - start
+    assert elapsed < 45, f"fuzz took {elapsed:.1f}s"
+    assert outcomes["ok"] > 1000 and len(outcomes) >= 6, outcomes  # the mutations reach both paths
