@@ -24,7 +24,7 @@
 
 # %% tags=["parameters"]
 mode = "smoke"  # "smoke"：快速检查（Gemma 只生成很少的 token）；"course"：课堂完整版
-query = "北京现在天气怎么样?"  # 要让 Agent 回答的问题（取自沙盒金标问题库）
+query = "帮我找到字节跳动所在城市，并告诉我当地实时天气。"  # 要回答的问题（取自沙盒金标问题库）
 teacher_model = "sandbox"  # 模拟器：GPT-4 级老师的 emulator
 student_model = "gemma-3-270m"  # 未经 Agent Tuning 的基座模型
 api_model = "openai"  # 仅当配置了 OPENAI_API_KEY 时使用

@@ -23,7 +23,7 @@
 
 # %% tags=["parameters"]
 mode = "smoke"  # "smoke"：快速检查；"course"：课堂完整版
-query = "北京现在天气怎么样?"  # 规划循环要完成的目标（取自沙盒金标问题库）
+query = "我有800英镑，换成欧元后花了510欧元，还剩多少欧元？"  # 规划循环的目标（取自沙盒金标问题库）
 teacher_model = "sandbox"  # 模拟器：GPT-4 级老师的 emulator
 student_model = "gemma-3-270m"  # 未经 Agent Tuning 的基座模型
 api_model = "openai"  # 仅当配置了 OPENAI_API_KEY 时使用

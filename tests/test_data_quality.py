@@ -79,7 +79,7 @@ def _queries() -> list[dict]:
 
 def test_split_holds_out_whole_clusters_and_drops_leaking_train_queries() -> None:
     qs = _queries()
-    split = split_queries(qs, test_fraction=0.25, seed=3)
+    split = split_queries(qs, test_fraction=0.25, seed=3, by="cluster")
     test_clusters = {q["cluster"] for q in split.test}
     assert test_clusters == set(split.test_groups)
     assert not test_clusters & {q["cluster"] for q in split.train}
@@ -89,6 +89,18 @@ def test_split_holds_out_whole_clusters_and_drops_leaking_train_queries() -> Non
     # and the report does see leakage when it exists
     leaky = leakage_report(split.train + split.dropped, split.test)
     assert leaky["exact_overlaps"] + leaky["near_overlaps"] == len(split.dropped) and not leaky["ok"]
+
+
+def test_query_split_covers_every_cluster_and_keeps_paraphrases_together() -> None:
+    qs = [{"id": f"{c}-{k}", "cluster": c, "query": f"{c} 问题 {k} " + "abcdefghij"[k] * (k + 4),
+           "gold_calls": [{"name": c, "args": {"k": k // 2}}]} for c in ("calc", "weather", "fx") for k in range(10)]
+    split = split_queries(qs, test_fraction=0.2, seed=0)
+    assert {q["cluster"] for q in split.test} == {"calc", "weather", "fx"}
+    assert len(split.test) == 6 and not split.dropped
+    report = leakage_report(split.train, split.test)
+    assert report["shared_gold_call_sets"] == 0 and report["ok"]
+    moved = split.test[0]
+    assert not leakage_report(split.train + [dict(moved, id="copy", query="完全不同的说法")], split.test)["ok"]
 
 
 def test_split_templates_validates_names() -> None:

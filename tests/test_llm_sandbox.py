@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import DataFileError, LabkitError
-from labkit.llm import SandboxTeacher, get_model
+from labkit.llm import ChatModel, SandboxTeacher, get_model
 from labkit.parsing import parse_output
 from labkit.templates import load_templates
 from labkit.tools import default_registry
@@ -17,7 +17,7 @@ from labkit.types import CompletedTask, ParsedAction, ToolCall
 GOLD = [
     {"id": "t-weather", "query": "北京明天天气怎么样?适合户外跑步吗?", "lang": "zh",
      "gold_calls": [{"name": "get_weather_info", "args": {"location": "北京", "start_date": "2025-03-16",
-                                                           "end_date": "2025-03-16", "is_current": False}}],
+                                                           "end_date": "2025-03-16", "is_current": "no"}}],
      "thoughts": ["查询北京明天的天气"], "reference_answer": "北京明天晴,气温3到14摄氏度,适合户外跑步。"},
     {"id": "t-money", "query": "How much is 250 US dollars in Chinese yuan, split three ways?", "lang": "en",
      "gold_calls": [{"name": "currency_convert", "args": {"amount": 250, "from_currency": "USD", "to_currency": "CNY"}},
@@ -104,12 +104,17 @@ def test_unknown_query_finishes_politely(teacher: SandboxTeacher) -> None:
 
 
 def test_labelled_as_emulator_with_estimated_tokens(teacher: SandboxTeacher) -> None:
+    assert isinstance(teacher, ChatModel)
     assert "emulator" in teacher.name and "EMULATOR" in repr(teacher) and "EMULATOR" in SandboxTeacher.__doc__
-    prompt = PLANNING[0].render(goal=GOLD[0]["query"], tools=REGISTRY)
+    prompt = next(t for t in PLANNING if t.name == "kagent_planning_zh").render(goal=GOLD[0]["query"], tools=REGISTRY)
     res = ask(teacher, prompt)
     assert res.model == teacher.name and res.meta["emulator"] is True and "estimated" in res.meta["token_counts"]
     assert res.prompt_tokens == -(-len(prompt) // 4) and res.completion_tokens == -(-len(res.text) // 4)
     assert res.meta["noise"] is None and teacher.last_noise is None
+    short = teacher.chat([{"role": "user", "content": prompt}], max_new_tokens=5)
+    assert short.text == res.text[:20] and short.meta["truncated"] and not res.meta["truncated"]
+    cut = teacher.chat([{"role": "user", "content": prompt}], stop=["command"])
+    assert cut.text == res.text[: res.text.index("command")]
 
 
 def test_full_noise_spoils_every_answer_reproducibly() -> None:
@@ -156,11 +161,16 @@ def test_get_model_sandbox_spec() -> None:
         get_model("sandbox:temperature=1")
 
 
-def test_default_bank_answers_its_first_queries() -> None:
+def test_default_bank_one_query_per_cluster_every_template() -> None:
     teacher = SandboxTeacher()
-    assert len(teacher.queries) >= 10
-    template = next(t for t in PLANNING if t.name == "kagent_planning_zh")
-    for q in teacher.queries[:10]:
-        prompt = template.render(goal=q.query, tools=REGISTRY)
-        parsed = parse_output(ask(teacher, prompt).text, "task_json")
-        assert parsed.call == (q.gold_calls[0] if q.gold_calls else ToolCall("task_complete", parsed.call.args))
+    firsts: dict[str, dict] = {}
+    for q in teacher.queries:
+        raw = {"id": q.id, "query": q.query, "reference_answer": q.reference_answer, "thoughts": list(q.thoughts),
+               "gold_calls": [c.to_dict() for c in q.gold_calls]}
+        firsts.setdefault(q.id.rsplit("-", 2)[0], raw)
+    assert len(firsts) >= 10
+    for gold in firsts.values():
+        for template in PLANNING:
+            steps = run_episode(teacher, template, gold)
+            assert [s.call for s in steps[:-1]] == [ToolCall(c["name"], c["args"]) for c in gold["gold_calls"]]
+            assert steps[-1].is_finish

@@ -90,23 +90,29 @@ class DedupResult:
 
 
 def deduplicate(records: Sequence[T], text: Callable[[T], str], key: Callable[[T], str],
-                *, threshold: float = NEAR_DUP_THRESHOLD) -> DedupResult:
-    """Keep the first of every group of exact or near-duplicate records (in input order)."""
-    index = NearDupIndex(threshold)
+                *, threshold: float | None = NEAR_DUP_THRESHOLD) -> DedupResult:
+    """Keep the first of every group of exact or near-duplicate records (in input order).
+
+    ``threshold=None`` removes exact duplicates only (e.g. agent prompts, which share their template text).
+    """
+    index = NearDupIndex(threshold) if threshold is not None else None
+    seen: dict[str, str] = {}
     kept: list[T] = []
     removed: list[dict[str, Any]] = []
     for rec in records:
         t, k = text(rec), key(rec)
-        same = index.exact_match(t)
-        if same is not None:
-            removed.append({"record": rec, "reason": "exact_duplicate", "duplicate_of": same, "jaccard": 1.0})
+        ek = exact_key(t)
+        if ek in seen:
+            removed.append({"record": rec, "reason": "exact_duplicate", "duplicate_of": seen[ek], "jaccard": 1.0})
             continue
-        near = index.query(t)
+        near = index.query(t) if index is not None else []
         if near:
             removed.append({"record": rec, "reason": "near_duplicate", "duplicate_of": near[0][0],
                             "jaccard": round(near[0][1], 4)})
             continue
-        index.add(k, t)
+        seen[ek] = k
+        if index is not None:
+            index.add(k, t)
         kept.append(rec)
     return DedupResult(kept, removed)
 

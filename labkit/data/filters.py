@@ -2,13 +2,15 @@
 
 A labelled record (one (query, template) trace from :mod:`labkit.data.label`) is rejected when any check fails:
 
-* ``unparseable`` — a step's output cannot be read in the template's output format;
+* ``unparseable`` — a step's output cannot be read in the template's output format, or only after json_repair;
+* ``off_format_text`` — chat filler or text outside the format (only readable by a tolerant parser): the student
+  would learn to produce it (an extension of the issue's list);
 * ``unknown_tool`` — a call names a tool that was not offered for this sample;
 * ``args_schema_invalid`` — the arguments break the tool's JSON schema (same check as ToolRegistry.call);
 * ``too_many_steps`` — more than ``MAX_STEPS`` tool steps, or no finish within them;
 * ``tool_sequence_mismatch`` — the called tools differ from the gold intent (gold_calls), or the teacher gave up;
 * ``ungrounded_conclusion`` — numbers or named entities in the final answer that no observation (or the query)
-  contains.
+  contains (checked only when tools were called: a no-tool answer comes from the model's own knowledge).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ MAX_STEPS = 5
 FINISH_TOOL = "task_complete"
 REASONS: dict[str, str] = {
     "unparseable": "输出无法按模板格式解析 / output does not parse in the template's format",
+    "off_format_text": "格式之外的多余文字或客套话 / chat filler or text outside the format",
     "unknown_tool": "调用了未提供的工具 / calls a tool that was not offered",
     "args_schema_invalid": "参数不符合工具的 JSON Schema / arguments break the tool schema",
     "too_many_steps": f"超过 {MAX_STEPS} 步仍未完成 / more than {MAX_STEPS} steps or never finished",
@@ -39,6 +42,10 @@ REASONS: dict[str, str] = {
 }
 NUMBER_RE = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 TITLE_RE = re.compile(r"《([^》]+)》")
+FILLER_RE = re.compile(r"希望(这|以上)?(对你|对您)有(所)?帮助|我来分析一下|以上就是我的|I hope this helps|"
+                       r"^\s*(Sure|Certainly|Of course)\b[!,.]|[Ll]et me think about this step by step|"
+                       r"[Aa]s an AI( language model)?\b", re.M)
+THOUGHT_FORMATS = ("react", "toolllama")
 CAPITALISED_RE = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")
 
 
@@ -93,6 +100,19 @@ def ungrounded_facts(answer: str, sources: Sequence[str]) -> list[str]:
     return missing
 
 
+def _format_checks(v: Verdict, i: int, output: str, repaired: Sequence[str], fmt: str) -> None:
+    """Strict-format checks on a step the tolerant parser could read."""
+    if "json_repair" in repaired:
+        v.reasons.append({"code": "unparseable", "step": i, "detail": "parses only after json_repair"})
+    other = [r for r in repaired if r != "json_repair"]
+    filler = FILLER_RE.search(output)
+    if other or filler:
+        detail = f"parser repairs {other}" if other else f"filler text {filler.group()!r}"  # type: ignore[union-attr]
+        v.reasons.append({"code": "off_format_text", "step": i, "detail": detail})
+    elif fmt in THOUGHT_FORMATS and not output.lstrip().startswith("Thought"):
+        v.reasons.append({"code": "off_format_text", "step": i, "detail": "text before 'Thought:'"})
+
+
 def _sentence_start(text: str, pos: int) -> bool:
     before = text[:pos].rstrip()
     return not before or before[-1] in ".!?。！？:：\n\"'“(（"
@@ -119,6 +139,7 @@ def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegis
             v.reasons.append({"code": "unparseable", "step": i, "detail": f"{parsed.code}: {parsed.message}"})
             continue
         v.repaired += [f"step {i}: {r}" for r in parsed.repaired]
+        _format_checks(v, i, step["output"], parsed.repaired, _template(name or rec["template"]).output_format)
         if step.get("kind") == "conclusion":
             final_answer = parsed.final_answer if parsed.final_answer is not None else step["output"]
             continue
@@ -148,7 +169,7 @@ def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegis
     gold = _gold_names(query)
     if not any(r["code"] == "unparseable" for r in v.reasons) and called != gold:
         v.reasons.append({"code": "tool_sequence_mismatch", "step": None, "detail": f"called {called}, gold {gold}"})
-    if final_answer:
+    if final_answer and observations:  # without tool results the answer comes from the model's own knowledge
         missing = ungrounded_facts(final_answer, [query["query"], *observations])
         if missing:
             v.reasons.append({"code": "ungrounded_conclusion", "step": None, "detail": f"not in observations: {missing}"})

@@ -50,8 +50,9 @@ def _hash_int(*parts: object) -> int:
 def plan_jobs(queries: Sequence[dict[str, Any]], templates: Sequence[str | AgentTemplate], *,
               conclusion_templates: Sequence[str | AgentTemplate] = ("kagent_conclusion_zh",),
               registry: ToolRegistry | None = None, distractors: tuple[int, int] = (2, 3),
-              seed: int = 0) -> list[LabelJob]:
-    """One job per (query, planning template). Tools = gold tools + 2-3 seeded distractors (+ task_complete for
+              templates_per_query: int | None = None, seed: int = 0) -> list[LabelJob]:
+    """One job per (query, planning template); with ``templates_per_query=k`` each query gets k templates, rotated
+    so that every template is used about equally often (KAgentInstruct pairs most queries with one template). Tools = gold tools + 2-3 seeded distractors (+ task_complete for
     JSON planning formats). Planning formats get a conclusion template of the same language when there is one.
     Unknown template names raise :class:`~labkit.errors.UnknownNameError` before any work starts."""
     registry = registry or default_registry()
@@ -62,14 +63,17 @@ def plan_jobs(queries: Sequence[dict[str, Any]], templates: Sequence[str | Agent
             raise ValueError(f"template {t.name!r} is a {t.kind} template; pass it in conclusion_templates")
     pool = [n for n in registry.names() if n != FINISH_TOOL]
     jobs = []
-    for q in queries:
+    order = sorted(plans, key=lambda t: _hash_int(seed, t.name))
+    k = len(order) if templates_per_query is None else max(1, min(templates_per_query, len(order)))
+    for qi, q in enumerate(sorted(queries, key=lambda q: _hash_int(seed, q["id"]))):
         gold = list(dict.fromkeys(c["name"] for c in q["gold_calls"] if c["name"] != FINISH_TOOL))
-        for t in plans:
+        chosen = [order[(qi * k + i) % len(order)] for i in range(k)]
+        for t in sorted(chosen, key=lambda t: t.name):
             job_id = f"{q['id']}::{t.name}"
             rng = random.Random(_hash_int(seed, job_id))
             others = [n for n in pool if n not in gold]
-            k = min(len(others), rng.randint(*distractors))
-            names = gold + rng.sample(others, k)
+            n_extra = min(len(others), rng.randint(*distractors))
+            names = gold + rng.sample(others, n_extra)
             rng.shuffle(names)
             concl = None
             if is_planning_format(t.output_format):

@@ -7,18 +7,20 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def general_sample(record: dict[str, Any]) -> dict[str, Any]:
+def general_sample(record: dict[str, Any], repeat: int = 0) -> dict[str, Any]:
     """A general instruction record ``{id, instruction, output, lang}`` in the training sample format."""
-    return {"id": f"general-{record['id']}", "source": "general", "query_id": record["id"], "template": None,
+    suffix = f"-rep{repeat}" if repeat else ""
+    return {"id": f"general-{record['id']}{suffix}", "source": "general", "query_id": record["id"], "template": None,
             "step": 0, "messages": [{"role": "user", "content": record["instruction"], "loss": False},
                                     {"role": "assistant", "content": record["output"], "loss": True}]}
 
 
 def mix(agent: Sequence[dict[str, Any]], general: Sequence[dict[str, Any]], *, ratio: float = 5.0,
-        seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Return agent samples plus ``len(agent) / ratio`` general samples (records of general.jsonl), shuffled.
+        seed: int = 0, allow_repeats: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Return agent samples plus ``round(len(agent) / ratio)`` general samples (records of general.jsonl), shuffled.
 
-    When there are fewer general records than wanted, all are used and ``actual_ratio`` says so.
+    When the general pool is smaller than that, it is repeated (each copy is a new sample id, ``-repK``) if
+    ``allow_repeats``, else all of it is used once and ``actual_ratio`` shows the difference.
     """
     if ratio <= 0:
         raise ValueError(f"ratio (agent : general) must be > 0, got {ratio}")
@@ -26,9 +28,11 @@ def mix(agent: Sequence[dict[str, Any]], general: Sequence[dict[str, Any]], *, r
     rng = random.Random(seed)
     pool = list(general)
     rng.shuffle(pool)
-    chosen = [general_sample(r) for r in pool[:wanted]]
+    n = wanted if allow_repeats and pool else min(wanted, len(pool))
+    chosen = [general_sample(pool[i % len(pool)], i // len(pool)) for i in range(n)]
     mixed = list(agent) + chosen
     rng.shuffle(mixed)
     info = {"agent": len(agent), "general": len(chosen), "general_wanted": wanted, "ratio": ratio,
-            "actual_ratio": round(len(agent) / len(chosen), 3) if chosen else None}
+            "actual_ratio": round(len(agent) / len(chosen), 3) if chosen else None,
+            "general_unique": min(len(chosen), len(pool)), "general_repeats": max(0, len(chosen) - len(pool))}
     return mixed, info

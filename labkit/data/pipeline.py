@@ -38,8 +38,10 @@ Mode = Literal["smoke", "course"]
 DEFAULT_TEST_TEMPLATES = ("meta_xml_en", "meta_roleplay_zh", "meta_conclusion_brief_en")
 SMOKE_TEMPLATES = ("kagent_planning_zh", "react", "autogpt", "toolllama")
 MODES: dict[str, dict[str, Any]] = {
-    "smoke": {"train_queries": 12, "test_queries": 6, "templates": SMOKE_TEMPLATES, "general_test": 5},
-    "course": {"train_queries": None, "test_queries": None, "templates": None, "general_test": 20},
+    "smoke": {"train_queries": 12, "test_queries": 6, "templates": SMOKE_TEMPLATES, "templates_per_query": None,
+              "general_test": 5},
+    "course": {"train_queries": None, "test_queries": None, "templates": None, "templates_per_query": 3,
+               "general_test": 20},
 }
 
 
@@ -113,8 +115,9 @@ def anonymize_samples(samples: list[dict[str, Any]]) -> dict[str, int]:
 
 def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teacher: str = "sandbox:noise=0.15", *,
                   test_templates: Sequence[str] | None = None, templates: Sequence[str] | None = None,
-                  test_fraction: float = 0.2, split_by: Literal["cluster", "query"] = "cluster",
-                  agent_general_ratio: float = 5.0, workers: int = 4, seed: int = 0,
+                  test_fraction: float = 0.2, split_by: Literal["cluster", "query"] = "query",
+                  agent_general_ratio: float = 5.0, templates_per_query: int | None = None, workers: int = 4,
+                  seed: int = 0,
                   decisions_path: str | Path | None = None, price_per_1k_prompt: float = 0.0,
                   price_per_1k_completion: float = 0.0, progress: bool = True,
                   queries_path: str | Path | None = None, general_path: str | Path | None = None) -> BuildResult:
@@ -135,7 +138,9 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     train_p, test_p, train_c, test_c = choose_templates(test_templates, templates or cfg["templates"])
 
     # 2. teacher labelling (resumable; cached).
-    jobs = plan_jobs(train_q, train_p, conclusion_templates=train_c, registry=registry, seed=seed)
+    per_query = templates_per_query if templates_per_query is not None else cfg["templates_per_query"]
+    jobs = plan_jobs(train_q, train_p, conclusion_templates=train_c, registry=registry, seed=seed,
+                     templates_per_query=per_query)
     label_dir = out / "labelling"
     report = label_jobs(jobs, teacher, label_dir, workers=workers, price_per_1k_prompt=price_per_1k_prompt,
                         price_per_1k_completion=price_per_1k_completion, registry=registry, progress=progress)
@@ -156,7 +161,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     agent = [s for r in accepted for s in step_samples(r)]
     pii = anonymize_samples(agent)
     agent_dd = deduplicate(agent, text=lambda s: json.dumps(s["messages"], ensure_ascii=False),
-                           key=lambda s: s["id"], threshold=1.01)  # exact only: prompts share their template text
+                           key=lambda s: s["id"], threshold=None)  # exact only: prompts share their template text
     gen_dd = deduplicate(general, text=lambda g: g["instruction"] + "\n" + g["output"], key=lambda g: g["id"])
     gen_sorted = sorted(gen_dd.kept, key=lambda g: _stable(seed, g["id"]))
     gen_test, gen_train = gen_sorted[: cfg["general_test"]], gen_sorted[cfg["general_test"]:]
@@ -184,7 +189,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
         "mode": mode, "teacher": teacher, "seed": seed, "seconds": round(time.perf_counter() - t0, 2),
         "queries": {"bank": len(bank), "bank_duplicates_removed": len(bank_dd.removed), "train_pool": len(split.train),
                     "test_pool": len(split.test), "dropped_for_leakage": len(split.dropped), "train": len(train_q),
-                    "test": len(test_q), "test_clusters": split.test_groups, "split_by": split_by},
+                    "test": len(test_q), "test_groups": split.test_groups, "split_by": split_by},
         "train_templates": train_p + train_c, "test_templates": test_p + test_c,
         "labelling": {**report.to_dict(), "jobs": len(jobs), "labelled": len(records), "failures": len(failures)},
         "filters": {"accepted": len(accepted), "rejected": len(records) - len(accepted),

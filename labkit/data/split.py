@@ -3,6 +3,7 @@ a leakage report proves no exact or near-duplicate query crosses the split (same
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -17,35 +18,50 @@ from labkit.errors import UnknownNameError
 class QuerySplit:
     train: list[dict[str, Any]]
     test: list[dict[str, Any]]
-    test_groups: list[str]                      # held-out cluster names (or query ids with by="query")
+    test_groups: list[str]  # held-out cluster names (by="cluster") or one query id per held-out paraphrase group
     dropped: list[dict[str, Any]] = field(default_factory=list)  # train queries too close to a test query
 
 
-def split_queries(queries: Sequence[dict[str, Any]], *, test_fraction: float = 0.2, seed: int = 0,
-                  by: Literal["cluster", "query"] = "cluster",
-                  threshold: float = NEAR_DUP_THRESHOLD) -> QuerySplit:
-    """Hold out whole groups until about ``test_fraction`` of the queries are in test.
+def gold_signature(q: dict[str, Any]) -> str:
+    """Queries with the same non-empty gold calls are paraphrases of one task: they must share a side."""
+    calls = q.get("gold_calls") or []
+    return json.dumps(calls, sort_keys=True, ensure_ascii=False) if calls else f"id:{q['id']}"
 
-    Train queries that are still exact/near duplicates of a test query are dropped (listed in ``dropped``).
+
+def split_queries(queries: Sequence[dict[str, Any]], *, test_fraction: float = 0.2, seed: int = 0,
+                  by: Literal["cluster", "query"] = "query",
+                  threshold: float = NEAR_DUP_THRESHOLD) -> QuerySplit:
+    """Hold out about ``test_fraction`` of the queries for test.
+
+    ``by="cluster"``: whole clusters go to test (unseen intents). ``by="query"``: within every cluster, whole
+    groups of paraphrases (same gold calls) go to test, so test covers every cluster with unseen queries.
+    Train queries that are still exact/near duplicates of a test query are then dropped (listed in ``dropped``).
     """
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rng = random.Random(seed)
+    strata: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for q in queries:
-        groups[q["cluster"] if by == "cluster" else q["id"]].append(q)
-    names = sorted(groups)
-    random.Random(seed).shuffle(names)
-    target = max(1, round(test_fraction * len(queries)))
+        if by == "cluster":
+            strata[""][q["cluster"]].append(q)
+        else:
+            strata[q["cluster"]][gold_signature(q)].append(q)
+    held: set[str] = set()
     test_groups: list[str] = []
-    n_test = 0
-    for name in names:
-        if n_test >= target or len(test_groups) == len(names) - 1:
-            break
-        test_groups.append(name)
-        n_test += len(groups[name])
-    held = set(test_groups)
-    test = [q for q in queries if (q["cluster"] if by == "cluster" else q["id"]) in held]
-    train_all = [q for q in queries if (q["cluster"] if by == "cluster" else q["id"]) not in held]
+    for stratum in sorted(strata):
+        groups = strata[stratum]
+        names = sorted(groups)
+        rng.shuffle(names)
+        size = sum(len(g) for g in groups.values())
+        target, n_test = max(1, round(test_fraction * size)), 0
+        for name in names[:-1]:  # keep at least one group of every stratum for training
+            if n_test >= target:
+                break
+            held.update(q["id"] for q in groups[name])
+            test_groups.append(name if by == "cluster" else groups[name][0]["id"])
+            n_test += len(groups[name])
+    test = [q for q in queries if q["id"] in held]
+    train_all = [q for q in queries if q["id"] not in held]
     overlap = cross_duplicates(((q["id"], q["query"]) for q in test), ((q["id"], q["query"]) for q in train_all),
                                threshold=threshold)
     leaking = {p["right"] for p in overlap["exact"] + overlap["near"]}
@@ -71,6 +87,8 @@ def leakage_report(train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any
     """Exact and near-duplicate query overlaps between train and test (both lists of query records)."""
     pairs = cross_duplicates(((q["id"], q["query"]) for q in test), ((q["id"], q["query"]) for q in train),
                              threshold=threshold)
+    train_gold_all = {gold_signature(q) for q in train if q.get("gold_calls")}
+    shared_gold = sum(1 for q in test if q.get("gold_calls") and gold_signature(q) in train_gold_all)
     train_clusters = {q.get("cluster") for q in train}
     return {
         "method": f"MinHash LSH on character {SHINGLE_SIZE}-gram shingles, confirmed by exact Jaccard",
@@ -82,6 +100,8 @@ def leakage_report(train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any
         "pairs": [{"test": p["left"], "train": p["right"], **({"jaccard": p["jaccard"]} if "jaccard" in p else {})}
                   for p in pairs["exact"] + pairs["near"]],
         "shared_clusters": sorted(c for c in {q.get("cluster") for q in test} & train_clusters if c),
+        "shared_gold_call_sets": shared_gold,
         "shared_templates": sorted(set(train_templates) & set(test_templates)),
-        "ok": not pairs["exact"] and not pairs["near"] and not set(train_templates) & set(test_templates),
+        "ok": not pairs["exact"] and not pairs["near"] and not shared_gold
+        and not set(train_templates) & set(test_templates),
     }

@@ -11,15 +11,16 @@ import pandas as pd
 from labkit.chat import render_chat
 
 
-def token_counter() -> tuple[Callable[[str], int], str]:
-    """Count with the student's (Gemma) tokenizer when it is available locally, else estimate chars / 2."""
+def token_counter() -> tuple[Callable[[list[str]], list[int]], str]:
+    """A batch counter: the student's (Gemma) tokenizer when available locally, else an estimate (chars / 2)."""
     try:
         from labkit.llm import load_tokenizer
 
         tok = load_tokenizer()
-        return (lambda text: len(tok(text, add_special_tokens=False)["input_ids"])), "gemma-3-270m tokenizer"
+        return (lambda texts: [len(ids) for ids in tok(texts, add_special_tokens=False)["input_ids"]]), \
+            "gemma-3-270m tokenizer"
     except Exception:  # offline without the converted model: say so in stats.json
-        return (lambda text: (len(text) + 1) // 2), "estimate: characters / 2 (tokenizer unavailable)"
+        return (lambda texts: [(len(t) + 1) // 2 for t in texts]), "estimate: characters / 2 (tokenizer unavailable)"
 
 
 def trace_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -34,16 +35,16 @@ def trace_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sample_table(samples: Sequence[dict[str, Any]], count: Callable[[str], int]) -> pd.DataFrame:
+def sample_table(samples: Sequence[dict[str, Any]], count: Callable[[list[str]], list[int]]) -> pd.DataFrame:
     """One row per training sample: source, template, step, prompt / output / total tokens."""
-    rows = []
-    for s in samples:
-        prompt = render_chat([m for m in s["messages"] if m["role"] != "assistant"])
-        output = "".join(m["content"] for m in s["messages"] if m["role"] == "assistant")
-        p, o = count(prompt), count(output)
-        rows.append({"id": s["id"], "source": s["source"], "template": s["template"] or "(general)",
-                     "step": s["step"], "prompt_tokens": p, "output_tokens": o, "total_tokens": p + o})
-    return pd.DataFrame(rows)
+    prompts = [render_chat([m for m in s["messages"] if m["role"] != "assistant"]) for s in samples]
+    outputs = ["".join(m["content"] for m in s["messages"] if m["role"] == "assistant") for s in samples]
+    p_tok, o_tok = (count(prompts), count(outputs)) if samples else ([], [])
+    rows = [{"id": s["id"], "source": s["source"], "template": s["template"] or "(general)", "step": s["step"],
+             "prompt_tokens": p, "output_tokens": o, "total_tokens": p + o}
+            for s, p, o in zip(samples, p_tok, o_tok)]
+    return pd.DataFrame(rows, columns=["id", "source", "template", "step", "prompt_tokens", "output_tokens",
+                                       "total_tokens"])
 
 
 def summarize(traces: pd.DataFrame, samples: pd.DataFrame) -> dict[str, Any]:

@@ -131,8 +131,9 @@ def profile_record(query: Mapping[str, Any], tools: Any) -> dict[str, Any]:
     zh = query.get("lang", "zh") == "zh"
     name = PROFILE_NAME["zh" if zh else "en"]
     tool_lines = "\n".join(f"- {t.name}: {t.description}" for t in tools)
-    used = list(dict.fromkeys(c["name"] for c in query["gold_calls"] if c["name"] != "task_complete"))
-    steps = ("；" if zh else "; ").join(query["thoughts"][: len(query["gold_calls"])])
+    pairs = [(c["name"], t) for c, t in zip(query["gold_calls"], query["thoughts"]) if c["name"] != "task_complete"]
+    used = list(dict.fromkeys(name for name, _ in pairs))
+    steps = ("；" if zh else "; ").join(t for _, t in pairs)
     if zh:
         prompt = (f"你是{name}，一个严谨、友好的信息查询助手。你只使用下列工具获取信息，不编造事实；回答简洁，先说明身份，"
                   f"再说明你将如何解决用户的问题。\n可用工具：\n{tool_lines}\n\n用户：{query['query']}\n{name}：")
@@ -223,3 +224,42 @@ def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], l
         if not isinstance(stats.get(key), list):
             raise DataFileError(stats_path, "expected a list of template names", field=key)
     return queries, list(stats["train_templates"]), list(stats["test_templates"])
+
+
+def general_test_path(data_dir: str | Path) -> Path | None:
+    """The held-out general samples the data stage wrote (first ``*general*.jsonl`` whose name says test/heldout)."""
+    hits = sorted(p for p in Path(data_dir).glob("*general*.jsonl") if any(k in p.name for k in ("test", "held")))
+    return hits[0] if hits else None
+
+
+def prepare_split(mode: str, data_dir: str | Path | None = None) -> Path:
+    """``runs/data/<mode>`` with test_queries.jsonl + stats.json, built by the data stage when missing."""
+    from labkit.paths import runs_dir
+
+    data_dir = Path(data_dir) if data_dir else runs_dir() / "data" / mode
+    if not ((data_dir / "test_queries.jsonl").exists() and (data_dir / "stats.json").exists()):
+        from labkit.data.pipeline import build_dataset  # the data stage's public entry point
+        build_dataset(mode=mode, out_dir=data_dir)
+    return data_dir
+
+
+def golden_predictions(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each record's first golden item written as every template's output (in that template's format).
+
+    A sanity check for the scorer: these predictions must score 100 on every ability.
+    """
+    from labkit.evaluate.scorer import output_format_of
+    from labkit.parsing import render_gold
+
+    preds = []
+    for r in records:
+        g = r["golden_result_list"][0]
+        if r["type"] == "profile":
+            predict: Any = g["golden_result"]
+        elif r["type"] == "conclusion":
+            predict = {t: g["golden_result"] for t in r["prompt_input"]}
+        else:
+            call = ToolCall(g["tool_name"], dict(g.get("tool_args") or {}))
+            predict = {t: render_gold(call, output_format_of(r, t), g["thought"]) for t in r["prompt_input"]}
+        preds.append({**r, "model_predict": predict})
+    return preds

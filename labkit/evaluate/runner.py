@@ -118,11 +118,15 @@ def cached_generate(model: Any, prompts: Sequence[tuple[str, int]], cache_path: 
 
 
 def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cache_path: str | Path, *,
-                         batch_size: int = 8, mid: str | None = None,
+                         batch_size: int = 8, mid: str | None = None, max_new_tokens: int | None = None,
                          progress: Callable[[int, int], None] | None = None
                          ) -> tuple[list[dict[str, Any]], GenerationStats]:
-    """Answer every prompt (cache first), return KAgentBench-layout predictions (record + ``model_predict``)."""
-    jobs = [(p, MAX_NEW_TOKENS.get(str(r["type"]), 160)) for r in benchmark for p in r["prompt_input"].values()]
+    """Answer every prompt (cache first), return KAgentBench-layout predictions (record + ``model_predict``).
+
+    ``max_new_tokens`` overrides the per-type caps (:data:`MAX_NEW_TOKENS`), e.g. for a quick smoke run.
+    """
+    jobs = [(p, max_new_tokens or MAX_NEW_TOKENS.get(str(r["type"]), 160))
+            for r in benchmark for p in r["prompt_input"].values()]
     texts, stats = cached_generate(model, jobs, cache_path, batch_size=batch_size, mid=mid, progress=progress)
     it = iter(texts)
     predictions = []
@@ -134,14 +138,16 @@ def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cac
 
 
 def evaluate_model(model: Any, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
-                   batch_size: int = 8, cache_path: str | Path | None = None) -> tuple[ScoreReport, GenerationStats]:
+                   batch_size: int = 8, cache_path: str | Path | None = None,
+                   max_new_tokens: int | None = None) -> tuple[ScoreReport, GenerationStats]:
     """Generate (cached) + score; writes ``predictions.jsonl`` and ``scores.json`` into ``out_dir``."""
     import json
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_path = cache_path or out_dir / "cache.jsonl"
-    predictions, stats = generate_predictions(model, benchmark, cache_path, batch_size=batch_size)
+    predictions, stats = generate_predictions(model, benchmark, cache_path, batch_size=batch_size,
+                                              max_new_tokens=max_new_tokens)
     write_jsonl(out_dir / "predictions.jsonl", predictions)
     report = score_predictions(benchmark, predictions, source=out_dir / "predictions.jsonl")
     (out_dir / "scores.json").write_text(json.dumps({"model": model.name, **report.summary(), "bleu": report.bleu,

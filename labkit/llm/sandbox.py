@@ -89,7 +89,7 @@ def squash(text: str) -> str:
 def args_forms(args: dict[str, Any]) -> set[str]:
     """How a call's arguments are written in a memory/scratchpad: JSON in any key order (ASCII-escaped or not)."""
     orders = permutations(args.items()) if len(args) <= 5 else [tuple(args.items())]
-    return {squash(json.dumps(dict(items), ensure_ascii=ascii_only)) for items in orders for ascii_only in (False, True)}
+    return {squash(json.dumps(dict(items), ensure_ascii=ascii)) for items in orders for ascii in (False, True)}
 
 
 class SandboxTeacher:
@@ -114,6 +114,8 @@ class SandboxTeacher:
         queries += [gold_from_record(r, path="<gold records>", line=i) for i, r in enumerate(gold, start=1)]
         # longest first, so a query that contains another query's text wins
         self.queries = sorted(queries, key=lambda q: -len(squash(q.query)))
+        self._needles = [(squash(q.query), q) for q in self.queries if q.query.strip()]
+        self._tool_names: list[str] | None = None
         self.last_noise: str | None = None
 
     def __repr__(self) -> str:
@@ -123,7 +125,7 @@ class SandboxTeacher:
     # -- reading the prompt -------------------------------------------------------------------------------------
     def match_query(self, prompt: str) -> GoldQuery | None:
         text = squash(prompt)
-        return next((q for q in self.queries if squash(q.query) and squash(q.query) in text), None)
+        return next((q for needle, q in self._needles if needle in text), None)
 
     def done_calls(self, prompt: str, q: GoldQuery) -> list[bool]:
         """Which gold calls already appear in the prompt's memory/scratchpad: its arguments as JSON (any key order)
@@ -218,11 +220,13 @@ class SandboxTeacher:
         text = str(value)
         return text[: max(1, len(text) // 2)] if len(text) > 1 else text + text
 
-    @staticmethod
-    def tool_names() -> list[str]:
-        from labkit.tools import default_registry
+    def tool_names(self) -> list[str]:
+        """Sandbox tool names (candidates for the wrong-tool noise)."""
+        if self._tool_names is None:
+            from labkit.tools import default_registry
 
-        return default_registry().names()
+            self._tool_names = default_registry().names()
+        return self._tool_names
 
     def chat(
         self,
@@ -232,7 +236,8 @@ class SandboxTeacher:
         temperature: float = 0.0,
         stop: list[str] | None = None,
     ) -> ChatResult:
-        """Answer the last user turn. ``temperature`` is ignored (deterministic); ``max_new_tokens`` cuts at ~4 chars/token."""
+        """Answer the last user turn. ``temperature`` is ignored (deterministic); ``max_new_tokens`` cuts the text
+        at about 4 characters per token, as a real API would truncate."""
         prompt = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         plan = self.plan(prompt)
         text, kind = self._noisy(prompt, plan)

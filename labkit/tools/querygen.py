@@ -26,7 +26,7 @@ from labkit.tools.registry import ToolRegistry
 from labkit.tools.search import find_page, search
 from labkit.tools.travel import options, routes
 from labkit.tools.weather import day_weather
-from labkit.tools.wiki import LABELS, entities, fact
+from labkit.tools.wiki import entities, fact
 from labkit.tools.world import TODAY, WEEKDAYS_EN, WEEKDAYS_ZH, cities, find_city, fmt_num, load_world_file
 from labkit.types import ToolCall
 

@@ -11,7 +11,6 @@ import jsonschema
 from labkit.errors import UnknownNameError
 from labkit.types import Observation, ToolCall
 
-_SIMPLE_TYPES = {"string": str, "number": (int, float), "integer": int, "boolean": bool}
 
 
 @dataclass

@@ -29,7 +29,7 @@ class DayWeather:
 
     @property
     def current_temp(self) -> float:
-        """The 14:00 temperature shown for is_current='yes'."""
+        """The 10:00 temperature shown for is_current='yes'."""
         return round(self.low + 0.8 * (self.high - self.low), 1)
 
 
@@ -73,10 +73,10 @@ def get_weather_info(location: str, start_date: str = "", end_date: str = "", is
         for rec in recs:
             w = day_weather(rec, TODAY)
             if zh:
-                lines.append(f"{city_name(rec, True)} 当前（{TODAY} 14:00）：{w.condition_in(True)}，"
+                lines.append(f"{city_name(rec, True)} 当前（{TODAY} 10:00）：{w.condition_in(True)}，"
                              f"气温{fmt_num(w.current_temp, 1)}°C，湿度{w.humidity}%，风速{w.wind_kmh} km/h")
             else:
-                lines.append(f"{city_name(rec, False)} now ({TODAY} 14:00): {w.condition_in(False)}, "
+                lines.append(f"{city_name(rec, False)} now ({TODAY} 10:00): {w.condition_in(False)}, "
                              f"{fmt_num(w.current_temp, 1)}°C, humidity {w.humidity}%, wind {w.wind_kmh} km/h")
         return "\n".join(lines)
     start = parse_date(start_date or TODAY.isoformat(), "start_date")

@@ -18,6 +18,15 @@ from labkit.paths import cache_dir, runs_dir
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
+# Per-mode defaults for the notebook / Slurm jobs. smoke: tiny random model, seconds. course: gemma-3-270m full
+# fine-tuning on a 2-core CPU in about 20 minutes (short max_len, logits only at supervised positions).
+MODE_PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {"model_path": "tiny", "max_len": 512, "max_steps": 8, "save_steps": 4, "lr": 1e-3, "batch_size": 2,
+              "save_total_limit": 1, "warmup_ratio": 0.0},
+    "course": {"model_path": "gemma-3-270m", "max_len": 768, "max_steps": 150, "save_steps": 50, "lr": 3e-5,
+               "batch_size": 1, "save_total_limit": 1},
+}
+
 
 def _default_model() -> str:
     return str(cache_dir() / "gemma-3-270m")
@@ -73,6 +82,16 @@ class SFTConfig:
             raise LabkitError("SFTConfig needs epochs > 0 or max_steps > 0")
         if self.deepspeed is not None and not Path(self.deepspeed).is_file():
             raise LabkitError(f"SFTConfig.deepspeed: no such DeepSpeed config file {self.deepspeed!r}")
+
+    @classmethod
+    def for_mode(cls, mode: str, **overrides: Any) -> "SFTConfig":
+        """The mode's preset plus overrides; an override of ``""``, ``0`` or ``None`` keeps the preset/default."""
+        if mode not in MODE_PRESETS:
+            raise LabkitError(f"unknown mode {mode!r}; known: {sorted(MODE_PRESETS)}")
+        values: dict[str, Any] = {"data_path": str(runs_dir() / "data" / mode / "train.jsonl"),
+                                  "output_dir": str(runs_dir() / "train" / mode), **MODE_PRESETS[mode]}
+        values.update({k: v for k, v in overrides.items() if v not in ("", 0, None) or isinstance(v, bool)})
+        return cls.from_dict(values, source=f"<mode {mode}>")
 
     # --- loading ---------------------------------------------------------------------------------------------
     @classmethod

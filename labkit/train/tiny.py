@@ -16,6 +16,15 @@ def gemma_dir() -> Path:
     return cache_dir() / "gemma-3-270m"
 
 
+def resolve_model_path(name_or_path: str) -> str:
+    """``"tiny"`` -> the tiny model (built once); ``"gemma-3-270m"`` -> the cached real model; else the path itself."""
+    if name_or_path == "tiny":
+        return str(build_tiny_model(cache_dir() / "tiny-gemma3-train"))
+    if name_or_path in ("gemma-3-270m", "gemma"):
+        return str(gemma_dir())
+    return name_or_path
+
+
 def build_tiny_model(out_dir: str | Path, *, hidden: int = 64, layers: int = 2, seed: int = 0,
                      tokenizer_dir: str | Path | None = None) -> Path:
     """Write a randomly initialised 2-layer Gemma3ForCausalLM + the real Gemma tokenizer to ``out_dir`` (once)."""

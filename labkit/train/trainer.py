@@ -28,6 +28,7 @@ from labkit.jsonl import append_jsonl, read_jsonl, write_jsonl
 from labkit.train.collate import EncodeStats, PadCollator, SFTDataset, load_samples
 from labkit.train.config import SFTConfig
 from labkit.train.loss import supervised_logits_loss
+from labkit.train.tiny import resolve_model_path
 
 TRAIN_LOG = "train_log.jsonl"
 CONFIG_FILE = "labkit_train_config.json"
@@ -216,11 +217,12 @@ def train(config: SFTConfig) -> TrainResult:
         _ensure_rank_env()
     args = _training_args(cfg, precision)  # before from_pretrained, so ZeRO-3 partitions weights while loading
 
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model_path)
+    model_path = resolve_model_path(cfg.model_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
     tokenizer.chat_template = CHAT_TEMPLATE
     dataset = SFTDataset(load_samples(cfg.data_path, max_samples=cfg.max_samples), tokenizer, cfg.max_len)
     model = AutoModelForCausalLM.from_pretrained(
-        cfg.model_path, dtype=torch.bfloat16 if precision == "bf16" and cfg.deepspeed else torch.float32,
+        model_path, dtype=torch.bfloat16 if precision == "bf16" and cfg.deepspeed else torch.float32,
         attn_implementation=attention_implementation())
     model.config.use_cache = False
 

@@ -1,0 +1,268 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 效果评估：自动评估（KAgentBench 风格）与人工评估
+#
+# 课程笔记 §3.4 把效果评估分成两部分：
+#
+# * **自动评估**：用 GPT-4 + 人工修正的方式构建 benchmark（一般从训练数据中分出一部分），把 Agent 的输出与参考答案对比打分。
+#   它的主要目的是**在训练过程中监控模型效果，评估指标的对比意义大于绝对值意义**。
+# * **人工评估**：最可靠，但效率低、成本高，一般只在大的模型版本上使用。
+#
+# 本 notebook 按 KAgentBench 的做法实现自动评估的五个能力维度——**Planning（规划）、Tool-use（工具使用）、
+# Reflection（反思）、Concluding（总结）、Profile（角色）**——以及加权的 Overall，并比较**基础模型**与
+# **Agent Tuning 之后的模型**；最后给出人工评估的标注工具、可用率和标注一致性（Cohen's κ）。
+#
+# 两种运行模式（papermill 参数 `mode`）：
+#
+# * `smoke`：几条记录，沙盒教师（**模拟器**，不是真的 GPT-4）+ 随机初始化的 tiny 模型，< 3 分钟，用来验证流程；
+# * `course`：基础 gemma-3-270m 与 `runs/train/course` 里的微调模型，在完整的留出（held-out）benchmark 上对比。
+
+# %% tags=["parameters"]
+mode = "smoke"            # "smoke" | "course"
+data_dir = ""             # 数据阶段的输出目录；空 = runs/data/<mode>
+tuned_dir = ""            # 微调后的模型目录；空 = runs/train/<mode>
+base_model = "gemma-3-270m"
+n_queries = 0             # 用多少条留出 query 构建 benchmark；0 = 按模式取默认值
+templates_per_record = 1  # 每条记录里 “见过的模板” 与 “没见过的模板” 各取几个
+n_agent_queries = 0       # 端到端成功率用多少条 query；0 = 按模式取默认值
+annotator = "A"           # 人工评估标注员的名字（两位标注员各用一个名字）
+interactive = False       # True：在 Jupyter 里显示标注界面；papermill/CI 里保持 False
+
+# %%
+import json
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import display
+
+from labkit.evaluate import (benchmark_stats, build_benchmark, evaluate_model, load_benchmark, read_split,
+                             score_predictions)
+from labkit.evaluate import report as rep
+from labkit.evaluate.benchmark import general_test_path, golden_predictions, prepare_split
+from labkit.llm import get_model
+from labkit.paths import runs_dir
+
+SMOKE = mode == "smoke"
+n_queries = n_queries or (3 if SMOKE else 24)
+n_agent_queries = n_agent_queries or (3 if SMOKE else 10)
+data_path = prepare_split(mode, data_dir or None)
+tuned_path = Path(tuned_dir) if tuned_dir else runs_dir() / "train" / mode
+out_dir = runs_dir() / "eval" / mode
+out_dir.mkdir(parents=True, exist_ok=True)
+print("data:", data_path, "| tuned model:", tuned_path, "| outputs:", out_dir)
+
+# %% [markdown]
+# ## 1. 构建 benchmark：只用留出的 query
+#
+# 笔记说 benchmark “一般从训练数据中随机分出一部分即可”。数据阶段（notebook 03）已经按 **query 簇**
+# 和 **模板** 两个维度留出了测试集：`test_queries.jsonl` 里的 query 训练时没见过，`stats.json` 里的
+# `test_templates` 是训练时没见过的模板。我们按 KAgentBench 的记录格式（`id, query, type, golden_result_list,
+# funcs, prompt_input, memory, memory_type, memory_last_task`）生成四类记录：
+#
+# | type | 考什么 | Memory 里有什么 | 参考答案 |
+# |---|---|---|---|
+# | `plantooluse` | 下一步规划 + 工具调用（第 0 步和轨迹中间某一步） | 已完成的标准任务及工具真实返回 | 该步的 task_name + 工具调用 |
+# | `reflextion` | 反思：上一步失败后能否改正 | 上一步调用缺少参数，工具返回了错误 | 正确的调用（与失败的那步不同） |
+# | `conclusion` | 总结（Template-2 类模板） | 全部已完成任务 | 参考答案 |
+# | `profile` | 角色设定：以人设身份回答 | 人设卡片 + 用户问题 | 自我介绍 + 将用哪些工具怎么解决 |
+#
+# 每条记录带多个模板的 prompt，并标记该模板是训练时 **见过（seen）** 还是 **没见过（unseen）**，用来考察泛化。
+
+# %%
+queries, seen, unseen = read_split(data_path)
+queries = [q for q in queries if q["gold_calls"]][:n_queries]
+bench_path = out_dir / "benchmark.jsonl"
+benchmark = build_benchmark(queries, seen=seen, unseen=unseen, out_path=bench_path,
+                            templates_per_record=(templates_per_record, templates_per_record))
+print(f"{len(queries)} held-out queries -> {len(benchmark)} records")
+print("seen templates:", seen)
+print("unseen templates:", unseen)
+pd.DataFrame(benchmark_stats(benchmark)).fillna(0)
+
+# %%
+example = next(r for r in benchmark if r["type"] == "reflextion")
+template, prompt = next(iter(example["prompt_input"].items()))
+print("type:", example["type"], "| template:", template, f"({example['template_tags'][template]})")
+print("memory_last_task:", example["memory_last_task"])
+print("golden:", json.dumps(example["golden_result_list"], ensure_ascii=False))
+print(prompt[-1200:])
+
+# %% [markdown]
+# ## 2. 打分公式
+#
+# 设 $T_{n}$ 为参考答案里的工具名、$T'_{n}$ 为模型输出的工具名，EM 为精确匹配（0/1）；$T_h$、$T'_h$ 为任务描述
+# （task_name / thought），用 ROUGE-L 做模糊匹配（0–1）。对每个模板 $t$、每个参考项 $g$：
+#
+# * Planning：$\max_g \mathrm{EM}\cdot \mathrm{ROUGE}(T_h, T'_h)$
+# * Tool-use：$\max_g \mathrm{EM}\cdot \mathrm{ArgScore}$，ArgScore = 参考参数每个 key 上值的 ROUGE-L 的平均（缺 key 记 0）
+# * Reflection：$\max_g (1-P_g)\,(0.3\,\mathrm{EM}\cdot\mathrm{ROUGE} + 0.7\,\mathrm{EM}\cdot\mathrm{ArgScore})$，
+#   若参考项与上一步（`memory_last_task`）完全相同则 $P_g=1$
+# * Concluding / Profile：与各参考答案 ROUGE-L 的最大值
+# * 每个能力 = 对 query 取平均（每个 query 先对模板取平均），× 100
+# * **Overall = 0.25·Planning + 0.35·Tool-use + 0.10·Reflection + 0.20·Concluding + 0.10·Profile**
+#
+# 中文分词：正则切词，再把含中文（Unicode `Lo`）的词拆成单字；不依赖 nltk 的 Punkt 模型（离线）。
+# BLEU（nltk，平滑）作为附加列，不计入 Overall。
+#
+# 与官方 `benchmark_eval.py` 的不同（都是修 bug）：
+#
+# 1. ArgScore 每个参数只计一次（官方 issue #15：匹配后还会多记一个 0，约减半）；参考调用无参数时，任何参数都算对；
+# 2. ModelScope 格式能解析出 thought（官方从不赋值，Planning 恒为约 0）；
+# 3. ReAct 的 `Action Input` 若是 JSON 对象则保留全部参数（官方只填第一个参数）；纯字符串才映射到第一个参数；
+# 4. 每个模板单独解析：空、纯空白、无法解析的输出记 0，不会崩溃，也不会沿用上一个模板的解析结果；
+# 5. Reflection 没有合格参考项时记 0（官方会在 `max([])` 处报错）；
+# 6. 完全相同的字符串得 100 分（官方 F 值分母里的 1e-8 让它只得 99.999999）；
+# 7. 规划格式里的 Final Answer 视为调用 `task_complete`（无参数）。
+#
+# 先做一个**健全性检查**：把参考答案本身当作预测，应当每一项都是 100。
+
+# %%
+gold_check = score_predictions(benchmark, golden_predictions(benchmark))
+print(gold_check.summary())
+assert all(v == 100.0 for v in gold_check.summary().values()), "golden answers must score 100"
+
+# %% [markdown]
+# ## 3. 生成预测并打分
+#
+# 每个模板的 prompt 作为一条 user 消息发给模型（与 KAgentBench 的推理脚本一致），规划类最多生成 160 个 token，
+# 总结类 200 个。所有回答**立刻写入缓存**（按 (模型, prompt) 做键的追加式 JSONL，每条 fsync），
+# 中断后重跑只会补齐没生成的部分，已生成的不会重新调用模型。
+#
+# 算力提示：本机 CPU 上 gemma-3-270m 每条序列约 2–5 token/s，批量生成能提高总吞吐。course 模式默认
+# 24 条留出 query × 每条记录 2 个模板（约 100 个 prompt），每个模型约 15–25 分钟。
+
+# %%
+models = {"sandbox teacher (emulator)": "sandbox"}
+if SMOKE:
+    models["tiny (random init)"] = "tiny"
+else:
+    models["base " + base_model] = base_model
+if (tuned_path / "config.json").exists():
+    models[f"tuned ({tuned_path.name})"] = str(tuned_path)
+smoke_bench = [r for r in benchmark if r["type"] in ("plantooluse", "profile")][:2]
+reports, timings = {}, {}
+for label, spec in models.items():
+    model = get_model(spec)
+    records = smoke_bench if SMOKE and spec != "sandbox" else benchmark
+    kw = {"max_new_tokens": 24} if SMOKE and spec != "sandbox" else {}
+    reports[label], stats = evaluate_model(model, records, out_dir / label.split(" ")[0], batch_size=8, **kw)
+    timings[label] = {"prompts": stats.prompts, "new": stats.generated, "cached": stats.cached,
+                      "seconds": round(stats.seconds, 1), "tok/s": round(stats.tokens_per_second, 1)}
+display(pd.DataFrame(timings).T)
+table = rep.score_table(reports)
+table
+
+# %% [markdown]
+# 上表就是笔记里“自动测试结果示例”那样的表格。对照 KAgentBench 官方结果（修正 #15 之后的版本）：
+# Qwen-7B 21.17 → Qwen-7B-MAT 39.85，Baichuan2-13B 14.89 → Baichuan2-13B-MAT 45.34（Overall）。
+# 我们的 benchmark 小得多、工具和世界是沙盒里的，**绝对值不可与官方数字直接比较**，看的是同一 benchmark 上微调前后的差距。
+# smoke 模式里 tiny 模型只评了两条记录、每条只生成 24 个 token，它的分数只是流程演示。
+
+# %%
+rep.plot_bars(table, out_dir / "scores_bar.png")
+rep.plot_radar(table, out_dir / "scores_radar.png");
+
+# %% [markdown]
+# ## 4. 见过的模板 vs 没见过的模板
+#
+# Meta-Agent Tuning 的目标之一是让模型**不依赖某一个模板**。如果微调后的模型在 unseen 模板上的分数
+# 也明显提高，说明它学到的是规划、调用工具、总结的能力，而不只是记住了一种 prompt 格式。
+
+# %%
+display(rep.seen_unseen(reports))
+breakdown = rep.template_breakdown(reports)
+breakdown.pivot_table(index=["dimension", "tag", "template"], columns="model", values="score")
+
+# %%
+rep.bleu_table(reports)
+
+# %% [markdown]
+# ## 5. 通用能力检查：有没有灾难性遗忘？
+#
+# 笔记提醒训练数据里要混入通用 SFT 数据（Agent : 通用 ≈ 5 : 1），防止通用能力剧烈下降。这里用数据阶段
+# 留出的通用样本，比较各模型回答与参考答案的 ROUGE-L：微调后若与基础模型相当，说明没有明显遗忘。
+
+# %%
+general_path = general_test_path(data_path)
+general = [json.loads(line) for line in general_path.read_text(encoding="utf-8").splitlines() if line.strip()] \
+    if general_path else []
+general = general[:2] if SMOKE else general[:30]
+rows = {}
+for label, spec in models.items():
+    if spec == "sandbox" or not general:
+        continue  # the emulator only knows agent queries
+    res, _ = rep.general_ability(get_model(spec), general, out_dir / label.split(" ")[0] / "general_cache.jsonl",
+                                 max_new_tokens=24 if SMOKE else 160)
+    rows[label] = res
+pd.DataFrame(rows).T if rows else print("no held-out general samples found in", data_path)
+
+# %% [markdown]
+# ## 6. 端到端成功率：让模型真的在沙盒里跑 Agent 循环
+#
+# 单步打分看的是“下一步对不对”。端到端评估让模型用 Template-1 规划、调用沙盒工具、再用 Template-2 总结，
+# 然后检查：**所有参考工具都被调用过且关键参数匹配**（值相同，或自由文本参数 ROUGE-L ≥ 0.5），并且
+# **最终回答包含参考答案里的所有数字**（没有数字时要求 ROUGE-L ≥ 0.5）。两者都满足才算成功。
+
+# %%
+from labkit.evaluate.runner import agent_success
+
+agent_rows, traces = {}, {}
+for label, spec in models.items():
+    if SMOKE and spec != "sandbox":
+        continue  # a random tiny model would only burn CPU here
+    path = out_dir / label.split(" ")[0] / "agent_traces.jsonl"
+    path.unlink(missing_ok=True)
+    rate, outcomes = agent_success(get_model(spec), queries[:n_agent_queries], traces_path=path)
+    agent_rows[label] = {"queries": len(outcomes), "success rate": round(rate, 3),
+                         "tools ok": sum(o.calls_ok for o in outcomes), "answer ok": sum(o.answer_ok for o in outcomes)}
+    traces[label] = path
+pd.DataFrame(agent_rows).T
+
+# %% [markdown]
+# ## 7. 人工评估
+#
+# 评分标准（笔记 §3.4）：5 完全正确；4 小有出入，核心信息准确，补充信息错误 ≤ 10%；3 核心信息准确，但 10%–60%
+# 的补充信息不正确；2 核心信息不正确，或超过 60% 的内容有错误；1 核心信息存在重大不准确；**违规内容一票否决，记 0 分**
+# （我们把答非所问、编造事实也归入 0 分）。**4 分和 5 分算“可用”**。
+#
+# 每次点击立即写入 `labels_<标注员>.jsonl`（fsync），关掉 notebook 再打开会从第一条未标注的继续。两位标注员
+# 各自标注同一批轨迹后，用 Cohen's κ 衡量一致性（κ > 0.6 一般认为一致性较好；太低说明标准或培训需要改进）。
+
+# %%
+from labkit.agent import Trace
+from labkit.evaluate.human import Annotator, agreement, item_from_trace
+
+label0, trace_path = next(iter(traces.items()))
+items = [item_from_trace(t.to_dict(), f"{label0.split(' ')[0]}:{i}") for i, t in enumerate(Trace.load(trace_path))]
+ann = Annotator(items, out_dir / f"labels_{annotator}.jsonl", annotator=annotator, interactive=interactive)
+ann.widget() if interactive else print(ann.summary())
+
+# %%
+other = sorted(p for p in out_dir.glob("labels_*.jsonl") if p.name != f"labels_{annotator}.jsonl")
+if other:
+    print("agreement on scores:", agreement(out_dir / f"labels_{annotator}.jsonl", other[0]))
+    print("agreement on usable (>=4):", agreement(out_dir / f"labels_{annotator}.jsonl", other[0], usable_only=True))
+else:
+    print("only one annotator so far: ask a second person to label with annotator='B', then rerun this cell")
+
+# %% [markdown]
+# ## 小结
+#
+# * 自动评估的分数用于**对比**（同一 benchmark 上微调前后、seen 与 unseen 模板），不要拿绝对值和别的 benchmark 比；
+# * Overall 的权重照搬 KAgentBench（0.25/0.35/0.10/0.20/0.10），Tool-use 权重最大；
+# * 通用能力检查和端到端成功率补充了单步打分看不到的东西（遗忘、多步衔接）；
+# * 人工评估最可靠但昂贵：只在大的版本上做，并用 κ 检查标注标准是否一致。
+#
+# 所有产物在 `runs/eval/<mode>/`：`benchmark.jsonl`、各模型的 `predictions.jsonl`、`scores.json`、缓存、图和标注文件。

@@ -1,0 +1,215 @@
+"""Teacher labelling: SIGKILL mid-run resumes to exactly the uninterrupted sample set; re-runs make 0 calls;
+bad input names file / line / sample and keeps finished work; filters reject a garbage teacher with reasons."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labkit.errors import DataFileError, UnknownNameError
+from labkit.types import ChatResult, Message
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = ["kagent_planning_zh", "react", "autogpt", "toolllama", "modelscope", "meta_terse_en"]
+CONCLUSIONS = ["kagent_conclusion_zh", "kagent_conclusion_en"]
+W = {"location": "Beijing", "start_date": "2025-03-15", "end_date": "2025-03-15", "is_current": "yes"}
+FX = {"amount": 100, "from_currency": "USD", "to_currency": "CNY"}
+BANK = [
+    ("w1", "北京今天天气怎么样？", "zh", "weather", [("get_weather_info", W)], "北京现在小雨，气温5.2°C，湿度67%。"),
+    ("w2", "What's the weather in Beijing right now?", "en", "weather", [("get_weather_info", W)],
+     "Beijing has light rain, 5.2°C, humidity 67%."),
+    ("c1", "15乘以240再除以100等于多少？", "zh", "calc", [("calculator", {"expression": "15*240/100"})], "结果是36。"),
+    ("c2", "Compute 15*240/100 for me.", "en", "calc", [("calculator", {"expression": "15*240/100"})], "It is 36."),
+    ("x1", "100美元能换多少人民币？", "zh", "fx", [("currency_convert", FX)], "100美元约合724.00元人民币。"),
+    ("x2", "How many CNY is 100 USD?", "en", "fx", [("currency_convert", FX)], "100 USD = 724.00 CNY."),
+    ("m1", "北京现在的气温乘以2是多少？", "zh", "multi",
+     [("get_weather_info", W), ("calculator", {"expression": "5.2*2"})], "北京现在5.2°C，乘以2是10.4。"),
+    ("m2", "Convert 100 USD to CNY and then divide by 4.", "en", "multi",
+     [("currency_convert", FX), ("calculator", {"expression": "724/4"})], "100 USD is 724.00 CNY; divided by 4: 181."),
+]
+
+
+def write_bank(data: Path) -> None:
+    """A tiny self-contained data dir: the repo's templates and world, our own small gold bank."""
+    (data / "queries").mkdir(parents=True)
+    for name in ("templates", "world"):
+        (data / name).symlink_to(REPO / "data" / name)
+    with (data / "queries" / "agent_queries.jsonl").open("w", encoding="utf-8") as fh:
+        for qid, q, lang, cluster, calls, answer in BANK:
+            fh.write(json.dumps({"id": qid, "query": q, "lang": lang, "cluster": cluster, "reference_answer": answer,
+                                 "gold_calls": [{"name": n, "args": a} for n, a in calls],
+                                 "thoughts": [f"{qid} step {i}" for i in range(len(calls))]}, ensure_ascii=False) + "\n")
+    with (data / "queries" / "general.jsonl").open("w", encoding="utf-8") as fh:
+        for i in range(40):
+            fh.write(json.dumps({"id": f"g{i}", "lang": "zh", "output": f"这是第{i}号回答，内容{i * 7}。",
+                                 "instruction": f"第{i}题：请解释“{'春夏秋冬'[i % 4]}{'风花雪月'[i // 4 % 4]}”在诗中的意思（{i}）"},
+                                ensure_ascii=False) + "\n")
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    write_bank(data)
+    monkeypatch.setenv("LABKIT_DATA", str(data))
+    return data
+
+
+KILL_SCRIPT = """
+import sys, time
+from labkit.data.label import label_jobs, plan_jobs
+from labkit.data.queries import load_queries
+from labkit.llm import get_model
+
+class Slow:
+    def __init__(self, inner):
+        self.inner, self.name = inner, inner.name
+    def chat(self, messages, **kw):
+        time.sleep(0.05)
+        return self.inner.chat(messages, **kw)
+
+jobs = plan_jobs(load_queries(), {templates}, conclusion_templates={conclusions})
+label_jobs(jobs, Slow(get_model("sandbox:noise=0.3")), sys.argv[1], workers=2, progress=False)
+"""
+
+
+def _signature(out: Path) -> list[str]:
+    from labkit.data.label import load_labelled
+
+    recs = load_labelled(out)
+    return sorted(json.dumps({"job_id": r["job_id"], "trace": r["trace"]}, ensure_ascii=False, sort_keys=True)
+                  for r in recs)
+
+
+def test_sigkill_mid_run_resumes_to_the_same_sample_set(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_labelled, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs = plan_jobs(load_queries(), TEMPLATES, conclusion_templates=CONCLUSIONS)
+    ref = tmp_path / "uninterrupted"
+    label_jobs(jobs, "sandbox:noise=0.3", ref, workers=2, progress=False)
+    assert len(load_labelled(ref)) == len(jobs) == 48
+
+    killed = tmp_path / "killed"
+    script = KILL_SCRIPT.format(templates=TEMPLATES, conclusions=CONCLUSIONS)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(killed)], cwd=REPO, env=dict(os.environ))
+    labelled = killed / "labelled.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and (not labelled.exists() or labelled.read_text().count("\n") < 8):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    done_before = labelled.read_text().count("\n")
+    assert 8 <= done_before < len(jobs), "the kill must land mid-run"
+    with labelled.open("a") as fh:  # as if the kill had landed in the middle of a write
+        fh.write('{"job_id": "w1::react", "trace": {"st')
+
+    report = label_jobs(jobs, "sandbox:noise=0.3", killed, workers=2, progress=False)
+    assert report.skipped == done_before and report.new == len(jobs) - done_before
+    ids = [r["job_id"] for r in load_labelled(killed)]
+    assert len(ids) == len(set(ids)) == len(jobs)
+    assert _signature(killed) == _signature(ref)
+
+    again = label_jobs(jobs, "sandbox:noise=0.3", killed, workers=2, progress=False)
+    assert again.usage.calls == 0 and again.new == 0
+    (killed / "labelled.jsonl").unlink()  # even re-running every job is answered from the request cache
+    rerun = label_jobs(jobs, "sandbox:noise=0.3", killed, workers=2, progress=False)
+    assert rerun.usage.calls == 0 and rerun.usage.cache_hits > 0 and _signature(killed) == _signature(ref)
+
+
+def test_bad_query_file_names_file_line_and_field(data_dir: Path) -> None:
+    from labkit.data.queries import load_queries
+    from labkit.tools import default_registry
+
+    path = data_dir / "queries" / "bad.jsonl"
+    good = (data_dir / "queries" / "agent_queries.jsonl").read_text().splitlines()[0]
+    path.write_text(good + "\n{not json\n")
+    with pytest.raises(DataFileError, match=r"bad.jsonl:2: invalid JSON"):
+        load_queries(path)
+    rec = json.loads(good)
+    rec["gold_calls"][0]["name"] = "teleport"
+    path.write_text(good + "\n" + json.dumps(rec) + "\n")
+    with pytest.raises(DataFileError, match=r"bad.jsonl:2 \[field 'id'\]: duplicate id"):
+        load_queries(path)
+    rec["id"] = "new"
+    path.write_text(good + "\n" + json.dumps(rec) + "\n")
+    with pytest.raises(DataFileError, match=r"bad.jsonl:2 \[field 'gold_calls\[0\].name'\]: unknown tool 'teleport'"):
+        load_queries(path, tool_names=default_registry().names())
+    del rec["cluster"]
+    path.write_text(json.dumps(rec) + "\n")
+    with pytest.raises(DataFileError, match=r"bad.jsonl:1 \[field 'cluster'\]: missing field"):
+        load_queries(path)
+
+
+def test_unknown_template_fails_before_any_work(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import plan_jobs
+    from labkit.data.queries import load_queries
+
+    with pytest.raises(UnknownNameError, match="nonexistent_template"):
+        plan_jobs(load_queries(), ["react", "nonexistent_template"])
+
+
+class GarbageTeacher:
+    """Returns garbage for queries mentioning weather and crashes on currency queries."""
+
+    name = "garbage"
+
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        prompt = messages[-1]["content"]
+        if any(q in prompt for q in ("100美元能换多少人民币", "How many CNY is 100 USD", "Convert 100 USD to CNY and")):
+            raise RuntimeError("teacher exploded")
+        return ChatResult("%%% lorem ipsum {{{", self.name)
+
+
+def test_garbage_teacher_is_filtered_and_failures_are_kept(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.filters import check_record
+    from labkit.data.label import label_jobs, load_failures, load_labelled, plan_jobs
+    from labkit.data.queries import load_queries
+    from labkit.tools import default_registry
+
+    queries = load_queries()
+    jobs = plan_jobs(queries, ["kagent_planning_zh", "react"], conclusion_templates=CONCLUSIONS)
+    report = label_jobs(jobs, GarbageTeacher(), tmp_path / "g", workers=2, progress=False)
+    failures = load_failures(tmp_path / "g")
+    assert report.failed == len(failures) == 6 and report.new == 10
+    assert {f["query_id"] for f in failures} == {"x1", "x2", "m2"}
+    assert all(f["reason"] == "teacher exploded" and f["error_type"] == "RuntimeError" for f in failures)
+    by_id, reg = {q["id"]: q for q in queries}, default_registry()
+    for rec in load_labelled(tmp_path / "g"):
+        v = check_record(rec, by_id[rec["query_id"]], reg)
+        assert not v.accepted and v.reasons[0]["code"] == "unparseable" and v.reasons[0]["step"] == 0
+        assert rec["job_id"] == v.job_id
+
+
+def test_distractor_tools_are_seeded_and_exclude_gold(data_dir: Path) -> None:
+    from labkit.data.label import plan_jobs
+    from labkit.data.queries import load_queries
+
+    queries = load_queries()
+    a = plan_jobs(queries, ["kagent_planning_zh", "react"], seed=1)
+    b = plan_jobs(queries, ["kagent_planning_zh", "react"], seed=1)
+    assert [j.tools for j in a] == [j.tools for j in b]
+    for j in a:
+        gold = {c["name"] for c in j.query["gold_calls"]}
+        extra = set(j.tools) - gold - {"task_complete"}
+        assert gold <= set(j.tools) and 2 <= len(extra) <= 3
+        assert ("task_complete" in j.tools) == (j.template == "kagent_planning_zh")
+        assert (j.conclusion_template is None) == (j.template == "react")
+
+
+def test_templates_per_query_rotates_templates_evenly(data_dir: Path) -> None:
+    from collections import Counter
+
+    from labkit.data.label import plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs = plan_jobs(load_queries(), TEMPLATES, conclusion_templates=CONCLUSIONS, templates_per_query=3)
+    assert len(jobs) == 8 * 3 and len({j.job_id for j in jobs}) == 24
+    per_template = Counter(j.template for j in jobs)
+    assert set(per_template) == set(TEMPLATES) and max(per_template.values()) - min(per_template.values()) <= 1

@@ -1,0 +1,168 @@
+"""The sandbox tools: good calls, bad calls (never raising), safety and determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit.errors import UnknownNameError
+from labkit.tools import TODAY, Tool, ToolRegistry, default_registry
+from labkit.tools.search import search, tokens
+from labkit.types import Observation, ToolCall
+
+REQUIRED_NAMES = {"web_search", "browse_website", "wiki_search", "get_weather_info", "get_calendar_info", "time_delta",
+                  "calculator", "currency_convert", "unit_convert", "train_timetable", "task_complete"}
+
+
+@pytest.fixture(scope="module")
+def reg() -> ToolRegistry:
+    return default_registry()
+
+
+def call(reg: ToolRegistry, name: str, **args) -> Observation:
+    return reg.call(ToolCall(name, args))
+
+
+def test_registry_names_specs_and_short_descriptions(reg):
+    assert set(reg.names()) == REQUIRED_NAMES and len(reg) >= 10 and "calculator" in reg
+    for tool in reg:
+        spec = tool.spec()
+        assert set(spec) == {"name", "description", "parameters", "returns", "required"}
+        assert spec["parameters"]["type"] == "object"
+        assert set(spec["required"]) <= set(spec["parameters"]["properties"])
+        assert all(set(p) == {"type", "description"} for p in spec["parameters"]["properties"].values())
+        assert len(tool.description.split()) <= 20
+        assert all(len(p["description"].split()) <= 10 for p in tool.parameters["properties"].values())
+        oa = tool.openai_schema()
+        assert oa["type"] == "function" and oa["function"]["name"] == tool.name
+    assert reg.subset(["calculator", "web_search"]).names() == ["calculator", "web_search"]
+    with pytest.raises(UnknownNameError, match="unknown tool 'nope'"):
+        reg.get("nope")
+
+
+def test_registry_never_raises(reg):
+    bad = [ToolCall("no_such_tool", {}), ToolCall("calculator", {}), ToolCall("calculator", {"expression": ["1"]}),
+           ToolCall("currency_convert", {"amount": "lots", "from_currency": "USD", "to_currency": "CNY"}),
+           ToolCall("get_weather_info", {"location": "Beijing", "start_date": "2025-03-15", "end_date": "2025-03-15",
+                                         "colour": "red"}),
+           ToolCall("calculator", "1+1")]  # type: ignore[arg-type]
+    for c in bad:
+        obs = reg.call(c)
+        assert not obs.ok and obs.text.startswith("Error:") and obs.error
+    assert "available tools" in reg.call(bad[0]).text
+    assert "missing required argument 'expression'" in reg.call(bad[1]).text
+    assert "'amount' must be of type number" in reg.call(bad[3]).text
+    assert "colour" in reg.call(bad[4]).text
+
+
+def test_tool_exception_becomes_observation():
+    def boom(x: str) -> str:
+        raise RuntimeError("kaput")
+
+    reg = ToolRegistry([Tool("boom", "Always fails.", {"type": "object", "properties": {"x": {"type": "string"}}},
+                             "nothing", boom, ["x"])])
+    obs = reg.call(ToolCall("boom", {"x": "1"}))
+    assert not obs.ok and "boom failed: RuntimeError: kaput" in obs.text
+
+
+def test_number_strings_are_coerced(reg):
+    obs = call(reg, "currency_convert", amount="100", from_currency="美元", to_currency="cny")
+    assert obs.ok and obs.text.startswith("100 USD = 724.00 CNY")
+    assert call(reg, "unit_convert", value="10", from_unit="公里", to_unit="英里").text == "10 km = 6.2137 mile"
+
+
+@pytest.mark.parametrize("expr,value", [("(3+4)*2^3", "56"), ("sqrt(16) + 2 ** 10", "1028"), ("10 / 4", "2.5"),
+                                        ("17 % 5", "2"), ("-3 × 4 ÷ 2", "-6"), ("max(3, 9) - pi", "5.8584")])
+def test_calculator_good(reg, expr, value):
+    obs = call(reg, "calculator", expression=expr)
+    assert obs.ok and obs.text == f"{expr} = {value}"
+
+
+@pytest.mark.parametrize("expr", ["__import__('os')", "os.system('ls')", "().__class__", "open('x')", "a + 1",
+                                  "9 ** 9 ** 9", "1 / 0", "lambda: 1", "[1, 2]", "'a' * 3", "sqrt(-1)", ""])
+def test_calculator_rejects_unsafe_or_invalid(reg, expr):
+    obs = call(reg, "calculator", expression=expr)
+    assert not obs.ok and obs.text.startswith("Error: calculator")
+
+
+def test_weather_is_deterministic_bilingual_and_bounded(reg):
+    args = {"location": "Beijing", "start_date": "2025-03-16", "end_date": "2025-03-18", "is_current": "no"}
+    a, b = reg.call(ToolCall("get_weather_info", args)), reg.call(ToolCall("get_weather_info", dict(args)))
+    assert a.ok and a.text == b.text and len(a.text.splitlines()) == 3
+    zh = call(reg, "get_weather_info", location="北京", start_date="2025-03-16", end_date="2025-03-16",
+              is_current="no")
+    assert zh.text.startswith("北京 2025-03-16：") and a.text.splitlines()[0].split("°C")[0].split(", ")[-1] in zh.text
+    two = call(reg, "get_weather_info", location="上海,Tokyo", start_date=str(TODAY), end_date=str(TODAY),
+               is_current=True)
+    assert two.ok and "当前（2025-03-15 10:00）" in two.text and len(two.text.splitlines()) == 2
+    assert "unknown city 'Atlantis'" in call(reg, "get_weather_info", location="Atlantis", start_date="2025-03-16",
+                                             end_date="2025-03-16").text
+    far = call(reg, "get_weather_info", location="Paris", start_date="2026-01-01", end_date="2026-01-02")
+    assert not far.ok and "only available" in far.text
+    assert "'yyyy-MM-dd'" in call(reg, "get_weather_info", location="Paris", start_date="16/03/2025",
+                                  end_date="2025-03-16").text
+
+
+def test_calendar_and_time_delta(reg):
+    today = call(reg, "get_calendar_info", date="2025-03-15").text
+    assert "Saturday" in today and "weekend" in today
+    mid = call(reg, "get_calendar_info", date="2025-10-06").text
+    assert "Monday" in mid and "Mid-Autumn Festival" in mid and "中秋节" in mid
+    assert "Spring Equinox" in call(reg, "get_calendar_info", date="2025-03-20").text
+    assert "200 days" in call(reg, "time_delta", start_date="2025-03-15", end_date="2025-10-01").text
+    assert "-14 days" in call(reg, "time_delta", start_date="2025-03-15", end_date="2025-03-01").text
+    assert not call(reg, "get_calendar_info", date="tomorrow").ok
+
+
+def test_currency_and_units(reg):
+    assert "1 EUR = " in call(reg, "currency_convert", amount=1, from_currency="EUR", to_currency="JPY").text
+    assert not call(reg, "currency_convert", amount=1, from_currency="XYZ", to_currency="USD").ok
+    assert call(reg, "unit_convert", value=100, from_unit="°C", to_unit="°F").text == "100 °C = 212 °F"
+    assert call(reg, "unit_convert", value=36, from_unit="km/h", to_unit="m/s").text == "36 km/h = 10 m/s"
+    assert call(reg, "unit_convert", value=2, from_unit="斤", to_unit="kg").text == "2 jin = 1 kg"
+    mixed = call(reg, "unit_convert", value=1, from_unit="kg", to_unit="km")
+    assert not mixed.ok and "cannot convert mass" in mixed.text
+
+
+def test_search_browse_and_wiki(reg):
+    assert tokens("北京烤鸭 Peking Duck") == ["北京", "京烤", "烤鸭", "peking", "duck"]
+    hits = call(reg, "web_search", query="Eiffel Tower").text.splitlines()
+    assert len(hits) == 3 and hits[0].startswith("Eiffel Tower: visitor guide | https://sandbox.labkit/en/landmark/eiffel")
+    assert search("大熊猫 竹子")[0]["url"].endswith("giant-panda-zh")
+    page = call(reg, "browse_website", url="https://sandbox.labkit/en/topic/react-agents", question="who proposed it")
+    assert page.ok and "Princeton" in page.text
+    assert not call(reg, "browse_website", url="https://example.com/x").ok
+    ein = call(reg, "wiki_search", entity="爱因斯坦", question="哪年出生")
+    assert ein.ok and ein.text.startswith("阿尔伯特·爱因斯坦（Albert Einstein）") and "出生：1879年" in ein.text
+    assert "Founder: Ma Huateng" in call(reg, "wiki_search", entity="tencent", question="who founded it").text
+    assert "Country: China" in call(reg, "wiki_search", entity="Peking").text
+    miss = call(reg, "wiki_search", entity="Einstien")
+    assert not miss.ok and "Albert Einstein" in miss.text
+
+
+def test_timetable(reg):
+    a = call(reg, "train_timetable", from_city="上海", to_city="北京", date="2025-03-20")
+    b = call(reg, "train_timetable", from_city="Shanghai", to_city="Beijing", date="2025-03-20")
+    assert a.ok and b.ok and a.text.startswith("上海 → 北京") and "CNY" in b.text
+    assert [line.split()[0] for line in a.text.splitlines()[1:]] == [line.split()[0] for line in b.text.splitlines()[1:]]
+    none = call(reg, "train_timetable", from_city="Beijing", to_city="Sydney", date="2025-03-20")
+    assert not none.ok and "no direct service" in none.text
+    assert not call(reg, "train_timetable", from_city="Beijing", to_city="Shanghai", date="2024-01-01").ok
+    assert call(reg, "task_complete").text == "Task complete."
+
+
+def test_world_size_and_every_name_resolves(reg):
+    from labkit.tools.search import corpus
+    from labkit.tools.travel import routes
+    from labkit.tools.wiki import entities
+    from labkit.tools.world import cities, load_world_file, world_dir
+
+    assert len(corpus()) >= 150 and {d["lang"] for d in corpus()} == {"zh", "en"}
+    assert len(entities()) >= 60 and len(cities()) >= 30 and len(routes()) >= 20
+    assert len(load_world_file("rates.json")["currencies"]) >= 10
+    assert sum(p.stat().st_size for p in world_dir().iterdir()) < 2_000_000
+    for ent in entities():
+        for name in (ent["en"], ent["zh"], *ent["aliases"]):
+            assert call(reg, "wiki_search", entity=name).text.startswith((ent["en"], ent["zh"])), name
+    for c in cities():
+        for name in (c["en"], c["zh"]):
+            assert call(reg, "get_weather_info", location=name, start_date="2025-03-16", end_date="2025-03-16").ok
