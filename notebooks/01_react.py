@@ -28,6 +28,7 @@ query = "帮我找到字节跳动所在城市，并告诉我当地实时天气�
 teacher_model = "sandbox"  # 模拟器：GPT-4 级老师的 emulator
 student_model = "gemma-3-270m"  # 未经 Agent Tuning 的基座模型
 api_model = "openai"  # 仅当配置了 OPENAI_API_KEY 时使用
+tool_names = ["web_search", "wiki_search", "get_weather_info", "calculator"]  # 本题提供给 Agent 的工具（KAgent 也按问题挑选工具子集）
 max_steps = 5
 
 # %%
@@ -41,9 +42,10 @@ from labkit.templates import load_template
 from labkit.tools import default_registry
 from labkit.types import ToolCall
 
-student_tokens = 48 if mode == "smoke" else 256  # 基座模型在 CPU 上每秒只生成几个 token
+student_tokens = 32 if mode == "smoke" else 256  # 基座模型在 CPU 上每秒只生成几个 token
 student_steps = 1 if mode == "smoke" else max_steps
-tools = default_registry()
+all_tools = default_registry()
+tools = all_tools.subset(tool_names)
 print(f"mode={mode}; 沙盒工具 {len(tools)} 个: {tools.names()}")
 
 # %% [markdown]
@@ -124,7 +126,7 @@ display(template_comparison_table())
 # 同一个 ReAct prompt 交给**基座模型** google/gemma-3-270m（2.7 亿参数，没有任何指令或 Agent 训练）。
 # 预期它会失败：它只会“续写”文本——常常复读 prompt 里的内容、不按 `Thought/Action` 格式输出、也不知道何时停下。
 # 下表的诊断列出：解析错误码、是否在复读 prompt、是否自己停了下来（还是被 `max_new_tokens` 截断）。
-# smoke 模式下只生成 48 个 token、只跑 1 步，以便在 CPU 上几十秒内完成。
+# smoke 模式下只生成 32 个 token、只跑 1 步，以便在 CPU 上几十秒内完成。
 
 # %%
 student = get_model(student_model)

@@ -29,6 +29,7 @@ student_model = "gemma-3-270m"  # 未经 Agent Tuning 的基座模型
 api_model = "openai"  # 仅当配置了 OPENAI_API_KEY 时使用
 planning_template = "kagent_planning_zh"  # 模板-1
 conclusion_template = "kagent_conclusion_zh"  # 模板-2
+tool_names = ["web_search", "wiki_search", "currency_convert", "calculator"]  # 本题提供给 Agent 的工具（KAgent 也按问题挑选工具子集）
 max_steps = 5
 
 # %%
@@ -41,9 +42,10 @@ from labkit.parsing import parse_output
 from labkit.templates import load_template
 from labkit.tools import default_registry
 
-student_tokens = 48 if mode == "smoke" else 256  # 基座模型在 CPU 上每秒只生成几个 token
+student_tokens = 32 if mode == "smoke" else 256  # 基座模型在 CPU 上每秒只生成几个 token
 student_steps = 1 if mode == "smoke" else max_steps
-tools = default_registry()
+all_tools = default_registry()
+tools = all_tools.subset(tool_names)
 plan_t, concl_t = load_template(planning_template), load_template(conclusion_template)
 print(f"mode={mode}; 模板-1={plan_t.name} ({plan_t.output_format}); 模板-2={concl_t.name}")
 
@@ -127,7 +129,7 @@ print("\n>>> 最终答案:", trace_teacher.final_answer)
 #
 # 把同一个模板-1 prompt 交给基座模型。它没有学过“只输出一个 JSON Task”：通常会续写或复读 prompt 的文字，
 # 不产生合法 JSON（错误码 `no_json` / `invalid_json` / `missing_field`），也不会在 JSON 结束处停下。
-# 解析失败时循环立即停止并把错误保留在轨迹（Trace）里。smoke 模式只生成 48 个 token、只规划 1 步。
+# 解析失败时循环立即停止并把错误保留在轨迹（Trace）里。smoke 模式只生成 32 个 token、只规划 1 步。
 
 # %%
 student = get_model(student_model)

@@ -146,7 +146,7 @@ else:
 #   替换为 `<PHONE>` 等占位符。效果在我们手工标注的 `data/pii/labelled.jsonl` 上度量（含大量反例）：
 
 # %%
-from labkit.data import anonymize
+from labkit.data.anonymize import anonymize
 
 pii = evaluate_pii()
 print(f"PII 检测：{pii['strings']} 条标注文本（{pii['negatives']} 条无 PII 的反例），"

@@ -2,6 +2,8 @@
 review -> dedup / anonymisation -> splits without leakage -> Agent:General mix -> export and format converters.
 
 Public names are imported lazily so that, e.g., the converters work without loading the agent stack.
+``anonymize`` and ``mix`` share their module's name: import them as ``from labkit.data.anonymize import anonymize``
+and ``from labkit.data.mix import mix``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ _LAZY = {
     "Verdict": "filters",
     "Reviewer": "review", "record_decision": "review", "load_decisions": "review", "apply_decisions": "review",
     "deduplicate": "dedup", "NearDupIndex": "dedup", "NEAR_DUP_THRESHOLD": "dedup",
-    "anonymize": "anonymize", "detect_pii": "anonymize", "evaluate_pii": "anonymize",
+    "detect_pii": "anonymize", "evaluate_pii": "anonymize",
     "split_queries": "split", "split_templates": "split", "leakage_report": "split",
-    "mix": "mix", "write_training_set": "export", "read_training_set": "export", "to_hf_dataset": "export",
+    "write_training_set": "export", "read_training_set": "export", "to_hf_dataset": "export",
     "to_format": "convert", "from_format": "convert", "read_format": "convert", "convert_file": "convert",
     "FORMATS": "convert",
 }
