@@ -47,7 +47,8 @@ FORMAT_MARKERS: tuple[tuple[str, str], ...] = (
     ("react", "Final Answer:"),
 )
 
-MAX_REPAIR_CHARS = 20_000  # longer broken JSON is reported as invalid instead of handed to json_repair
+MAX_REPAIR_CHARS = 4_000  # longer broken JSON is reported as invalid instead of handed to json_repair
+MAX_REPAIR_DEPTH = 16  # json_repair is very slow on deeply nested garbage; agent JSON nests 3-4 levels
 _TAIL_MARKERS = ("<end_of_turn>", "<eos>", "<start_of_turn>", "</s>")
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|Json)?[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _ACTION = re.compile(r"^[ \t]*Action[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
@@ -135,6 +136,8 @@ def _repair(candidate: str, repairs: list[str], what: str) -> Any:
         repairs.append("trailing_prose")
     if len(candidate) > MAX_REPAIR_CHARS:
         raise _Fail("invalid_json", f"the {what} holds {len(candidate)} chars of broken JSON (too long to repair)")
+    if _nesting_depth(candidate) > MAX_REPAIR_DEPTH:
+        raise _Fail("invalid_json", f"the broken JSON in the {what} nests deeper than {MAX_REPAIR_DEPTH} levels")
     try:
         value = json_repair.loads(candidate)
     except (Exception, RecursionError) as exc:  # json_repair may fail on pathological input
@@ -143,6 +146,23 @@ def _repair(candidate: str, repairs: list[str], what: str) -> Any:
         raise _Fail("invalid_json", f"the JSON in the {what} could not be read")
     repairs.append("json_repair")
     return value
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest bracket nesting outside double-quoted strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            escaped, in_string = (not escaped and ch == "\\"), in_string and (escaped or ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "}]":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def _as_object(value: Any, repairs: list[str], what: str) -> dict[str, Any]:

@@ -43,10 +43,10 @@ from labkit.tools import default_registry
 from labkit.types import ToolCall
 
 student_tokens = 32 if mode == "smoke" else 256  # 基座模型在 CPU 上每秒只生成几个 token
-student_steps = 1 if mode == "smoke" else max_steps
+student_budget = 1 if mode == "smoke" else None  # smoke：只跑 1 步（prompt 里仍写最多 max_steps 步）
 all_tools = default_registry()
 tools = all_tools.subset(tool_names)
-print(f"mode={mode}; 沙盒工具 {len(tools)} 个: {tools.names()}")
+print(f"mode={mode}; 本题提供 {len(tools)}/{len(all_tools)} 个沙盒工具: {tools.names()}")
 
 # %% [markdown]
 # ## 1. 为什么需要 Agent
@@ -58,12 +58,12 @@ print(f"mode={mode}; 沙盒工具 {len(tools)} 个: {tools.names()}")
 # 3. **复杂任务**：复杂业务不是一问一答能解决的，需要任务拆解、多步执行与交互。
 #
 # 所以大模型应用不仅要“会说话”，更要“会做事”：**规划**要做什么、**调用工具**拿到真实信息、最后**总结**出答案。
-# 下面先看看沙盒世界提供的工具，并直接调用一个——这就是 Agent 的“手”。
+# 下面先看看沙盒世界提供的工具（`*` 为本题提供给 Agent 的子集），并直接调用一个——这就是 Agent 的“手”。
 
 # %%
-for tool in tools:
-    print(f"- {tool.name}: {tool.description}")
-obs = tools.call(ToolCall("get_weather_info", {"location": "Beijing", "start_date": "2025-03-15",
+for tool in all_tools:
+    print(f"{'*' if tool.name in tools else ' '} {tool.name}: {tool.description}")
+obs = all_tools.call(ToolCall("get_weather_info", {"location": "Beijing", "start_date": "2025-03-15",
                                                 "end_date": "2025-03-15", "is_current": "yes"}))
 print("\n工具返回 (Observation):", obs.text)
 
@@ -100,8 +100,7 @@ display(trace_teacher)
 # %%
 families = ["react", "modelscope", "autogpt", "toolllama"]
 templates = [load_template(name) for name in families]
-subset = tools.subset(["web_search", "get_weather_info", "calculator"])
-display(prompts_side_by_side({t.name: t.render(goal=query, tools=subset) for t in templates}))
+display(prompts_side_by_side({t.name: t.render(goal=query, tools=tools) for t in templates}))
 
 # %% [markdown]
 # 同一步“调用天气工具”，在四种格式里的**标准输出（gold output）**长得完全不同。下面用 `render_gold` 写出每种格式的标准输出，
@@ -110,7 +109,7 @@ display(prompts_side_by_side({t.name: t.render(goal=query, tools=subset) for t i
 # %%
 call = ToolCall("get_weather_info", {"location": "Beijing", "start_date": "2025-03-15",
                                      "end_date": "2025-03-15", "is_current": "yes"})
-gold = gold_roundtrip_table(templates, call, "我需要查询北京当前的天气", tools=subset)
+gold = gold_roundtrip_table(templates, call, "我需要查询北京当前的天气", tools=tools)
 display(gold)
 assert gold["round trip ok"].all()
 
@@ -130,7 +129,8 @@ display(template_comparison_table())
 
 # %%
 student = get_model(student_model)
-trace_student = run_react(student, query, tools=tools, max_steps=student_steps, max_new_tokens=student_tokens)
+trace_student = run_react(student, query, tools=tools, max_steps=max_steps,
+                         step_budget=student_budget, max_new_tokens=student_tokens)
 display(trace_student)
 display(diagnose_trace(trace_student, output_format="react", max_new_tokens=student_tokens))
 

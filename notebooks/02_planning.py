@@ -43,7 +43,7 @@ from labkit.templates import load_template
 from labkit.tools import default_registry
 
 student_tokens = 32 if mode == "smoke" else 256  # 基座模型在 CPU 上每秒只生成几个 token
-student_steps = 1 if mode == "smoke" else max_steps
+student_budget = 1 if mode == "smoke" else None  # smoke：只跑 1 步（prompt 里仍写最多 max_steps 步）
 all_tools = default_registry()
 tools = all_tools.subset(tool_names)
 plan_t, concl_t = load_template(planning_template), load_template(conclusion_template)
@@ -134,7 +134,7 @@ print("\n>>> 最终答案:", trace_teacher.final_answer)
 # %%
 student = get_model(student_model)
 trace_student = run_plan(student, query, tools=tools, template=plan_t, conclusion_template=concl_t,
-                         max_steps=student_steps, max_new_tokens=student_tokens)
+                         max_steps=max_steps, step_budget=student_budget, max_new_tokens=student_tokens)
 display(trace_student)
 display(diagnose_trace(trace_student, output_format=plan_t.output_format, max_new_tokens=student_tokens))
 

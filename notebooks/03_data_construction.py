@@ -26,7 +26,8 @@
 
 # %% tags=["parameters"]
 mode = "smoke"  # "smoke"：小规模快速检查（< 3 分钟）；"course"：课堂完整版（≥ 2000 条 Agent 样本）
-teacher = "sandbox:noise=0.15"  # 老师模型：GPT-4 级老师的离线模拟器，15% 的回复带有真实老师常见的错误
+teacher = "sandbox"  # 老师模型：GPT-4 级老师的离线模拟器；也可填 "openai" 或 "openai:<模型名>"
+teacher_noise = 0.15  # 仅模拟器：每次回复带有真实老师常见错误的概率
 out_dir = None  # 输出目录；None 表示 runs/data/<mode>
 interactive = False  # True：在 Jupyter 里用控件逐条人工审核；papermill 下为 False，只应用已保存的审核决定
 agent_general_ratio = 5.0  # Agent : 通用 数据配比（笔记经验值 5 : 1）
@@ -46,7 +47,8 @@ from labkit.data import build_dataset, evaluate_pii, load_queries, read_training
 from labkit.paths import runs_dir
 
 out = Path(out_dir) if out_dir else runs_dir() / "data" / mode
-print(f"mode={mode}; teacher={teacher}; 输出目录: {out}")
+teacher_spec = f"sandbox:noise={teacher_noise}" if teacher == "sandbox" else teacher
+print(f"mode={mode}; teacher={teacher_spec}; 输出目录: {out}")
 
 # %% [markdown]
 # ## 1. 收集 Query：问题库
@@ -80,7 +82,7 @@ display(bank[["id", "query", "n_calls", "reference_answer"]].sample(5, random_st
 # 中途被杀掉（哪怕 SIGKILL）也能断点续跑，不丢不重。进度条显示剩余时间，并统计 token 数与费用。
 
 # %%
-result = build_dataset(mode, out, teacher=teacher, agent_general_ratio=agent_general_ratio, workers=workers,
+result = build_dataset(mode, out, teacher=teacher_spec, agent_general_ratio=agent_general_ratio, workers=workers,
                        seed=seed, price_per_1k_prompt=price_per_1k_prompt,
                        price_per_1k_completion=price_per_1k_completion)
 stats = result.stats

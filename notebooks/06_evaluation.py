@@ -31,12 +31,12 @@
 
 # %% tags=["parameters"]
 mode = "smoke"            # "smoke" | "course"
-data_dir = ""             # 数据阶段的输出目录；空 = runs/data/<mode>
-tuned_dir = ""            # 微调后的模型目录；空 = runs/train/<mode>
+data_dir = ""             # 数据阶段的输出目录（留空：runs/data/<mode>）
+tuned_dir = ""            # 微调后的模型目录（留空：runs/train/<mode>）
 base_model = "gemma-3-270m"
-n_queries = 0             # 用多少条留出 query 构建 benchmark；0 = 按模式取默认值
+n_queries = 0             # 用多少条留出 query 构建 benchmark（0：按模式取默认值）
 templates_per_record = 1  # 每条记录里 “见过的模板” 与 “没见过的模板” 各取几个
-n_agent_queries = 0       # 端到端成功率用多少条 query；0 = 按模式取默认值
+n_agent_queries = 0       # 端到端成功率用多少条 query（0：按模式取默认值）
 annotator = "A"           # 人工评估标注员的名字（两位标注员各用一个名字）
 interactive = False       # True：在 Jupyter 里显示标注界面；papermill/CI 里保持 False
 
@@ -47,16 +47,16 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from labkit.evaluate import (benchmark_stats, build_benchmark, evaluate_model, load_benchmark, read_split,
-                             score_predictions)
+from labkit.display import api_ready
+from labkit.evaluate import benchmark_stats, build_benchmark, evaluate_model, read_split, score_predictions
 from labkit.evaluate import report as rep
-from labkit.evaluate.benchmark import general_test_path, golden_predictions, prepare_split
+from labkit.evaluate.benchmark import general_test_path, golden_predictions, prepare_split, select_queries
 from labkit.llm import get_model
 from labkit.paths import runs_dir
 
 SMOKE = mode == "smoke"
-n_queries = n_queries or (3 if SMOKE else 24)
-n_agent_queries = n_agent_queries or (3 if SMOKE else 10)
+n_queries = n_queries or (3 if SMOKE else 12)
+n_agent_queries = n_agent_queries or (3 if SMOKE else 6)
 data_path = prepare_split(mode, data_dir or None)
 tuned_path = Path(tuned_dir) if tuned_dir else runs_dir() / "train" / mode
 out_dir = runs_dir() / "eval" / mode
@@ -82,14 +82,16 @@ print("data:", data_path, "| tuned model:", tuned_path, "| outputs:", out_dir)
 
 # %%
 queries, seen, unseen = read_split(data_path)
-queries = [q for q in queries if q["gold_calls"]][:n_queries]
+queries = select_queries(queries, n_queries)  # round-robin over clusters and languages
 bench_path = out_dir / "benchmark.jsonl"
 benchmark = build_benchmark(queries, seen=seen, unseen=unseen, out_path=bench_path,
                             templates_per_record=(templates_per_record, templates_per_record))
 print(f"{len(queries)} held-out queries -> {len(benchmark)} records")
 print("seen templates:", seen)
 print("unseen templates:", unseen)
-pd.DataFrame(benchmark_stats(benchmark)).fillna(0)
+stats = benchmark_stats(benchmark)
+print("instances:", stats["total_instances"], "| template tags:", stats["template_tags"])
+pd.DataFrame(stats["by_type"]).T
 
 # %%
 example = next(r for r in benchmark if r["type"] == "reflextion")
@@ -140,8 +142,11 @@ assert all(v == 100.0 for v in gold_check.summary().values()), "golden answers m
 # 总结类 200 个。所有回答**立刻写入缓存**（按 (模型, prompt) 做键的追加式 JSONL，每条 fsync），
 # 中断后重跑只会补齐没生成的部分，已生成的不会重新调用模型。
 #
-# 算力提示：本机 CPU 上 gemma-3-270m 每条序列约 2–5 token/s，批量生成能提高总吞吐。course 模式默认
-# 24 条留出 query × 每条记录 2 个模板（约 100 个 prompt），每个模型约 15–25 分钟。
+# 算力提示：生成时间 ≈ prompt 数 × 每条生成的 token 数 ÷ 吞吐量。course 模式默认取 12 条留出 query，每条 query
+# 约 8 个 prompt（规划 1–2 步 + 反思 + 总结，每条记录 1 个 seen 模板 + 1 个 unseen 模板，外加 profile），共约 100 个 prompt；
+# 基础模型往往一直写到上限（约 1.7 万个 token），微调后的模型会在 `<end_of_turn>` 处停下，快得多。
+# 我们在 2 核 CPU、同时有多人占用（负载约 11）时实测 gemma-3-270m：单条 0.32 token/s，8 条一批合计 0.64 token/s；
+# 机器空闲时会快很多。下面的表会打印每个模型的实际吞吐，太慢就调小 `n_queries`——缓存保证中断后重跑不浪费已生成的结果。
 
 # %%
 models = {"sandbox teacher (emulator)": "sandbox"}
@@ -151,6 +156,8 @@ else:
     models["base " + base_model] = base_model
 if (tuned_path / "config.json").exists():
     models[f"tuned ({tuned_path.name})"] = str(tuned_path)
+if not SMOKE and api_ready():  # an OpenAI-compatible API model, only when a key is configured
+    models["api"] = "openai"
 smoke_bench = [r for r in benchmark if r["type"] in ("plantooluse", "profile")][:2]
 reports, timings = {}, {}
 for label, spec in models.items():
@@ -244,7 +251,7 @@ pd.DataFrame(agent_rows).T
 from labkit.agent import Trace
 from labkit.evaluate.human import Annotator, agreement, item_from_trace
 
-label0, trace_path = next(iter(traces.items()))
+label0, trace_path = list(traces.items())[-1]  # the last model run (the tuned one in course mode)
 items = [item_from_trace(t.to_dict(), f"{label0.split(' ')[0]}:{i}") for i, t in enumerate(Trace.load(trace_path))]
 ann = Annotator(items, out_dir / f"labels_{annotator}.jsonl", annotator=annotator, interactive=interactive)
 ann.widget() if interactive else print(ann.summary())

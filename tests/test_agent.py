@@ -15,6 +15,7 @@ from labkit.llm import get_model
 from labkit.llm.sandbox import SandboxTeacher
 from labkit.paths import data_dir
 from labkit.templates import load_template
+from labkit.tools import default_registry
 from labkit.types import ChatResult, Message
 
 
@@ -78,6 +79,13 @@ def test_plan_stops_on_repeated_call_and_max_steps() -> None:
     outs = [task(f"计算{i}", "calculator", expression=f"{i}+1") for i in range(3)] + ["结论"]
     capped = run_plan(Scripted(outs), "算一算", tools=["calculator"], max_steps=3)
     assert capped.stopped == "max_steps" and capped.final_answer == "结论" and len(capped.steps) == 4
+
+    model = Scripted([task("计算", "calculator", expression="2+2"), "结论"])
+    budget = run_plan(model, "算一算", tools=["calculator"], max_steps=5, step_budget=1)
+    assert budget.stopped == "max_steps" and len(budget.steps) == 2
+    full = load_template("kagent_planning_zh").render(goal="算一算", tools=default_registry().subset(["calculator"]),
+                                                      max_steps=5)
+    assert model.prompts[0] == full  # the prompt still announces max_steps; only the run is shorter
 
 
 def test_parse_error_is_kept_and_stops_without_conclusion() -> None:

@@ -12,7 +12,7 @@ import pytest
 from labkit.data.export import read_training_set
 from labkit.jsonl import read_jsonl
 
-from test_data_label import data_dir, write_bank  # noqa: F401  (fixture + helper)
+from test_data_label import data_dir  # noqa: F401  (fixture)
 
 
 @pytest.mark.slow  # two full builds: about a minute on a loaded 2-core CPU

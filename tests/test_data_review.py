@@ -9,7 +9,7 @@ import pytest
 
 from labkit.errors import DataFileError
 
-from test_data_label import CONCLUSIONS, data_dir, write_bank  # noqa: F401  (fixture + helper)
+from test_data_label import CONCLUSIONS, data_dir  # noqa: F401  (fixture)
 
 
 @pytest.fixture()

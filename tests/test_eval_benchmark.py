@@ -35,9 +35,11 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path]:
 def test_layout_types_and_tags(bench: tuple[list[dict], Path]) -> None:
     records, path = bench
     assert load_benchmark(path) == records  # round-trips through the checking loader
-    by_type = benchmark_stats(records)["records"]
+    stats = benchmark_stats(records)
     # t1: plan0, reflection, conclusion, profile; t2: plan0, plan1, reflection, conclusion, profile
-    assert by_type == {"plantooluse": 3, "reflextion": 2, "conclusion": 2, "profile": 2}
+    assert {t: v["records"] for t, v in stats["by_type"].items()} == {"plantooluse": 3, "reflextion": 2,
+                                                                      "conclusion": 2, "profile": 2}
+    assert stats["total_instances"] == 2 * 7 + 2 and stats["template_tags"] == {"seen": 7, "unseen": 9}
     for r in records:
         assert set(r["template_tags"]) == set(r["prompt_input"]) == set(r["output_formats"])
         if r["type"] != "profile":
@@ -77,3 +79,13 @@ def test_read_split_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "stats.json").write_text(json.dumps({"train_templates": SEEN, "test_templates": UNSEEN}))
     queries, seen, unseen = read_split(tmp_path)
     assert queries[0]["id"] == "t1" and seen == SEEN and unseen == UNSEEN
+
+
+def test_select_queries_round_robin_over_clusters() -> None:
+    from labkit.evaluate.benchmark import select_queries
+
+    qs = [{"id": f"w{i}", "cluster": "weather", "lang": "zh", "gold_calls": [{"name": "x"}]} for i in range(5)]
+    qs += [{"id": "m0", "cluster": "math", "lang": "en", "gold_calls": [{"name": "x"}]},
+           {"id": "n0", "cluster": "none", "lang": "en", "gold_calls": []}]
+    assert [q["id"] for q in select_queries(qs, 3)] == ["m0", "w0", "w1"]
+    assert len(select_queries(qs, 100)) == 6  # the no-tool query is left out

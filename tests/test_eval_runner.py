@@ -83,3 +83,20 @@ def test_success_definition() -> None:
     assert not check_trace(FakeTrace(good.calls, "北京晴。"), gold).answer_ok
     assert not answer_matches("", "x") and answer_matches("Paris is the capital", "the capital is Paris")
     assert args_match({}, {"x": 1}) and not args_match({"a": "1"}, {})
+
+
+def test_agent_success_with_the_sandbox_teacher(tmp_path: Path) -> None:
+    from labkit.agent import Trace
+    from labkit.evaluate.runner import agent_success
+    from labkit.llm import SandboxTeacher
+
+    gold = [{"id": "t1", "query": "北京明天（2025-03-16）天气怎么样？", "lang": "zh",
+             "gold_calls": [{"name": "get_weather_info", "args": {"location": "北京", "start_date": "2025-03-16",
+                                                                  "end_date": "2025-03-16", "is_current": "no"}}],
+             "thoughts": ["查询北京2025-03-16的天气"], "reference_answer": "北京 2025-03-16 阴，-1~6°C。"}]
+    rate, outcomes = agent_success(SandboxTeacher(gold=gold, bank=None), gold, traces_path=tmp_path / "t.jsonl")
+    assert rate == 1.0 and outcomes[0].calls_ok and outcomes[0].answer_ok
+    assert Trace.load(tmp_path / "t.jsonl")[0].final_answer == gold[0]["reference_answer"]
+    # a teacher that knows nothing answers "cannot answer": no tool calls, no success
+    rate, outcomes = agent_success(SandboxTeacher(bank=None), gold)
+    assert rate == 0.0 and outcomes[0].missing_calls == ["get_weather_info"]

@@ -78,6 +78,7 @@ def test_parse_output_survives_fuzz_for_every_format() -> None:
     assert len(texts) >= N_PER_FORMAT
     start = time.perf_counter()
     outcomes: Counter[str] = Counter()
+    repairs: Counter[str] = Counter()
     for fmt in OUTPUT_FORMATS:
         for text in texts:
             result = parse_output(text, fmt)  # an exception here fails the test
@@ -88,6 +89,8 @@ def test_parse_output_survives_fuzz_for_every_format() -> None:
             else:
                 assert (result.call is not None) + (result.final_answer is not None) + result.give_up == 1
                 outcomes["ok"] += 1
+                repairs.update(result.repaired)
     elapsed = time.perf_counter() - start
     assert elapsed < 45, f"fuzz took {elapsed:.1f}s"
     assert outcomes["ok"] > 1000 and len(outcomes) >= 6, outcomes  # the mutations reach both paths
+    assert repairs["json_repair"] > 0 and repairs["trailing_prose"] > 0, repairs

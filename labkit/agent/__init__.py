@@ -11,7 +11,7 @@ from labkit.templates import AgentTemplate
 
 
 def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "kagent_planning_zh",
-              tools: ToolsArg = None, max_steps: int = 5, max_new_tokens: int = 256,
+              tools: ToolsArg = None, max_steps: int = 5, max_new_tokens: int = 256, step_budget: int | None = None,
               conclusion_template: str | AgentTemplate | None = None) -> Trace:
     """Run the loop that fits the template: JSON planning formats -> :func:`run_plan`, others -> :func:`run_react`.
 
@@ -22,8 +22,9 @@ def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "
         if conclusion_template is None:
             conclusion_template = f"kagent_conclusion_{tmpl.lang}"
         return run_plan(model, query, tools=tools, template=tmpl, conclusion_template=conclusion_template,
-                        max_steps=max_steps, max_new_tokens=max_new_tokens)
-    return run_react(model, query, tools=tools, template=tmpl, max_steps=max_steps, max_new_tokens=max_new_tokens)
+                        max_steps=max_steps, max_new_tokens=max_new_tokens, step_budget=step_budget)
+    return run_react(model, query, tools=tools, template=tmpl, max_steps=max_steps, max_new_tokens=max_new_tokens,
+                     step_budget=step_budget)
 
 
 __all__ = ["Trace", "TraceStep", "STOP_REASONS", "STOP_MARKERS", "parsed_to_dict", "run_react", "run_plan",

@@ -55,12 +55,16 @@ class LoopState:
 
 def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry, *,
               max_steps: int, max_new_tokens: int, history: Sequence[tuple[str, str]] = (),
-              stop_on_repeat: bool = True) -> tuple[Trace, LoopState]:
-    """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended."""
+              step_budget: int | None = None, stop_on_repeat: bool = True) -> tuple[Trace, LoopState]:
+    """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended.
+
+    ``step_budget`` runs fewer steps than the prompt announces (``max_steps`` stays in the prompt), e.g. to keep a
+    slow model's demo short; ending on it counts as ``max_steps``.
+    """
     trace = Trace(query=query, template=template.name, model=model.name)
     state = LoopState(history=list(history))
     seen: list[ToolCall] = []
-    for _ in range(max_steps):
+    for _ in range(max_steps if step_budget is None else min(step_budget, max_steps)):
         prompt = template.render(goal=query, tools=registry, memory=state.memory, history=state.history,
                                  max_steps=max_steps)
         result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens,

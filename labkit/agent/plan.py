@@ -33,14 +33,15 @@ def run_conclusion(model: ChatModel, query: str, template: AgentTemplate, regist
 def run_plan(model: ChatModel, query: str, *, tools: ToolsArg = None,
              template: str | AgentTemplate = "kagent_planning_zh",
              conclusion_template: str | AgentTemplate | None = "kagent_conclusion_zh", max_steps: int = 5,
-             max_new_tokens: int = 256) -> Trace:
+             max_new_tokens: int = 256, step_budget: int | None = None) -> Trace:
     """Plan, call tools, then conclude. A parse error or give-up ends the run without a conclusion.
 
     When the planning format has its own final answer (e.g. ReAct used as planner) that answer is kept and the
     conclusion prompt is skipped; ``conclusion_template=None`` also skips it.
     """
     tmpl, registry = resolve_template(template), resolve_tools(tools)
-    trace, state = run_steps(model, query, tmpl, registry, max_steps=max_steps, max_new_tokens=max_new_tokens)
+    trace, state = run_steps(model, query, tmpl, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
+                             step_budget=step_budget)
     if conclusion_template is None or trace.stopped not in CONCLUDE_AFTER or trace.final_answer is not None:
         return trace
     concl = resolve_template(conclusion_template)

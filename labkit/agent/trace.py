@@ -101,9 +101,10 @@ class Trace:
         for i, s in enumerate(self.steps, start=1):
             color = "#fff" if s.ok else "#ffeef0"
             obs = "" if s.observation is None else e(s.observation)
+            label = f"{i} (结论)" if s.kind == "conclusion" else str(i)
             rows.append(
-                f"<tr style='background:{color};vertical-align:top'><td>{i}{' (结论)' if s.kind == 'conclusion' else ''}"
-                f"</td><td><details><summary>prompt ({len(s.prompt)} chars)</summary>"
+                f"<tr style='background:{color};vertical-align:top'><td>{label}</td>"
+                f"<td><details><summary>prompt ({len(s.prompt)} chars)</summary>"
                 f"<pre style='white-space:pre-wrap;max-height:30em;overflow:auto'>{e(s.prompt)}</pre></details></td>"
                 f"<td><pre style='white-space:pre-wrap'>{e(s.output)}</pre></td>"
                 f"<td><code>{e(s.action_text())}</code></td>"

@@ -161,7 +161,8 @@ def to_kagentinstruct(samples: Sequence[Sample], *, llm_name: str = "teacher") -
                         "llm_name": m.get("llm_name", llm_name), "human_edited": bool(m.get("human_edited", False))})
         out.append({"id": meta.get("entry_id", f"{qid}:{template}"), "query": first.get("query", ""),
                     "source": meta.get("kagent_source", template), "functions": functions,
-                    "function_names": meta.get("function_names", [t.get("name", "") for t in tools]),
+                    "function_names": meta.get("function_names",
+                                              [t.get("name", "") for t in tools] or list(first.get("tool_names", []))),
                     "llm_prompt_response": prs,
                     "extra_infos": meta.get("extra_infos", {"query_id": qid, "template": template})})
     return out

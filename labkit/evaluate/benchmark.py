@@ -67,14 +67,15 @@ def load_benchmark(path: str | Path) -> list[dict[str, Any]]:
 
 
 def benchmark_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Counts like the KAgentBench card: records and prompts (instances) per type, templates seen/unseen."""
-    types = Counter(r["type"] for r in records)
-    inst = Counter()
-    tags = Counter()
+    """Counts like the KAgentBench card: records and prompts (instances) per type, template tags seen/unseen."""
+    by_type: dict[str, dict[str, int]] = {}
+    tags: Counter[str] = Counter()
     for r in records:
-        inst[r["type"]] += len(r["prompt_input"])
+        row = by_type.setdefault(str(r["type"]), {"records": 0, "instances": 0})
+        row["records"] += 1
+        row["instances"] += len(r["prompt_input"])
         tags.update((r.get("template_tags") or {}).values())
-    return {"records": dict(types), "instances": dict(inst), "total_instances": sum(inst.values()),
+    return {"by_type": by_type, "total_instances": sum(v["instances"] for v in by_type.values()),
             "template_tags": dict(tags)}
 
 
@@ -263,3 +264,19 @@ def golden_predictions(records: Sequence[Mapping[str, Any]]) -> list[dict[str, A
             predict = {t: render_gold(call, output_format_of(r, t), g["thought"]) for t in r["prompt_input"]}
         preds.append({**r, "model_predict": predict})
     return preds
+
+
+def select_queries(queries: Sequence[Mapping[str, Any]], n: int) -> list[dict[str, Any]]:
+    """Up to ``n`` tool-using queries taken round-robin over clusters (and languages), so a small benchmark still
+    covers every intent instead of the first cluster in the file."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for q in queries:
+        if q.get("gold_calls"):
+            groups.setdefault(f"{q.get('cluster', '')}|{q.get('lang', '')}", []).append(q)
+    picked: list[dict[str, Any]] = []
+    lists = [groups[k] for k in sorted(groups)]
+    depth = 0
+    while len(picked) < n and any(depth < len(g) for g in lists):
+        picked.extend(dict(g[depth]) for g in lists if depth < len(g))
+        depth += 1
+    return picked[:n]

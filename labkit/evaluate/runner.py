@@ -203,13 +203,14 @@ def check_trace(trace: Any, gold: Mapping[str, Any]) -> AgentOutcome:
 
 
 def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str = "kagent_planning_zh",
-                  max_steps: int = 5, traces_path: str | Path | None = None) -> tuple[float, list[AgentOutcome]]:
+                  max_steps: int = 5, max_new_tokens: int = 160,
+                  traces_path: str | Path | None = None) -> tuple[float, list[AgentOutcome]]:
     """Run ``labkit.agent.run_agent`` on each query; returns (success rate, outcomes). Traces are appended if asked."""
     from labkit.agent import run_agent
 
     outcomes = []
     for q in queries:
-        trace = run_agent(model, q["query"], template=template, max_steps=max_steps)
+        trace = run_agent(model, q["query"], template=template, max_steps=max_steps, max_new_tokens=max_new_tokens)
         if traces_path is not None:
             append_jsonl(traces_path, [{"query_id": q["id"], **trace.to_dict()}])
         outcomes.append(check_trace(trace, q))
