@@ -48,9 +48,20 @@ import pandas as pd
 from IPython.display import display
 
 from labkit.display import api_ready
-from labkit.evaluate import benchmark_stats, build_benchmark, evaluate_model, read_split, score_predictions
+from labkit.evaluate import (
+    benchmark_stats,
+    build_benchmark,
+    evaluate_model,
+    read_split,
+    score_predictions,
+)
 from labkit.evaluate import report as rep
-from labkit.evaluate.benchmark import general_test_path, golden_predictions, prepare_split, select_queries
+from labkit.evaluate.benchmark import (
+    general_test_path,
+    golden_predictions,
+    prepare_split,
+    select_queries,
+)
 from labkit.llm import get_model
 from labkit.paths import runs_dir
 

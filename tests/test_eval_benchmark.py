@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import DataFileError
-from labkit.evaluate.benchmark import benchmark_stats, build_benchmark, load_benchmark, read_split
+from labkit.evaluate.benchmark import (
+    benchmark_stats,
+    build_benchmark,
+    load_benchmark,
+    read_split,
+)
 from labkit.evaluate.scorer import repeats_last_task
 
 QUERIES = [

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from labkit.errors import DataFileError
-from labkit.evaluate.human import Annotator, Label, agreement, cohen_kappa, item_from_trace, load_labels, usable_rate
+from labkit.evaluate.human import (
+    Annotator,
+    Label,
+    agreement,
+    cohen_kappa,
+    item_from_trace,
+    load_labels,
+    usable_rate,
+)
 
 ITEMS = [{"id": f"q{i}", "query": f"问题{i}", "trajectory": "", "answer": f"回答{i}"} for i in range(4)]
 

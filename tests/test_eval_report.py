@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
-from labkit.evaluate.report import (bleu_table, general_ability, plot_bars, plot_radar, score_table, seen_unseen,
-                                    template_breakdown)
+from labkit.evaluate.report import (
+    bleu_table,
+    general_ability,
+    plot_bars,
+    plot_radar,
+    score_table,
+    seen_unseen,
+    template_breakdown,
+)
 from labkit.evaluate.scorer import ScoreReport, ScoreRow, overall
 from labkit.types import ChatResult, Message
 

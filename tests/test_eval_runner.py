@@ -7,8 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from labkit.evaluate.benchmark import load_benchmark
-from labkit.evaluate.runner import (PredictionCache, answer_matches, args_match, check_trace, evaluate_model,
-                                    generate_predictions)
+from labkit.evaluate.runner import (
+    PredictionCache,
+    answer_matches,
+    args_match,
+    check_trace,
+    evaluate_model,
+    generate_predictions,
+)
 from labkit.types import ChatResult, Message
 
 FIXTURE = Path(__file__).parent / "fixtures" / "kagentbench_sample.jsonl"

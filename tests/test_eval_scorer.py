@@ -11,8 +11,18 @@ import pytest
 from labkit.errors import DataFileError
 from labkit.evaluate.benchmark import load_benchmark
 from labkit.evaluate.rouge import bleu, rouge_l, tokenize
-from labkit.evaluate.scorer import (WEIGHTS, StepPrediction, arg_score, output_format_of, overall, read_conclusion,
-                                    read_step, reflection_score, score_files, score_predictions)
+from labkit.evaluate.scorer import (
+    WEIGHTS,
+    StepPrediction,
+    arg_score,
+    output_format_of,
+    overall,
+    read_conclusion,
+    read_step,
+    reflection_score,
+    score_files,
+    score_predictions,
+)
 from labkit.parsing import render_gold
 from labkit.types import ToolCall
 

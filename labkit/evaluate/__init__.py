@@ -1,10 +1,33 @@
 """Evaluation stage: KAgentBench-style benchmark, scorer, cached runner, report and human annotation."""
 
-from labkit.evaluate.benchmark import benchmark_stats, build_benchmark, load_benchmark, read_split
-from labkit.evaluate.human import Annotator, agreement, cohen_kappa, load_labels, usable_rate
+from labkit.evaluate.benchmark import (
+           benchmark_stats,
+           build_benchmark,
+           load_benchmark,
+           read_split,
+)
+from labkit.evaluate.human import (
+           Annotator,
+           agreement,
+           cohen_kappa,
+           load_labels,
+           usable_rate,
+)
 from labkit.evaluate.rouge import bleu, rouge_l, tokenize
-from labkit.evaluate.runner import agent_success, check_trace, evaluate_model, generate_predictions
-from labkit.evaluate.scorer import DIMENSIONS, WEIGHTS, ScoreReport, overall, score_files, score_predictions
+from labkit.evaluate.runner import (
+           agent_success,
+           check_trace,
+           evaluate_model,
+           generate_predictions,
+)
+from labkit.evaluate.scorer import (
+           DIMENSIONS,
+           WEIGHTS,
+           ScoreReport,
+           overall,
+           score_files,
+           score_predictions,
+)
 
 __all__ = ["DIMENSIONS", "WEIGHTS", "Annotator", "ScoreReport", "agent_success", "agreement", "benchmark_stats",
            "bleu", "build_benchmark", "check_trace", "cohen_kappa", "evaluate_model", "generate_predictions",

@@ -239,7 +239,9 @@ def prepare_split(mode: str, data_dir: str | Path | None = None) -> Path:
 
     data_dir = Path(data_dir) if data_dir else runs_dir() / "data" / mode
     if not ((data_dir / "test_queries.jsonl").exists() and (data_dir / "stats.json").exists()):
-        from labkit.data.pipeline import build_dataset  # the data stage's public entry point
+        from labkit.data.pipeline import (
+            build_dataset,  # the data stage's public entry point
+        )
         build_dataset(mode=mode, out_dir=data_dir)
     return data_dir
 

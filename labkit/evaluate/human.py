@@ -161,7 +161,9 @@ class Annotator:
             self._view.value = f"<b>全部完成</b>（{done} 条），可用率 {self.summary()['usable_rate']:.1%}"
             return
         it = todo[0]
-        esc = lambda s: html.escape(str(s))  # noqa: E731
+        def esc(value: object) -> str:
+            return html.escape(str(value))
+
         self._view.value = (f"<p>进度 {done}/{len(self.items)} · <code>{esc(it['id'])}</code></p>"
                             f"<p><b>问题：</b>{esc(it.get('query', ''))}</p>"
                             f"<pre style='white-space:pre-wrap'>{esc(it.get('trajectory', ''))}</pre>"
