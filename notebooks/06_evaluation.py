@@ -48,25 +48,14 @@ import pandas as pd
 from IPython.display import display
 
 from labkit.display import api_ready
-from labkit.evaluate import (
-    benchmark_stats,
-    build_benchmark,
-    evaluate_model,
-    read_split,
-    score_predictions,
-)
+from labkit.evaluate import benchmark_stats, build_benchmark, evaluate_model, read_split, score_predictions
 from labkit.evaluate import report as rep
-from labkit.evaluate.benchmark import (
-    general_test_path,
-    golden_predictions,
-    prepare_split,
-    select_queries,
-)
+from labkit.evaluate.benchmark import general_test_path, golden_predictions, prepare_split, select_queries
 from labkit.llm import get_model
 from labkit.paths import runs_dir
 
 SMOKE = mode == "smoke"
-n_queries = n_queries or (3 if SMOKE else 12)
+n_queries = n_queries or (3 if SMOKE else 8)
 n_agent_queries = n_agent_queries or (3 if SMOKE else 6)
 data_path = prepare_split(mode, data_dir or None)
 tuned_path = Path(tuned_dir) if tuned_dir else runs_dir() / "train" / mode
@@ -153,11 +142,12 @@ assert all(v == 100.0 for v in gold_check.summary().values()), "golden answers m
 # 总结类 200 个。所有回答**立刻写入缓存**（按 (模型, prompt) 做键的追加式 JSONL，每条 fsync），
 # 中断后重跑只会补齐没生成的部分，已生成的不会重新调用模型。
 #
-# 算力提示：生成时间 ≈ prompt 数 × 每条生成的 token 数 ÷ 吞吐量。course 模式默认取 12 条留出 query，每条 query
-# 约 8 个 prompt（规划 1–2 步 + 反思 + 总结，每条记录 1 个 seen 模板 + 1 个 unseen 模板，外加 profile），共约 100 个 prompt；
-# 基础模型往往一直写到上限（约 1.7 万个 token），微调后的模型会在 `<end_of_turn>` 处停下，快得多。
-# 我们在 2 核 CPU、同时有多人占用（负载约 11）时实测 gemma-3-270m：单条 0.32 token/s，8 条一批合计 0.64 token/s；
-# 机器空闲时会快很多。下面的表会打印每个模型的实际吞吐，太慢就调小 `n_queries`——缓存保证中断后重跑不浪费已生成的结果。
+# 算力提示：生成时间 ≈ prompt 数 × 每条生成的 token 数 ÷ 吞吐量。course 模式默认取 8 条留出 query（按簇轮流挑选），
+# 每条 query 约 8 个 prompt（规划 1–2 步 + 反思 + 总结，每条记录 1 个 seen 模板 + 1 个 unseen 模板，外加 profile），
+# 共约 64 个 prompt。基础模型往往一直写到上限（约 1.1 万个 token）；微调后的模型会在 `<end_of_turn>` 处停下，快得多。
+# 实测（2 核 CPU，与别人共用）：gemma-3-270m 8 条一批、每条 160 token，合计约 3.6 token/s（负载约 5 时），
+# 负载约 11 时只有 0.64 token/s。按 3.6 token/s 估算基础模型约 50 分钟，空闲机器上约 20–25 分钟。
+# 下面的表会打印每个模型的实际吞吐，太慢就调小 `n_queries`；缓存保证中断后重跑不浪费已生成的结果。
 
 # %%
 models = {"sandbox teacher (emulator)": "sandbox"}

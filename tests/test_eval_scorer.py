@@ -161,3 +161,13 @@ def test_missing_prediction_and_bad_benchmark_name_file_line_field(tmp_path: Pat
     with pytest.raises(DataFileError, match=r"bench.jsonl:2 \[field 'type'\]"):
         load_benchmark(bad)
     assert math.isnan(overall({}))
+
+
+def test_bad_predictions_file_names_line_and_field(tmp_path: Path) -> None:
+    records = load_benchmark(FIXTURE)
+    preds = gold_predictions(records)
+    preds[2]["model_predict"] = ["not", "a", "dict"]
+    path = tmp_path / "pred.jsonl"
+    path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds), encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"pred.jsonl:3 \[field 'model_predict'\]"):
+        score_files(FIXTURE, path)

@@ -5,13 +5,15 @@ Each record is one query in one situation, with a rendered prompt for several te
 * ``plantooluse`` — the next step at step 0 and at one mid-trajectory step (memory = the gold completed tasks with
   the sandbox tools' real results); golden = that step's gold thought + call.
 * ``reflextion`` — memory ends with a *failed* step: the gold tool called without its arguments (under a vague task
-  name), with the tool's real error message as result (``memory_last_task`` = that call); golden = the same step done right, so a model that
-  just repeats the failed call gets no credit.
+  name), with the tool's real error message as result (``memory_last_task`` = that call); golden = the same step
+  done right, so a model that just repeats the failed call gets no credit.
 * ``conclusion`` — conclusion-kind templates (Template-2 family) with all gold completed tasks; golden = the query's
   reference answer (no paraphrases: we had no honest source for them).
 * ``profile`` — a persona card (name, role, the sandbox tools, style rules) plus the query as the user's message,
   ``prompt_input = {"prompt": ...}``; golden = in-persona answers built from the gold annotations (a self-introduction
   that names the tools it will use for the query and why; one variant without the introduction).
+
+Queries with no gold tool call (answered directly) are left out: every record type above needs a tool step.
 
 Our extra fields (the public file lacks them; the scorer treats them as optional): ``template_tags`` (template ->
 "seen" | "unseen", from the data stage's ``train_templates`` / ``test_templates``), ``output_formats``
@@ -165,15 +167,17 @@ def build_benchmark(queries: Sequence[Mapping[str, Any]], *, seen: Sequence[str]
     seen_t, unseen_t = [load_template(n) for n in seen], [load_template(n) for n in unseen]
     plan_ch = _Chooser([t for t in seen_t if t.kind == "planning"], [t for t in unseen_t if t.kind == "planning"],
                        *templates_per_record)
-    conc_seen, conc_unseen = [t for t in seen_t if t.kind == "conclusion"], [t for t in unseen_t if t.kind == "conclusion"]
+    conc_seen = [t for t in seen_t if t.kind == "conclusion"]
+    conc_unseen = [t for t in unseen_t if t.kind == "conclusion"]
     if not conc_seen and not conc_unseen:  # the split named planning templates only: tag the conclusion ones by name
         conc = [t for t in load_templates() if t.kind == "conclusion"]
         conc_seen, conc_unseen = [t for t in conc if t.name in seen], [t for t in conc if t.name not in seen]
     conc_ch = _Chooser(conc_seen, conc_unseen, *templates_per_record)
     records: list[dict[str, Any]] = []
     for q in queries:
-        calls = [c for c in q["gold_calls"] if c["name"] != "task_complete"]
-        n = len(calls)
+        pairs = [(c, t) for c, t in zip(q["gold_calls"], q["thoughts"]) if c["name"] != "task_complete"]
+        q = {**q, "gold_calls": [c for c, _ in pairs], "thoughts": [t for _, t in pairs]}
+        n = len(pairs)
         if n == 0:
             continue
         if "plantooluse" in types:

@@ -23,7 +23,7 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 MODE_PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"model_path": "tiny", "max_len": 512, "max_steps": 8, "save_steps": 4, "lr": 1e-3, "batch_size": 2,
               "save_total_limit": 1, "warmup_ratio": 0.0},
-    "course": {"model_path": "gemma-3-270m", "max_len": 768, "max_steps": 150, "save_steps": 50, "lr": 3e-5,
+    "course": {"model_path": "gemma-3-270m", "max_len": 768, "max_steps": 120, "save_steps": 40, "lr": 3e-5,
                "batch_size": 1, "save_total_limit": 1},
 }
 

@@ -12,8 +12,10 @@ from labkit.paths import cache_dir
 
 
 def gemma_dir() -> Path:
-    """The real gemma-3-270m safetensors folder (labkit.llm.ensure_gemma builds it; we only read it)."""
-    return cache_dir() / "gemma-3-270m"
+    """The real gemma-3-270m safetensors folder (built once by labkit.llm.ensure_gemma from the PyPI GGUF)."""
+    from labkit.llm import ensure_gemma
+
+    return Path(ensure_gemma())
 
 
 def resolve_model_path(name_or_path: str) -> str:

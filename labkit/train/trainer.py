@@ -102,15 +102,17 @@ class StepLogCallback(TrainerCallback):
         self.last_time = time.perf_counter()
         self.last_step = 0
         self.last_tokens = 0
-        self.step_times: list[float] = []
+        self.step_times: list[float] = []  # compute time of each optimizer step (no checkpoint saving)
+        self._step_start = self.last_time
 
     def on_train_begin(self, args, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self.last_time, self.last_step = time.perf_counter(), state.global_step
 
+    def on_step_begin(self, args, state, control, **kw: Any) -> None:
+        self._step_start = time.perf_counter()
+
     def on_step_end(self, args, state, control, **kw: Any) -> None:
-        now = time.perf_counter()
-        self.step_times.append(now - getattr(self, "_step_t0", self.last_time))
-        self._step_t0 = now
+        self.step_times.append(time.perf_counter() - self._step_start)
 
     def on_log(self, args, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kw: Any) -> None:
         if not logs or "loss" not in logs or not state.is_world_process_zero:
@@ -216,6 +218,11 @@ def train(config: SFTConfig) -> TrainResult:
     if cfg.deepspeed:
         _ensure_rank_env()
     args = _training_args(cfg, precision)  # before from_pretrained, so ZeRO-3 partitions weights while loading
+    if cfg.deepspeed:  # zero.Init (inside from_pretrained) reads the world size from deepspeed.comm: set it up now
+        import deepspeed
+
+        _ = args.device  # the Trainer's process group
+        deepspeed.init_distributed()
 
     model_path = resolve_model_path(cfg.model_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
