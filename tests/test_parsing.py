@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
 from labkit.parsing import ERROR_CODES, OUTPUT_FORMATS, detect_format, parse_output, render_gold
 from labkit.templates import list_templates, load_template
+from labkit.tools import ToolRegistry, default_registry
 from labkit.types import ParsedAction, ParseError, ToolCall
 
 
-@dataclass
-class StandInTool:
-    """Same shape as labkit.tools.Tool (used only while that module is absent)."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any]
-    returns: str = ""
-    required: list[str] = field(default_factory=list)
-
-    def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "parameters": self.parameters,
-                "returns": {"description": self.returns, "type": "string"}, "required": list(self.required)}
-
-
-def sample_tools() -> Any:
-    try:
-        from labkit.tools import default_registry
-
-        return default_registry().subset(["web_search", "get_weather_info", "calculator", "task_complete"])
-    except (ImportError, AttributeError):
-        obj = lambda **kw: {"type": "object", "properties": {k: {"type": "string", "description": v}  # noqa: E731
-                                                              for k, v in kw.items()}}
-        return [StandInTool("web_search", "Search the web.", obj(query="keywords"), "", ["query"]),
-                StandInTool("get_weather_info", "Weather.", obj(location="city", start_date="d", end_date="d",
-                                                                is_current="yes/no"), "",
-                            ["location", "start_date", "end_date"]),
-                StandInTool("calculator", "Arithmetic.", obj(expression="expr"), "", ["expression"]),
-                StandInTool("task_complete", "Done.", obj(reason="why"))]
+def sample_tools() -> ToolRegistry:
+    """Four real sandbox tools."""
+    return default_registry().subset(["web_search", "get_weather_info", "calculator", "task_complete"])
 
 
 CALL = ToolCall("get_weather_info", {"location": "北京", "start_date": "2025-03-15", "end_date": "2025-03-15",

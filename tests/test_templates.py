@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,49 +13,15 @@ from labkit.errors import DataFileError, UnknownNameError
 from labkit.parsing import detect_format
 from labkit.templates import (DEFAULT_NOW, SECTIONS, AgentTemplate, check_sections, list_templates, load_template,
                               load_templates, required_sections)
+from labkit.tools import ToolRegistry, default_registry
 from labkit.types import CompletedTask, ToolCall
 
 FOUR = ["web_search", "get_weather_info", "calculator", "task_complete"]
 
 
-@dataclass
-class StandInTool:
-    """Same shape as labkit.tools.Tool (used only while that module is absent)."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any]
-    returns: str = ""
-    required: list[str] = field(default_factory=list)
-
-    def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "description": self.description, "parameters": self.parameters,
-                "returns": {"description": self.returns, "type": "string"}, "required": list(self.required)}
-
-
-def _props(**descriptions: str) -> dict[str, Any]:
-    return {"type": "object", "properties": {k: {"type": "string", "description": v} for k, v in descriptions.items()}}
-
-
-def sample_tools() -> Any:
-    """Four tools: the real sandbox ones when labkit.tools provides them, else same-shaped stand-ins."""
-    try:
-        from labkit.tools import default_registry
-
-        return default_registry().subset(FOUR)
-    except (ImportError, AttributeError):
-        return [
-            StandInTool("web_search", "Search the web; returns titles, links and snippets.",
-                        _props(query="search keywords"), "results", ["query"]),
-            StandInTool("get_weather_info", "Weather for cities between two dates, or current weather.",
-                        _props(location="City names, comma-separated, e.g. Beijing", start_date="yyyy-MM-dd",
-                               end_date="yyyy-MM-dd", is_current="'yes' for current weather, else 'no'"),
-                        "weather", ["location", "start_date", "end_date"]),
-            StandInTool("calculator", "Evaluate an arithmetic expression.", _props(expression="e.g. (3+4)*2"),
-                        "value", ["expression"]),
-            StandInTool("task_complete", "Indicate the task is complete; no further tools needed.",
-                        _props(reason="optional reason")),
-        ]
+def sample_tools() -> ToolRegistry:
+    """Four real sandbox tools."""
+    return default_registry().subset(FOUR)
 
 
 MEMORY = [CompletedTask("查询北京当前天气", ToolCall("get_weather_info", {"location": "Beijing", "is_current": "yes"}),
