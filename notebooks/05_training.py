@@ -40,7 +40,8 @@ lr = 0.0
 save_steps = 0
 gradient_checkpointing = False
 stop_file = ""            # Slurm 抢占:该文件出现时保存 checkpoint 并退出
-heldout_queries = ["帮我查一下 2025 年 3 月 20 日从北京到上海的火车时刻。", "100 美元能换多少人民币?"]
+heldout_queries = []      # [] -> 数据阶段留出的测试 query 里取两条(中文、英文各一)
+compare_template = "kagent_planning_zh"
 max_new_tokens = 48
 
 # %%
@@ -49,6 +50,7 @@ import os
 import pandas as pd
 
 from labkit.train import SFTConfig, note_table, train
+from labkit.train import checks
 from labkit.train.checks import compare_generations, plot_loss
 
 cfg = SFTConfig.for_mode(
@@ -123,8 +125,9 @@ if is_main:
 
 # %%
 if is_main:
-    comparison = compare_generations(resolve_model_path(cfg.model_path), cfg.output_dir, heldout_queries,
-                                     max_new_tokens=max_new_tokens)
+    heldout = heldout_queries or checks.heldout_queries(Path(cfg.data_path).parent / "test_queries.jsonl")
+    comparison = compare_generations(resolve_model_path(cfg.model_path), cfg.output_dir, heldout,
+                                     template=compare_template, max_new_tokens=max_new_tokens)
     display(comparison.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left"}))
 
 # %% [markdown]

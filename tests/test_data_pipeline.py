@@ -37,6 +37,7 @@ def test_build_dataset_smoke(data_dir: Path, tmp_path: Path) -> None:  # noqa: F
     assert test_ids and not test_ids & {s["query_id"] for s in agent}
     leak = json.loads((out / "leakage_report.json").read_text())
     assert leak["exact_overlaps"] == 0 and leak["near_overlaps"] == 0 and leak["ok"]
+    assert leak["general"]["exact_overlaps"] == 0 and leak["general"]["near_overlaps"] == 0
     assert not {g["id"] for g in read_jsonl(out / "general_test.jsonl")} & {s["query_id"] for s in general}
 
     with (out / "rejections.csv").open() as fh:

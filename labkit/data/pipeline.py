@@ -20,7 +20,7 @@ import pandas as pd
 from labkit.data import stats as st
 from labkit.data.anonymize import anonymize
 from labkit.data.convert import to_kagentinstruct
-from labkit.data.dedup import NEAR_DUP_THRESHOLD, deduplicate
+from labkit.data.dedup import NEAR_DUP_THRESHOLD, cross_duplicates, deduplicate
 from labkit.data.export import to_hf_dataset, write_training_set
 from labkit.data.filters import Verdict, check_record, rejection_table
 from labkit.data.label import label_jobs, load_failures, load_labelled, plan_jobs
@@ -165,6 +165,11 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     gen_dd = deduplicate(general, text=lambda g: g["instruction"] + "\n" + g["output"], key=lambda g: g["id"])
     gen_sorted = sorted(gen_dd.kept, key=lambda g: _stable(seed, g["id"]))
     gen_test, gen_train = gen_sorted[: cfg["general_test"]], gen_sorted[cfg["general_test"]:]
+    # keep the held-out general check leakage-free too: drop training items that near-duplicate a test instruction
+    gen_leaks = cross_duplicates([(g["id"], g["instruction"]) for g in gen_train],
+                                 [(g["id"], g["instruction"]) for g in gen_test])
+    leaked = {p["left"] for p in gen_leaks["exact"] + gen_leaks["near"]}
+    gen_train = [g for g in gen_train if g["id"] not in leaked]
     mixed, mix_info = mix(agent_dd.kept, gen_train, ratio=agent_general_ratio, seed=seed)
 
     # 5. write everything.

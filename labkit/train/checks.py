@@ -3,27 +3,55 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from labkit.types import Message
 
 
-def agent_prompt(query: str, template: str = "react") -> list[Message]:
-    """The one-turn chat a planning step sends: the template rendered with the sandbox tools and this goal."""
+DISTRACTORS = ("web_search", "calculator")
+
+
+def agent_prompt(query: str, template: str = "react", tool_names: Sequence[str] | None = None) -> list[Message]:
+    """The one-turn chat a planning step sends: the template rendered with sandbox tools and this goal.
+
+    ``tool_names`` picks the offered tools (as the data stage does: gold tools + distractors); None offers all.
+    """
     from labkit.templates import load_template
     from labkit.tools import default_registry
 
-    return [{"role": "user", "content": load_template(template).render(goal=query, tools=default_registry())}]
+    tools = default_registry()
+    if tool_names is not None:
+        tools = tools.subset(list(dict.fromkeys([*tool_names, *DISTRACTORS, "task_complete"])))
+    return [{"role": "user", "content": load_template(template).render(goal=query, tools=tools)}]
 
 
-def compare_generations(base: str, tuned: str, queries: Sequence[str], *, template: str = "react",
+def heldout_queries(test_queries_path: str | Path, n: int = 2) -> list[dict]:
+    """The first ``n`` held-out queries that need tools, alternating languages (zh, en, ...)."""
+    from labkit.jsonl import read_jsonl
+
+    records = [r for r in read_jsonl(test_queries_path) if r.get("gold_calls")]
+    by_lang = {lang: [r for r in records if r.get("lang") == lang] for lang in ("zh", "en")}
+    picked: list[dict] = []
+    for i in range(n):
+        pool = by_lang["zh" if i % 2 == 0 else "en"] or records
+        picked.append(pool[i // 2 % len(pool)])
+    return picked
+
+
+def compare_generations(base: str, tuned: str, queries: Sequence[str | dict], *, template: str = "react",
                         max_new_tokens: int = 64) -> pd.DataFrame:
-    """Greedy first-step outputs of ``base`` and ``tuned`` (model dirs or labkit.llm names) for each query."""
+    """Greedy first-step outputs of ``base`` and ``tuned`` (model dirs or labkit.llm names) for each query.
+
+    A query is a string (all tools offered) or a query-bank record (its gold tools + distractors offered).
+    """
     from labkit.llm import LocalHFModel
 
-    prompts = [agent_prompt(q, template) for q in queries]
-    rows: dict[str, list[str]] = {"query": list(queries)}
+    texts = [q if isinstance(q, str) else q["query"] for q in queries]
+    prompts = [agent_prompt(q, template) if isinstance(q, str)
+               else agent_prompt(q["query"], template, [c["name"] for c in q["gold_calls"]]) for q in queries]
+    rows: dict[str, list[str]] = {"query": texts}
     for label, path in (("before (base)", base), ("after (tuned)", tuned)):
         model = LocalHFModel(path)
         rows[label] = [r.text for r in model.chat_batch(prompts, max_new_tokens=max_new_tokens)]
