@@ -124,8 +124,10 @@ if is_main:
 # 训练后的模型应当学会按 `Thought / Action / Action Input` 的格式输出,并以 `<end_of_turn>` 结束。
 
 # %%
-if is_main:
-    heldout = heldout_queries or checks.heldout_queries(Path(cfg.data_path).parent / "test_queries.jsonl")
+heldout = heldout_queries or checks.heldout_queries(Path(cfg.data_path).parent / "test_queries.jsonl")
+if is_main and not heldout:
+    print("数据目录旁没有留出的 test_queries.jsonl:跳过前后对比(可用参数 heldout_queries 指定)")
+if is_main and heldout:
     comparison = compare_generations(resolve_model_path(cfg.model_path), cfg.output_dir, heldout,
                                      template=compare_template, max_new_tokens=max_new_tokens)
     display(comparison.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left"}))

@@ -28,9 +28,14 @@ def agent_prompt(query: str, template: str = "react", tool_names: Sequence[str] 
 
 
 def heldout_queries(test_queries_path: str | Path, n: int = 2) -> list[dict]:
-    """The first ``n`` held-out queries that need tools, alternating languages (zh, en, ...)."""
+    """The first ``n`` held-out queries that need tools, alternating languages (zh, en, ...).
+
+    Returns [] when there is no held-out split at that path (e.g. a cluster job trained on the user's own data).
+    """
     from labkit.jsonl import read_jsonl
 
+    if not Path(test_queries_path).exists():
+        return []
     records = [r for r in read_jsonl(test_queries_path) if r.get("gold_calls")]
     by_lang = {lang: [r for r in records if r.get("lang") == lang] for lang in ("zh", "en")}
     picked: list[dict] = []

@@ -7,11 +7,13 @@ SIGUSR1/SIGTERM (or when ``config.stop_file`` appears, for multi-node Slurm pree
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +185,25 @@ def _training_args(cfg: SFTConfig, precision: str) -> TrainingArguments:
     )
 
 
+@contextlib.contextmanager
+def _deepspeed_session(enabled: bool) -> Iterator[None]:
+    """Around one DeepSpeed run in this process: afterwards restore the environment (DeepSpeed, accelerate and our
+    rank setup write variables such as RANK, MASTER_PORT, ACCELERATE_USE_DEEPSPEED) and drop transformers' global
+    ZeRO-3 flag, so later model loads in this process are not partitioned and child processes do not inherit them."""
+    saved = dict(os.environ)
+    try:
+        if enabled:
+            _ensure_rank_env()
+        yield
+    finally:
+        if enabled:
+            from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+            unset_hf_deepspeed_config()
+            os.environ.clear()
+            os.environ.update(saved)
+
+
 def _ensure_rank_env() -> None:
     """Outside torchrun/srun, describe a 1-process world so DeepSpeed does not fall back to MPI discovery."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
@@ -210,13 +231,16 @@ def _trim_log(path: Path, checkpoint: str | None) -> None:
 
 def train(config: SFTConfig) -> TrainResult:
     """Run (or resume) one SFT job described by ``config``; see the module docstring."""
+    with _deepspeed_session(bool(config.deepspeed)):
+        return _train(config)
+
+
+def _train(config: SFTConfig) -> TrainResult:
     cfg = config
     start = time.perf_counter()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     precision = resolve_precision(cfg.precision)
-    if cfg.deepspeed:
-        _ensure_rank_env()
     args = _training_args(cfg, precision)  # before from_pretrained, so ZeRO-3 partitions weights while loading
     if cfg.deepspeed:  # zero.Init (inside from_pretrained) reads the world size from deepspeed.comm: set it up now
         import deepspeed
