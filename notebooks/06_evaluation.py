@@ -37,6 +37,7 @@ base_model = "gemma-3-270m"
 n_queries = 0             # 用多少条留出 query 构建 benchmark（0：按模式取默认值）
 templates_per_record = 1  # 每条记录里 “见过的模板” 与 “没见过的模板” 各取几个
 n_agent_queries = 0       # 端到端成功率用多少条 query（0：按模式取默认值）
+n_general = 0             # 通用能力检查用多少条留出的通用样本（0：按模式取默认值）
 annotator = "A"           # 人工评估标注员的名字（两位标注员各用一个名字）
 interactive = False       # True：在 Jupyter 里显示标注界面；papermill/CI 里保持 False
 
@@ -206,7 +207,7 @@ rep.bleu_table(reports)
 general_path = general_test_path(data_path)
 general = [json.loads(line) for line in general_path.read_text(encoding="utf-8").splitlines() if line.strip()] \
     if general_path else []
-general = general[:2] if SMOKE else general[:30]
+general = general[:n_general or (2 if SMOKE else 30)]
 rows = {}
 for label, spec in models.items():
     if spec == "sandbox" or not general:
