@@ -281,6 +281,7 @@ def _train(config: SFTConfig) -> TrainResult:
         stop_cb.uninstall()
 
     if not stop_cb.stopped:
+        model.config.use_cache = True  # off while training; the saved model generates with its KV cache
         trainer.save_model(str(out))  # gathers ZeRO-3 shards (stage3_gather_16bit_weights_on_model_save)
         if trainer.is_world_process_zero():
             tokenizer.save_pretrained(str(out))
