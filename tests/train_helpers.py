@@ -32,7 +32,6 @@ def write_samples(path: Path, n: int) -> Path:
 
 def tiny_model_dir() -> Path:
     """Tiny random Gemma-3 with the real tokenizer, built once per machine under the labkit cache."""
-    from labkit.paths import cache_dir
-    from labkit.train.tiny import build_tiny_model
+    from labkit.train.tiny import tiny_model_dir as build
 
-    return build_tiny_model(cache_dir() / "tiny-gemma3-test")
+    return build()
