@@ -105,8 +105,8 @@ def test_rejected_tool_call_becomes_an_observation() -> None:
 
 def test_toolllama_give_up() -> None:
     out = 'Thought: 放弃\nAction: Finish\nAction Input: {"return_type": "give_up_and_restart"}'
-    trace = run_react(Scripted([out]), "问题", template="toolllama")
-    assert trace.stopped == "give_up" and trace.final_answer is None
+    trace = run_react(Scripted([out]), "问题", template="toolllama", restarts=0)
+    assert trace.stopped == "give_up" and trace.final_answer is None and trace.restarts == 0
 
 
 def test_trace_roundtrip_html_and_bad_file(tmp_path: Path) -> None:
@@ -165,3 +165,22 @@ def test_emulator_follows_the_bank_gold_calls() -> None:
         assert trace.stopped == "finished", str(trace)
         assert [c["name"] for c in trace.calls][:-1] == [c["name"] for c in q["gold_calls"]]
         assert trace.final_answer == q["reference_answer"]
+
+
+def test_toolllama_give_up_restarts_once_with_the_failure_history() -> None:
+    give_up = 'Thought: 搜不到\nAction: Finish\nAction Input: {"return_type": "give_up_and_restart"}'
+    search = 'Thought: 先搜索\nAction: web_search\nAction Input: {"query": "字节跳动 总部"}'
+    answer = 'Thought: 换个办法\nAction: Finish\nAction Input: {"return_type": "give_answer", "final_answer": "北京"}'
+    model = Scripted([search, give_up, answer])
+    trace = run_react(model, "字节跳动总部在哪？", template="toolllama")
+    assert trace.stopped == "finished" and trace.final_answer == "北京" and trace.restarts == 1
+    restarted = model.prompts[2]
+    assert "Attempt 1 gave up (搜不到)" in restarted and 'web_search({"query": "字节跳动 总部"})' in restarted
+    assert "Earlier attempts" not in model.prompts[0] and "Thought: 先搜索" not in restarted  # memory starts empty
+    assert Trace.from_dict(trace.to_dict()).restarts == 1
+
+
+def test_toolllama_gives_up_for_good_after_the_last_restart() -> None:
+    give_up = 'Thought: 放弃\nAction: Finish\nAction Input: {"return_type": "give_up_and_restart"}'
+    trace = run_react(Scripted([give_up, give_up]), "问题", template="toolllama")
+    assert trace.stopped == "give_up" and trace.restarts == 1 and len(trace.steps) == 2

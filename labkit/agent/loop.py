@@ -7,6 +7,7 @@ tasks in the template family's own style.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -53,20 +54,38 @@ class LoopState:
     history: list[tuple[str, str]] = field(default_factory=list)
 
 
+def failed_attempt_note(attempt: int, thought: str, memory: Sequence[CompletedTask]) -> str:
+    """What a restarted prompt is told about an attempt that gave up (ToolLLaMA's give_up_and_restart)."""
+    lines = [f"Attempt {attempt} gave up" + (f" ({thought})" if thought else "") + ". Its calls and results:"]
+    lines += [f"- {t.call.name}({json.dumps(t.call.args, ensure_ascii=False)}) -> {t.result[:300]}" for t in memory]
+    if not memory:
+        lines.append("- (no tool calls)")
+    return "\n".join(lines)
+
+
 def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry, *,
               max_steps: int, max_new_tokens: int, history: Sequence[tuple[str, str]] = (),
-              step_budget: int | None = None, stop_on_repeat: bool = True) -> tuple[Trace, LoopState]:
+              step_budget: int | None = None, stop_on_repeat: bool = True,
+              restarts: int = 1) -> tuple[Trace, LoopState]:
     """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended.
 
     ``step_budget`` runs fewer steps than the prompt announces (``max_steps`` stays in the prompt), e.g. to keep a
     slow model's demo short; ending on it counts as ``max_steps``.
+
+    ``restarts``: how often a *give up and restart* (ToolLLaMA's Finish with ``give_up_and_restart``) starts over —
+    with an empty memory, a fresh step budget and the failed attempts' calls and results in the prompt's
+    ``knowledge`` (the note: 重来的 prompt 会把历史失败的记录加进去). After the last one, giving up stops the run.
     """
     trace = Trace(query=query, template=template.name, model=model.name)
     state = LoopState(history=list(history))
     seen: list[ToolCall] = []
-    for _ in range(max_steps if step_budget is None else min(step_budget, max_steps)):
+    failures: list[str] = []
+    limit = max_steps if step_budget is None else min(step_budget, max_steps)
+    used = 0
+    while used < limit:
+        used += 1
         prompt = template.render(goal=query, tools=registry, memory=state.memory, history=state.history,
-                                 max_steps=max_steps)
+                                 max_steps=max_steps, knowledge="\n\n".join(failures))
         result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens,
                             stop=STOP_MARKERS.get(template.output_format))
         parsed = parse_output(result.text, template.output_format, tools=registry)
@@ -77,8 +96,13 @@ def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: T
             trace.stopped = "parse_error"
             return trace, state
         if parsed.give_up:
-            trace.stopped = "give_up"
-            return trace, state
+            if len(failures) >= restarts:
+                trace.stopped = "give_up"
+                return trace, state
+            failures.append(failed_attempt_note(len(failures) + 1, parsed.thought, state.memory))
+            state.memory, seen, used = [], [], 0
+            trace.restarts += 1
+            continue
         if parsed.is_finish:
             trace.final_answer = parsed.final_answer
             trace.stopped = "finished"

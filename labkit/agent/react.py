@@ -9,12 +9,14 @@ from labkit.templates import AgentTemplate
 
 
 def run_react(model: ChatModel, query: str, *, tools: ToolsArg = None, template: str | AgentTemplate = "react",
-              max_steps: int = 5, max_new_tokens: int = 256, step_budget: int | None = None) -> Trace:
+              max_steps: int = 5, max_new_tokens: int = 256, step_budget: int | None = None,
+              restarts: int = 1) -> Trace:
     """Answer ``query`` with a scratchpad loop; the model's own Final Answer ends it (no conclusion prompt).
 
-    ``tools``: None (every sandbox tool), a list of tool names, Tools, or a ToolRegistry.
+    ``tools``: None (every sandbox tool), a list of tool names, Tools, or a ToolRegistry. ``restarts``: how often a
+    ToolLLaMA ``give_up_and_restart`` starts over with the failed attempts in the prompt (see ``run_steps``).
     """
     tmpl = resolve_template(template)
     trace, _ = run_steps(model, query, tmpl, resolve_tools(tools), max_steps=max_steps,
-                         max_new_tokens=max_new_tokens, step_budget=step_budget)
+                         max_new_tokens=max_new_tokens, step_budget=step_budget, restarts=restarts)
     return trace

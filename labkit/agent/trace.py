@@ -59,6 +59,7 @@ class Trace:
     final_answer: str | None = None
     stopped: str = "max_steps"
     conclusion_template: str | None = None
+    restarts: int = 0  # give_up_and_restart attempts that started over (see labkit.agent.loop.run_steps)
 
     @property
     def error(self) -> dict[str, Any] | None:
@@ -83,7 +84,7 @@ class Trace:
                 raise DataFileError(path, "each step needs prompt, output and parsed", line=line, field=f"steps[{i}]")
             steps.append(TraceStep(**{k: s[k] for k in s if k in TraceStep.__dataclass_fields__}))
         return cls(d["query"], d["template"], d["model"], steps, d.get("final_answer"), d["stopped"],
-                   d.get("conclusion_template"))
+                   d.get("conclusion_template"), int(d.get("restarts", 0)))
 
     def save_jsonl(self, path: str | Path) -> Path:
         """Append this trace as one JSON line (crash-safe)."""
@@ -111,7 +112,8 @@ class Trace:
                 f"<td><pre style='white-space:pre-wrap'>{obs}</pre></td></tr>")
         answer = "—" if self.final_answer is None else e(self.final_answer)
         return (f"<div><p><b>query</b>: {e(self.query)}<br><b>model</b>: {e(self.model)} · <b>template</b>: "
-                f"{e(self.template)} · <b>stopped</b>: {e(self.stopped)}</p>"
+                f"{e(self.template)} · <b>stopped</b>: {e(self.stopped)}"
+                + (f" · <b>restarts</b>: {self.restarts}" if self.restarts else "") + "</p>"
                 "<table style='border-collapse:collapse' border='1' cellpadding='4'><tr><th>#</th><th>prompt</th>"
                 "<th>output</th><th>parsed action</th><th>observation</th></tr>" + "".join(rows) +
                 f"</table><p><b>final answer</b>: {answer}</p></div>")
