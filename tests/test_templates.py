@@ -99,7 +99,7 @@ def test_now_and_max_steps() -> None:
     tpl = load_template("kagent_planning_zh")
     assert f"Current Time: {DEFAULT_NOW}" in tpl.render(goal="g", tools=sample_tools())
     other = tpl.render(goal="g", tools=sample_tools(), now="2030-01-02 03:04:05", max_steps=3)
-    assert "Current Time: 2030-01-02 03:04:05" in other and "最多只能规划3个任务" in other
+    assert "Current Time: 2030-01-02 03:04:05" in other and "最多只能进行3步思考,规划3个任务" in other
 
 
 def test_openai_function_dicts_work_as_tools() -> None:
@@ -214,4 +214,15 @@ def test_prompts_stay_compact_for_cpu_training() -> None:
     tok = AutoTokenizer.from_pretrained(GEMMA)
     tools = sample_tools()
     sizes = {t.name: len(tok(t.render(goal="北京现在天气怎么样?", tools=tools))["input_ids"]) for t in load_templates()}
+    # The note's Template-1 keeps the note's full profile and all nine constraints (about 130 tokens more).
+    assert sizes.pop("kagent_planning_zh") <= 600, sizes
     assert max(sizes.values()) <= 460, sizes
+
+
+def test_template_1_keeps_the_notes_nine_constraints() -> None:
+    text = load_template("kagent_planning_zh").render(goal="g", tools=sample_tools())
+    constraints = text.split("Constraints:", 1)[1].split("Commands:", 1)[0]
+    numbered = [line for line in constraints.splitlines() if line[:2].rstrip(".").isdigit()]
+    assert [line.split(".", 1)[0] for line in numbered] == [str(i) for i in range(1, 10)]
+    for phrase in ("~4000字的短期记忆", "鉴别真伪", "不能重复调用", "自我批评", "最多只能进行5步思考", "应继续规划"):
+        assert phrase in constraints
