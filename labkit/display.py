@@ -23,7 +23,7 @@ ECHO_MIN_CHARS = 20  # an output sharing this many consecutive characters with i
 TEMPLATE_COMPARISON = [
     ("ReAct", "Question 之后以 Thought / Action / Action Input / Observation 多轮执行，最后输出 Final Answer",
      "prompt 简单", "API 参数只能有一个；没有反思行为，错误的思考不能及时纠正"),
-    ("ModelScope", "直接生成回复；调用工具时在 <|startofthink|> 与 <|endofthink|> 之间写 api_name 和 parameters",
+    ("ModelScope", "更为直接地生成回复；调用只需加入 <|startofthink|> 和 <|endofthink|> 字段，并在其中填入 command_name 和 args",
      "简单直接", "没有反思行为，错误的思考不能及时纠正"),
     ("AutoGPT", "分“生成工具调用”与“生成最终答案”两套 prompt；设 Constraints / Resources / Best Practices，严格 JSON 输出",
      "限制多，善于自我反思与任务规划", "prompt 较长，花费较大"),
@@ -128,3 +128,44 @@ def split_sections(prompt: str, markers: Sequence[tuple[str, str]]) -> pd.DataFr
         rows.append({"section": name, "chars": end - pos, "text": prompt[pos:end].strip()})
     rows += [{"section": n, "chars": 0, "text": "(not found)"} for n, p in cuts if p < 0]
     return pd.DataFrame(rows)
+
+
+def silence_library_noise() -> None:
+    """Keep notebook cells readable: no dataset-saving / weight-loading progress bars, no DeepSpeed or transformers
+    info and deprecation chatter (errors still show). labkit's own progress bars (labelling, training) stay."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name in ("DeepSpeed", "deepspeed", "torch.distributed", "accelerate", "datasets", "papermill"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*(TRANSFORMERS_CACHE|torch_dtype|use_cache=True|generation flags).*")
+    try:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+        datasets.utils.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def notebook_setup(*, quiet: bool = True) -> str | None:
+    """Call once at the top of a notebook: pandas shows tables in full (no '...' in long cells), matplotlib gets a
+    CJK font for Chinese labels, library noise is silenced. Returns the CJK font used (None: fallback, warned)."""
+    from labkit.plotting import use_cjk_font
+
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
+    pd.set_option("display.width", 200)
+    if quiet:
+        silence_library_noise()
+    return use_cjk_font()

@@ -27,8 +27,11 @@ def cjk_font(candidates: tuple[str, ...] = CJK_FONTS) -> str | None:
 def use_cjk_font(*, warn: bool = True) -> str | None:
     """Make matplotlib draw Chinese text: set the first installed CJK font (keeping DejaVu Sans for the rest) and
     return its name; with none installed, warn once and return None."""
+    import logging
+
     import matplotlib as mpl
 
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # "no bold weight" notes for CJK fonts
     if "font" not in _state:
         _state["font"] = cjk_font()
         if _state["font"] is None and warn:

@@ -1,12 +1,16 @@
-"""Every course notebook executes end to end with papermill in smoke mode (offline, CPU)."""
+"""Every course notebook's instructor version (solutions filled in) executes end to end with papermill in smoke
+mode (offline, CPU), and every exercise check in it passes."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import nbformat
 import papermill as pm
 import pytest
+
+from labkit import course
 
 @pytest.fixture(scope="module")
 def shared_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -38,9 +42,15 @@ def test_notebook_runs_in_smoke_mode(notebook: Path, tmp_path: Path, shared_runs
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # The labs share one runs/ folder, in course order, as a student's would (03 writes data that 05 trains on).
     monkeypatch.setenv("LABKIT_RUNS", str(shared_runs))
+    ids, solutions, problems = course.validate(notebook)
+    assert not problems, problems
+    source = tmp_path / "instructor" / notebook.name
+    source.parent.mkdir()
+    nbformat.write(course.instructor_version(nbformat.read(str(notebook), as_version=4), solutions, notebook),
+                   str(source))
     out = tmp_path / notebook.name
     pm.execute_notebook(
-        str(notebook),
+        str(source),
         str(out),
         parameters={"mode": "smoke"},
         cwd=str(notebook.parent),
@@ -51,3 +61,5 @@ def test_notebook_runs_in_smoke_mode(notebook: Path, tmp_path: Path, shared_runs
     executed = json.loads(out.read_text(encoding="utf-8"))
     errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    results = course.exercise_results(out)
+    assert {ex: results.get(ex, {}).get("status", "no result") for ex in ids} == {ex: "passed" for ex in ids}
