@@ -20,6 +20,16 @@
 #
 # 两者组成 KAgent / AutoGPT 式的**规划循环**：模板-1 反复规划 → 调用工具 → 结果写入记忆（Completed tasks），
 # 直到模型给出 `task_complete`（或达到最多 5 步），再用模板-2 总结。最后我们对比模拟器、未微调的 Gemma-3-270M 与 API 大模型。
+#
+# ## 学习目标
+#
+# 1. 把模板-1 拆成 Profile / Instruction / Tools / Goal / Memory / Format 六个部分，说出每部分的作用（§2.2，也是 §6 总结第 3 条）；
+# 2. 看懂规划循环里记忆（Completed tasks）如何一步步增长，并**亲手按模板-1 规划下一个 Task**（**练习 02.1**）；
+# 3. 理解模板-2 如何把记忆整合成最终答案；
+# 4. **实现规划循环的停止规则**：task_complete、不能重复调用、最多 5 步（**练习 02.2**）；
+# 5. 看到基座小模型为什么做不到，为实验 03 构建训练数据做准备。
+#
+# **先修**：实验 01（ReAct 循环、四种模板）。离线、只用 CPU；不需要 GPU 或 API 密钥（有密钥时第 5 节多一个真实大模型）。
 
 # %% tags=["parameters"]
 mode = "smoke"  # "smoke"：快速检查；"course"：课堂完整版
@@ -36,7 +46,8 @@ max_steps = 5
 from IPython.display import display
 
 from labkit.agent import run_plan
-from labkit.display import API_HINT, api_ready, compare_traces, diagnose_trace, split_sections
+from labkit.display import API_HINT, api_ready, compare_traces, diagnose_trace, notebook_setup, split_sections
+from labkit.exercises import check
 from labkit.llm import get_model
 from labkit.parsing import parse_output
 from labkit.templates import load_template
@@ -47,6 +58,7 @@ student_budget = 1 if mode == "smoke" else None  # smoke：只跑 1 步（prompt
 all_tools = default_registry()
 tools = all_tools.subset(tool_names)
 plan_t, concl_t = load_template(planning_template), load_template(conclusion_template)
+notebook_setup()  # 表格完整显示、图中中文字体、屏蔽第三方库的进度条与警告
 print(f"mode={mode}; 模板-1={plan_t.name} ({plan_t.output_format}); 模板-2={concl_t.name}")
 
 # %% [markdown]
@@ -57,7 +69,7 @@ print(f"mode={mode}; 模板-1={plan_t.name} ({plan_t.output_format}); 模板-2={
 # | 部分 | 作用 |
 # |---|---|
 # | **Profile（角色）** | “你是一个很专业的AI任务规划师”——决策独立执行、不依赖人类帮助 |
-# | **Instruction（指令 / Constraints）** | 不需要用户帮助；只用列出的 commands；尽量少调用、**不能重复调用**；**最多 5 步**；要反思 |
+# | **Instruction（指令 / Constraints）** | 笔记的 9 条约束全部保留：~4000 字短期记忆；不需要用户帮助；只用列出的 commands；搜索与鉴别真伪；尽量少调用、**不能重复调用**（5）；能得出结论就高效完成；自我批评；**最多 5 步**（8，步数是 `max_steps` 变量）；没完成目标就继续规划（9） |
 # | **Tools（工具集 / Commands）** | 每个工具一行 JSON：name、description、parameters、required |
 # | **Goal（目标）** | 用户的问题 |
 # | **Memory（记忆）** | Completed tasks（已完成任务及结果）、Conversation history（对话历史）、Knowledge（知识）、Current Time |
@@ -114,6 +126,27 @@ memory_part = split_sections(last_plan.prompt, markers).set_index("section").loc
 print(memory_part)
 
 # %% [markdown]
+# ### 练习 02.1：按模板-1 规划下一个 Task（§2.2 模板-1）
+#
+# 假设你就是规划模型。第 1 步已经完成：`currency_convert` 把 800 英镑换成了欧元，结果就在 Completed tasks 里（下面打印）。
+# 请写出**第 2 步**的输出原文：一个字符串，内容是模板-1 规定的 JSON Task（`task_name` + `command`）。
+# 它要能被 `parse_output(text, "task_json")` 直接读出（不需要任何容错修复），并且真的算出用户要的答案。
+
+# %%
+import json
+
+from labkit.data import load_queries
+
+ex_query = next(q for q in load_queries() if q["query"] == "我有800英镑，换成欧元后花了510欧元，还剩多少欧元？")
+print("第 1 步的 result：", trace_teacher.steps[0].observation)
+
+# %%
+# >>> 练习 02.1：在下面写你的答案
+my_task = ...  # TODO：第 2 步的 JSON Task（字符串）
+# <<< 练习 02.1
+check("02.1", my_task, query=ex_query, tools=tools)
+
+# %% [markdown]
 # ## 3. 模板-2：总结生成最终答案
 #
 # 模板-2 更短：角色（“整合这些信息用中文给出最终的结论”）、注意事项（信息会冗余）、当前时间、**已完成任务和结果**、对话历史、知识、GOAL，
@@ -154,15 +187,38 @@ else:
     print(API_HINT)
 
 # %% [markdown]
-# ## 6. 小结
+# ## 6. 对比
 
 # %%
 display(compare_traces(traces))
 
 # %% [markdown]
-# - 模板-1 把“说明书”写得足够清楚：角色、约束（≤5 步、不重复调用）、工具、目标、记忆、严格的 JSON 输出格式；
-# - 模板-2 只负责把已完成任务的结果整合成答案，规划与总结分开，各自更简单；
-# - GPT-4 级模型（这里由模拟器扮演）能照着说明书做事，2.7 亿参数的基座模型不能——下一步就是用这两套模板构建训练数据，
-#   对小模型做 **Agent Tuning**。
+# ### 练习 02.2：实现规划循环的停止规则（约束 5 与约束 8）
 #
-# **思考题**：如果模型连续两次规划出完全相同的调用，循环应该怎么处理？为什么模板-1 要求“不能重复调用”，又限制最多 5 步？
+# 模板-1 要求“不能重复调用”、“最多只能规划 5 个任务”，可模型不一定遵守——循环自己必须会停。写一个函数
+# `should_stop(call, done, max_steps)`：`call` 是模型刚规划出的调用 `{"name", "args"}`，`done` 是已经执行过的调用列表，
+# 返回停止原因 `"finished"`（模型输出了 `task_complete`）、`"repeated_call"`（与已执行的某个调用完全相同）、
+# `"max_steps"`（已经执行满 `max_steps` 个调用，不能再执行新的）或 `None`（继续执行）。检查会用 8 种情形测试它。
+
+# %%
+# >>> 练习 02.2：在下面写你的答案
+should_stop = ...  # TODO：def should_stop(call, done, max_steps): ...
+# <<< 练习 02.2
+check("02.2", should_stop)
+
+# %% [markdown]
+# ## 小结
+#
+# - 模板-1 把“说明书”写得足够清楚：角色、9 条约束（≤ 5 步、不重复调用、要反思）、工具、目标、记忆、严格的 JSON 输出格式；
+#   一个 Agent Prompt 通常就由 Profile、Instruction、Tools、Format、Memory、Goal 这六部分组成（§6 总结第 3 条）；
+# - 模板-2 只负责把已完成任务的结果整合成答案：规划与总结分开，各自更简单；
+# - 模型不一定守约束，所以循环自己要会停（练习 02.2）：`task_complete`、重复调用、步数用完；
+# - GPT-4 级模型（这里由模拟器扮演）能照着说明书做事，2.7 亿参数的基座模型不能——下一步就是用这两套模板构建训练数据（实验 03），
+#   对小模型做 **Agent Tuning**（实验 05）。
+#
+# ## 延伸阅读
+#
+# - **KwaiAgents**（笔记 §5）：本实验的模板-1/2 沿用 KAgentSys 的规划 / 总结两段式 prompt；它的 KAgentInstruct（20 万+ 条指令数据）
+#   与 KAgentBench（3k+ 条评测）是实验 03、06 的原型，Qwen-7B-MAT 等模型用 Meta-Agent 方法训练（实验 04）。
+# - **ToolBench（ToolLLaMA）**：469,585 条数据、3,451 个工具、16,464 个 API，AutoGPT 风格 prompt + `give_up_and_restart`。
+# - **AgentTuning**：AgentInstruct（1,866 条轨迹、6 个真实任务）+ ShareGPT 通用数据混合训练 AgentLM 7B/13B/70B——实验 03 的“5 : 1 配比”正是这个思路。
