@@ -2,6 +2,11 @@
 
 query bank -> dedup -> split (held-out clusters + templates) -> teacher labelling (cached, resumable) -> filters ->
 human decisions -> per-step samples -> PII anonymisation -> exact dedup -> Agent:General mix -> export + stats.
+
+The stages are public so that notebook 03 performs them one by one with the same code: :func:`select_queries`
+(clean + split the bank), :func:`mode_jobs` (query x tools x template jobs), ``label_jobs``, ``check_record``,
+``apply_decisions``, :func:`agent_samples` / :func:`anonymize_samples` / :func:`dedup_samples`,
+:func:`split_general` and ``mix``. :func:`build_dataset` is exactly that sequence plus the exports and statistics.
 """
 
 from __future__ import annotations
@@ -20,18 +25,18 @@ import pandas as pd
 from labkit.data import stats as st
 from labkit.data.anonymize import anonymize
 from labkit.data.convert import to_kagentinstruct
-from labkit.data.dedup import NEAR_DUP_THRESHOLD, cross_duplicates, deduplicate
+from labkit.data.dedup import NEAR_DUP_THRESHOLD, DedupResult, cross_duplicates, deduplicate
 from labkit.data.export import to_hf_dataset, write_training_set
 from labkit.data.filters import Verdict, check_record, rejection_table
-from labkit.data.label import label_jobs, load_failures, load_labelled, plan_jobs
+from labkit.data.label import LabelJob, label_jobs, load_failures, load_labelled, plan_jobs
 from labkit.data.mix import mix
 from labkit.data.queries import load_general, load_queries
 from labkit.data.review import apply_decisions, load_decisions
-from labkit.data.split import leakage_report, split_queries, split_templates
+from labkit.data.split import QuerySplit, leakage_report, split_queries, split_templates
 from labkit.jsonl import write_jsonl
 from labkit.paths import runs_dir
 from labkit.templates import list_templates, load_templates
-from labkit.tools import default_registry
+from labkit.tools import ToolRegistry, default_registry
 
 Mode = Literal["smoke", "course"]
 # Held out for the test set: two Meta-Agent-style planning templates and one conclusion template ("unseen").
@@ -88,6 +93,95 @@ def choose_templates(test_templates: Sequence[str] | None,
     return train_p, test_p, train_c, test_c
 
 
+@dataclass
+class QuerySelection:
+    """The cleaned bank and its split: ``train`` / ``test`` are the queries this mode labels / holds out."""
+
+    bank: list[dict[str, Any]]
+    bank_dd: DedupResult
+    split: QuerySplit
+    train: list[dict[str, Any]]
+    test: list[dict[str, Any]]
+
+
+def select_queries(mode: Mode = "smoke", *, seed: int = 0, test_fraction: float = 0.2,
+                   split_by: Literal["cluster", "query"] = "query", queries_path: str | Path | None = None,
+                   registry: ToolRegistry | None = None) -> QuerySelection:
+    """Load the query bank, drop exact/near duplicates, and hold out test queries *before* any labelling (so no
+    test query's answer is ever generated for training); smoke mode then takes a small, seeded subset."""
+    cfg = _mode(mode)
+    registry = registry or default_registry()
+    bank = load_queries(queries_path, tool_names=registry.names())
+    bank_dd = deduplicate(bank, text=lambda q: q["query"], key=lambda q: q["id"])
+    split = split_queries(bank_dd.kept, test_fraction=test_fraction, seed=seed, by=split_by)
+    return QuerySelection(bank, bank_dd, split, _take(split.train, cfg["train_queries"], seed),
+                          _take(split.test, cfg["test_queries"], seed))
+
+
+@dataclass
+class TemplateSplit:
+    train_planning: list[str]
+    test_planning: list[str]
+    train_conclusion: list[str]
+    test_conclusion: list[str]
+
+    @property
+    def train(self) -> list[str]:
+        return self.train_planning + self.train_conclusion
+
+    @property
+    def test(self) -> list[str]:
+        return self.test_planning + self.test_conclusion
+
+
+def mode_jobs(mode: Mode, train_queries: Sequence[dict[str, Any]], *, seed: int = 0,
+              test_templates: Sequence[str] | None = None, templates: Sequence[str] | None = None,
+              templates_per_query: int | None = None,
+              registry: ToolRegistry | None = None) -> tuple[list[LabelJob], TemplateSplit]:
+    """The labelling jobs of a mode — each (query, planning template) with its tool set (gold + distractors) —
+    and the template split (held-out templates are never labelled)."""
+    cfg = _mode(mode)
+    ts = TemplateSplit(*choose_templates(test_templates, templates or cfg["templates"]))
+    per_query = templates_per_query if templates_per_query is not None else cfg["templates_per_query"]
+    jobs = plan_jobs(train_queries, ts.train_planning, conclusion_templates=ts.train_conclusion,
+                     registry=registry or default_registry(), seed=seed, templates_per_query=per_query)
+    return jobs, ts
+
+
+def agent_samples(accepted: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every training sample of the accepted traces: one per LLM call (see :func:`step_samples`)."""
+    return [s for r in accepted for s in step_samples(r)]
+
+
+def sample_text(sample: dict[str, Any]) -> str:
+    return json.dumps(sample["messages"], ensure_ascii=False)
+
+
+def dedup_samples(samples: Sequence[dict[str, Any]]) -> DedupResult:
+    """Exact duplicates only: agent prompts share their template text, so near-duplicate matching would merge
+    different queries."""
+    return deduplicate(samples, text=sample_text, key=lambda s: s["id"], threshold=None)
+
+
+def split_general(general: Sequence[dict[str, Any]], n_test: int, *,
+                  seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]], DedupResult]:
+    """``(train, test, dedup)`` of the general SFT pool: deduplicated, ``n_test`` held out for the forgetting
+    check, and training items that near-duplicate a test instruction dropped (leakage-free)."""
+    gen_dd = deduplicate(general, text=lambda g: g["instruction"] + "\n" + g["output"], key=lambda g: g["id"])
+    gen_sorted = sorted(gen_dd.kept, key=lambda g: _stable(seed, g["id"]))
+    gen_test, gen_train = gen_sorted[:n_test], gen_sorted[n_test:]
+    leaks = cross_duplicates([(g["id"], g["instruction"]) for g in gen_train],
+                             [(g["id"], g["instruction"]) for g in gen_test])
+    leaked = {p["left"] for p in leaks["exact"] + leaks["near"]}
+    return [g for g in gen_train if g["id"] not in leaked], gen_test, gen_dd
+
+
+def _mode(mode: str) -> dict[str, Any]:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
+    return MODES[mode]
+
+
 def step_samples(rec: dict[str, Any]) -> list[dict[str, Any]]:
     """Training samples (one per LLM call: planning steps and the conclusion) from an accepted trace."""
     out = []
@@ -122,25 +216,20 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                   price_per_1k_completion: float = 0.0, progress: bool = True,
                   queries_path: str | Path | None = None, general_path: str | Path | None = None) -> BuildResult:
     """Build the training set; see the module docstring. Re-running reuses every cached teacher answer."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
-    cfg, t0 = MODES[mode], time.perf_counter()
+    cfg, t0 = _mode(mode), time.perf_counter()
     out = Path(out_dir) if out_dir else runs_dir() / "data" / mode
     out.mkdir(parents=True, exist_ok=True)
     registry = default_registry()
-    bank = load_queries(queries_path, tool_names=registry.names())
-    general = load_general(general_path)
 
-    # 1. clean the query bank, then split: held-out clusters and held-out templates.
-    bank_dd = deduplicate(bank, text=lambda q: q["query"], key=lambda q: q["id"])
-    split = split_queries(bank_dd.kept, test_fraction=test_fraction, seed=seed, by=split_by)
-    train_q, test_q = _take(split.train, cfg["train_queries"], seed), _take(split.test, cfg["test_queries"], seed)
-    train_p, test_p, train_c, test_c = choose_templates(test_templates, templates or cfg["templates"])
+    # 1. clean the query bank, then split: held-out queries (before any labelling) and held-out templates.
+    sel = select_queries(mode, seed=seed, test_fraction=test_fraction, split_by=split_by, queries_path=queries_path,
+                         registry=registry)
+    bank, bank_dd, split, train_q, test_q = sel.bank, sel.bank_dd, sel.split, sel.train, sel.test
+    jobs, ts = mode_jobs(mode, train_q, seed=seed, test_templates=test_templates, templates=templates,
+                         templates_per_query=templates_per_query, registry=registry)
+    train_p, test_p, train_c, test_c = ts.train_planning, ts.test_planning, ts.train_conclusion, ts.test_conclusion
 
     # 2. teacher labelling (resumable; cached).
-    per_query = templates_per_query if templates_per_query is not None else cfg["templates_per_query"]
-    jobs = plan_jobs(train_q, train_p, conclusion_templates=train_c, registry=registry, seed=seed,
-                     templates_per_query=per_query)
     label_dir = out / "labelling"
     report = label_jobs(jobs, teacher, label_dir, workers=workers, price_per_1k_prompt=price_per_1k_prompt,
                         price_per_1k_completion=price_per_1k_completion, registry=registry, progress=progress)
@@ -158,18 +247,10 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     accepted = [r for r, v in zip(records, verdicts) if v.accepted]
 
     # 4. samples, anonymised, exact-deduplicated; general data split and mixed in.
-    agent = [s for r in accepted for s in step_samples(r)]
+    agent = agent_samples(accepted)
     pii = anonymize_samples(agent)
-    agent_dd = deduplicate(agent, text=lambda s: json.dumps(s["messages"], ensure_ascii=False),
-                           key=lambda s: s["id"], threshold=None)  # exact only: prompts share their template text
-    gen_dd = deduplicate(general, text=lambda g: g["instruction"] + "\n" + g["output"], key=lambda g: g["id"])
-    gen_sorted = sorted(gen_dd.kept, key=lambda g: _stable(seed, g["id"]))
-    gen_test, gen_train = gen_sorted[: cfg["general_test"]], gen_sorted[cfg["general_test"]:]
-    # keep the held-out general check leakage-free too: drop training items that near-duplicate a test instruction
-    gen_leaks = cross_duplicates([(g["id"], g["instruction"]) for g in gen_train],
-                                 [(g["id"], g["instruction"]) for g in gen_test])
-    leaked = {p["left"] for p in gen_leaks["exact"] + gen_leaks["near"]}
-    gen_train = [g for g in gen_train if g["id"] not in leaked]
+    agent_dd = dedup_samples(agent)
+    gen_train, gen_test, gen_dd = split_general(load_general(general_path), cfg["general_test"], seed=seed)
     mixed, mix_info = mix(agent_dd.kept, gen_train, ratio=agent_general_ratio, seed=seed)
 
     # 5. write everything.
