@@ -36,7 +36,7 @@ def test_decisions_merge_back(labelled: tuple, tmp_path: Path) -> None:
     good = [(r, v) for r, v in zip(records, verdicts) if v.accepted]
     assert len(bad) >= 3 and good
     fixable = next((r, v) for r, v in bad if v.reasons[0]["code"] in ("off_format_text", "unparseable")
-                   and v.reasons[0]["step"] is not None and len(v.codes) == 1)
+                   and v.reasons[0]["step"] is not None and len(v.reasons) == 1)
     step = fixable[1].reasons[0]["step"]
     from labkit.llm import get_model
 
@@ -83,9 +83,43 @@ def test_reviewer_widget_writes_each_decision(labelled: tuple, tmp_path: Path) -
     assert items[0][0]["job_id"] in ui.header.value and ui.output.value
     ui.output.value = "Thought: fixed by hand\nFinal Answer: 42"
     ui.edit()
+    assert "已保存" in ui.saved.value and "edit" in ui.saved.value
     ui.reject()
     ui.accept()
-    assert "all reviewed" in ui.header.value
+    assert "all reviewed" in ui.status.value
     saved = load_decisions(path)
     assert [saved[r["job_id"]]["decision"] for r, _ in items] == ["edit", "reject", "accept"]
     assert saved[items[0][0]["job_id"]]["output"] == "Thought: fixed by hand\nFinal Answer: 42"
+
+
+def test_reviewer_resumes_marks_decided_items_and_checks_edits(labelled: tuple, tmp_path: Path) -> None:
+    from labkit.data.filters import check_record
+    from labkit.data.review import Reviewer, record_decision
+
+    records, queries, reg = labelled
+    recheck = lambda r: check_record(r, queries[r["query_id"]], reg)  # noqa: E731
+    items = [(r, v) for r in records if (v := recheck(r)).flagged][:4]
+    path = tmp_path / "decisions.jsonl"
+    record_decision(path, items[0][0]["job_id"], "reject", reviewer="earlier")
+    record_decision(path, items[1][0]["job_id"], "accept", reviewer="earlier")
+    ui = Reviewer(items, path, reviewer="tester", recheck=recheck)
+    assert ui.pos == 2 and items[2][0]["job_id"] in ui.header.value      # resumes at the first undecided item
+    assert "2/4 已决定 · 待审 2" in ui.status.value and ui.pending() == [r["job_id"] for r, _ in items[2:]]
+    ui.prev()
+    assert "已决定：<b>accept</b>" in ui.header.value and "earlier" in ui.header.value
+    ui.next_pending()
+    assert ui.pos == 2
+    # an edit is checked against the filters at once: a broken output fails, the teacher's clean one passes
+    ui.output.value = "Sure! " + ui.output.value + " I hope this helps"
+    assert "❌" in ui.verdict.value
+    rec, v = items[2]
+    step = ui.step.value
+    from labkit.llm import get_model
+
+    clean = get_model("sandbox").chat([{"role": "user", "content": rec["trace"]["steps"][step]["prompt"]}]).text
+    ui.output.value = clean
+    verdict = ui.check_edit()
+    assert verdict is not None and ("✅" in ui.verdict.value) == verdict.accepted
+    ui.edit()
+    assert "已保存" in ui.saved.value and ui.pos == 3 and "1 已决定" not in ui.status.value
+    assert "3/4 已决定 · 待审 1" in ui.status.value
