@@ -13,6 +13,9 @@ from typing import Any
 
 _LAZY = {
     "build_dataset": "pipeline", "BuildResult": "pipeline", "MODES": "pipeline", "step_samples": "pipeline",
+    "select_queries": "pipeline", "QuerySelection": "pipeline", "mode_jobs": "pipeline", "TemplateSplit": "pipeline",
+    "agent_samples": "pipeline", "anonymize_samples": "pipeline", "dedup_samples": "pipeline",
+    "split_general": "pipeline",
     "load_queries": "queries", "load_general": "queries",
     "LabelJob": "label", "plan_jobs": "label", "label_jobs": "label", "load_labelled": "label",
     "load_failures": "label",
