@@ -137,6 +137,8 @@ def silence_library_noise() -> None:
     import warnings
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if "DS_ACCELERATOR" not in os.environ and not _cuda_available():
+        os.environ["DS_ACCELERATOR"] = "cpu"  # DeepSpeed then skips its "unable to detect a GPU" warning
     for name in ("DeepSpeed", "deepspeed", "torch.distributed", "accelerate", "datasets", "papermill"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -158,6 +160,14 @@ def silence_library_noise() -> None:
         pass
 
 
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def notebook_setup(*, quiet: bool = True) -> str | None:
     """Call once at the top of a notebook: pandas shows tables in full (no '...' in long cells), matplotlib gets a
     CJK font for Chinese labels, library noise is silenced. Returns the CJK font used (None: fallback, warned)."""
@@ -169,3 +179,19 @@ def notebook_setup(*, quiet: bool = True) -> str | None:
     if quiet:
         silence_library_noise()
     return use_cjk_font()
+
+
+def loss_mask_html(input_ids: Sequence[int], labels: Sequence[int], tokenizer: Any, *,
+                   prompt_tail: int = 40) -> HTML:
+    """The tokens of one training sample, coloured by the loss mask: grey = label -100 (not trained on), green =
+    supervised. Only the last ``prompt_tail`` prompt tokens before the first supervised one are shown."""
+    first = next((i for i, lab in enumerate(labels) if lab != -100), len(labels))
+    start = max(0, first - prompt_tail)
+    spans = [f"<span style='color:#888'>… {start} 个 prompt token 略 …</span> " if start else ""]
+    for tok_id, lab in zip(input_ids[start:], labels[start:]):
+        text = html.escape(tokenizer.decode([tok_id])).replace("\n", "↵<br>")
+        style = "background:#d4f7d4;border-bottom:2px solid #2ea043" if lab != -100 else "color:#777"
+        spans.append(f"<span style='{style};margin-right:1px'>{text}</span>")
+    n_sup = sum(lab != -100 for lab in labels)
+    return HTML(f"<div style='font-family:monospace;font-size:12px;line-height:1.7'>{''.join(spans)}</div>"
+                f"<p>{len(input_ids)} 个 token，其中 <b>{n_sup}</b> 个（绿色）参与 loss，其余 {len(input_ids) - n_sup} 个 label = -100。</p>")

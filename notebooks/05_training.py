@@ -24,6 +24,17 @@
 # 1. `mode="smoke"`:用一个随机初始化的 2 层小 Gemma-3 训练几步(< 1 分钟),验证流程;
 # 2. `mode="course"`:在 2 核 CPU 上对 google/gemma-3-270m 做**全参数微调**(实测 130 步约 22.5 分钟),画出 loss 曲线,并对比训练前后的输出;
 # 3. 在 Slurm 集群上,同一个 notebook 通过 papermill 参数指向 7B / 14B / 72B 模型和 DeepSpeed 配置(见 `slurm/`)。
+#
+# ## 学习目标
+#
+# 1. 说清 SFT 的本质(§3.2【重点】):给定 Input,让模型的 Output' 接近标准 Output——并**亲手做出一条样本的 loss mask**(**练习 05.1**);
+# 2. 读懂笔记训练配置的每一项(Trainer、ZeRO-3、max_len、Flash Attention、bf16、batch 1、AdamW、全参数而非 LoRA,§3.3);
+# 3. **预测并解释第一步的 loss**:随机初始化 ≈ ln(词表大小),预训练模型为什么低得多(**练习 05.2**);
+# 4. 训练一个模型、看 loss 曲线、对比训练前后的输出;
+# 5. 用笔记的成本表**估算一次新训练的时长与成本**(§1.4 训练成本参考,**练习 05.3**)。
+#
+# **先修**:实验 03(它写出 `runs/data/<mode>/train.jsonl`;没有运行过时本实验会自己构建 smoke 数据)。
+# CPU 即可完成;有 GPU 时同一套代码自动用 bf16 与 Flash Attention,Slurm 脚本见 `slurm/`。不需要 API 密钥。
 
 # %% tags=["parameters"]
 mode = "smoke"            # "smoke" | "course"
@@ -49,6 +60,8 @@ import os
 
 import pandas as pd
 
+from labkit.display import notebook_setup
+from labkit.exercises import check
 from labkit.train import SFTConfig, note_table, train
 from labkit.train import checks
 from labkit.train.checks import compare_generations, plot_loss
@@ -58,6 +71,7 @@ cfg = SFTConfig.for_mode(
     max_len=max_len, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
     save_steps=save_steps, gradient_checkpointing=gradient_checkpointing, stop_file=stop_file or None)
 is_main = int(os.environ.get("RANK", "0")) == 0   # 多卡时每个 rank 都执行本 notebook,只有 rank 0 画图和生成
+notebook_setup()  # 表格完整显示、图中中文字体、屏蔽 DeepSpeed / transformers 的警告与进度条
 pd.Series(cfg.to_dict()).to_frame("value")
 
 # %% [markdown]
@@ -67,7 +81,7 @@ pd.Series(cfg.to_dict()).to_frame("value")
 # |---|---|---|
 # | HuggingFace Trainer | `train()` 内部的 `SFTTrainer` | 标准训练循环:梯度累积、学习率调度、checkpoint、断点续训 |
 # | DeepSpeed Zero3 | `deepspeed="slurm/ds_zero3.json"` | 把**参数、梯度、优化器状态**切分到所有 GPU 上;7B 全参数 + AdamW 需要约 16 字节/参数 ≈ 112 GB,单卡放不下,4 卡各 28 GB |
-# | max_len 4096 | `max_len` | 一条样本(完整的 Agent Prompt + 输出)的最大 token 数;Agent Prompt 很长(工具说明 + 记忆),所以需要 4096。超长时**从左边截掉提示**,输出永远不截;输出本身超长的样本被丢弃并计数 |
+# | max_len 4096 | `max_len` | 一条样本(完整的 Agent Prompt + 输出)的最大 token 数;Agent Prompt 很长(工具说明 + 记忆),所以笔记用 4096。超长时**从左边截掉提示**,输出永远不截;输出本身超长的样本被丢弃并计数。**与笔记的差别**:为了在 CPU 上跑得动,course 模式用更短的 `max_len`(数值见上面的配置表);我们的样本都比它短,训练后打印的“截断提示”应为 0 条——不为 0 说明有样本的提示被截掉了,应调大 `max_len`。smoke 模式为求快用更小的值,会截掉一部分样本的提示,只影响流程演示 |
 # | Flash Attention | 自动:CUDA 且装了 `flash_attn` 时用 `flash_attention_2`,否则 `sdpa` | 省显存、更快的注意力实现,长序列必备 |
 # | bf16 | `precision="auto"` | GPU 支持 bf16 时用 bf16 混合精度;CPU 上用 fp32 |
 # | batchsize=1 | `batch_size` + `grad_accum` | 长序列下每卡一次只放 1 条;用梯度累积得到更大的有效 batch。样本按长度分组(`group_by_length`),**不拼接样本**,避免不同样本之间的注意力串扰 |
@@ -81,6 +95,10 @@ pd.Series(cfg.to_dict()).to_frame("value")
 
 # %% [markdown]
 # ## 2. 准备数据,看一条样本的 loss mask
+#
+# 【重点】(§3.2)Fine Tuning 本质上是在给定输入 Input 的条件下调整模型参数,使生成的 Output' 与训练数据中的标准 Output 尽可能接近;
+# Output 就是用来“监督”参数调整方向的。落到代码上,就是 **loss mask**:prompt 的每个 token 的 label 是 -100(不计 loss),
+# 老师输出的每个 token 的 label 是它自己的 id(计 loss)。
 
 # %%
 from pathlib import Path
@@ -100,6 +118,50 @@ supervised = tokenizer.decode([t for t, lab in zip(enc.input_ids, enc.labels) if
 print(f"{len(enc.input_ids)} tokens, {sum(lab != IGNORE_INDEX for lab in enc.labels)} supervised, truncated={enc.truncated}")
 print("被监督的部分:\n" + supervised)
 
+# %%
+from labkit.display import loss_mask_html
+
+loss_mask_html(enc.input_ids, enc.labels, tokenizer)
+
+# %% [markdown]
+# ### 练习 05.1:亲手做 loss mask(§3.2【重点】)
+#
+# `render_turns(messages)` 把一条样本切成若干段 `(role, text, supervised)`,拼起来就是模型看到的完整文本。
+# 请按这些段**自己算出 labels**:开头是 `<bos>`(属于输入);每段用 `tokenizer(text, add_special_tokens=False)["input_ids"]` 分词,
+# `supervised` 为真的段 label 等于 token id,否则每个 token 填 -100。检查会与 `encode_messages` 的结果逐位比较。
+
+# %%
+from labkit.chat import END_OF_TURN, render_turns
+
+pieces = render_turns(sample["messages"])
+full = encode_messages(sample["messages"], tokenizer, 10**6)  # 不截断的编码,供检查对照
+for role, text, sup in pieces:
+    print(f"{role:>9} supervised={sup!s:<5} {text[:60]!r}{'…' if len(text) > 60 else ''}")
+
+# %%
+# >>> 练习 05.1:在下面写你的答案
+my_labels = ...  # TODO:与 full.input_ids 等长的整数列表
+# <<< 练习 05.1
+check("05.1", my_labels, input_ids=full.input_ids, labels=full.labels,
+      end_of_turn_id=tokenizer.convert_tokens_to_ids(END_OF_TURN))
+
+# %% [markdown]
+# ### 练习 05.2:预测第一步的 loss
+#
+# loss 是被监督 token 上的平均交叉熵。训练开始**之前**请预测:(1)一个**随机初始化**的模型(smoke 模式的 tiny,词表与 Gemma 相同)
+# 第一步的 loss 大约是多少?(2)**预训练过的** gemma-3-270m(course 模式)第一步的 loss 比它低还是高?
+
+# %%
+import math
+
+print("词表大小 V =", len(tokenizer))
+
+# %%
+# >>> 练习 05.2:在下面写你的答案
+my_prediction = ...  # TODO:{"random_init": 一个数, "pretrained": "lower" 或 "higher"}
+# <<< 练习 05.2
+check("05.2", my_prediction, vocab_size=len(tokenizer))
+
 # %% [markdown]
 # ## 3. 训练
 #
@@ -117,11 +179,22 @@ print(f"样本: 保留 {result.data.kept}, 截断提示 {result.data.truncated},
 if is_main:
     plot_loss(result.losses, f"{mode}: {Path(resolve_model_path(cfg.model_path)).name}")
 
+# %%
+first = result.losses[0][1] if result.losses else float("nan")
+print(f"第一步 loss = {first:.2f};ln(V) = ln({len(tokenizer)}) = {math.log(len(tokenizer)):.2f}")
+
+# %% [markdown]
+# **怎样读第一步的 loss**:随机初始化的模型(smoke 模式的 tiny)对 26 万个词元几乎一视同仁,每个正确 token 的概率约 1/V,
+# 所以第一步 loss ≈ ln(262144) ≈ 12.5,上面 smoke 的数字就在这附近,几步之后也降不了多少——**这是预期的**,smoke 只验证流程。
+# 预训练的 gemma-3-270m(course 模式)第一步 loss 低得多:它已经会语言,常见汉字、JSON 的括号引号、工具名里的英文单词都能给出
+# 远高于 1/V 的概率;它不会的只是这种格式和规划,训练把 loss 继续往下压的正是这部分。
 # %% [markdown]
 # ## 4. 训练前后对比
 #
-# 用同一个 ReAct 提示(沙盒工具 + 问题),分别让**基座模型**和**训练后的模型**生成第一步输出(贪心解码)。
-# 训练后的模型应当学会按 `Thought / Action / Action Input` 的格式输出,并以 `<end_of_turn>` 结束。
+# 用同一个规划提示(参数 `compare_template`,默认是模板-1 `kagent_planning_zh`,要求输出 JSON Task;沙盒工具 + 留出的测试问题),
+# 分别让**基座模型**和**训练后的模型**生成第一步输出(贪心解码)。训练后的模型应当学会输出一个
+# `{"task_name": ..., "command": {...}}` JSON,并以 `<end_of_turn>` 结束。smoke 模式里两个都是随机初始化的 tiny 模型、只训练了几步,
+# 输出是乱码——**这是预期的**,只用来验证流程;有意义的对比在 course 模式。
 
 # %%
 heldout = heldout_queries or checks.heldout_queries(Path(cfg.data_path).parent / "test_queries.jsonl")
@@ -151,9 +224,42 @@ mfu = note_table()["implied MFU"].mean()
 cost_table([estimate("7B, 2x data", 7e9, 940e6, 3, 8, mfu), estimate("14B, 16 GPUs", 14e9, 470e6, 4, 16, mfu)])
 
 # %% [markdown]
+# ### 练习 05.3:估算一次训练的时长与成本(§1.4 训练成本参考)
+#
+# 你的团队要全参数微调一个 7B 模型:训练数据 940M token(笔记的 2 倍)、3 个 epoch、8 卡 A100。按笔记 7B 一行**隐含的 MFU**
+# (`NOTE_ROWS[0].mfu()`)估算训练总时长(小时)和成本(元,34.742 元/卡·时)。请自己用公式算,不要调用 `estimate`。
+
+# %%
+from labkit.train.cost import NOTE_ROWS
+
+mfu_7b = NOTE_ROWS[0].mfu()
+print(f"笔记 7B 一行隐含的 MFU = {mfu_7b:.4f}")
+
+# %%
+# >>> 练习 05.3:在下面写你的答案
+my_cost = ...  # TODO:{"hours": ..., "cost_cny": ...}
+# <<< 练习 05.3
+check("05.3", my_cost, params=7e9, tokens=940e6, epochs=3, gpus=8, mfu=mfu_7b)
+
+# %% [markdown]
 # ## 6. 在 Slurm 集群上运行
 #
 # `slurm/train_7b.sbatch`(1 节点 × 4 A100)、`train_14b.sbatch`(1 节点 × 8 A100)、`train_72b.sbatch`(4 节点 × 8 A100)
 # 都用 papermill 执行**本 notebook**,通过 `-p` 传入 `model_path`、`deepspeed`、`max_len` 等参数;`srun` 在每个节点启动一个
 # `torchrun`,每个 rank 执行一遍 notebook。作业被抢占时保存 checkpoint 并 `scontrol requeue`,重新排队后自动续训。
 # 详见 `slurm/README.md`。
+
+# %% [markdown]
+# ## 小结
+#
+# - SFT 的本质:给定 Input,让 Output' 接近标准 Output;代码上就是 loss mask——prompt 全是 -100,只有老师的输出(含 `<end_of_turn>`)计 loss;
+# - 第一步 loss:随机初始化 ≈ ln(V) ≈ 12.5;预训练模型低得多,因为它已经会语言,Agent Tuning 教的是格式、规划与停止;
+# - 笔记的配置(HF Trainer + DeepSpeed ZeRO-3、max_len 4096、Flash Attention、bf16、batch 1、AdamW)在本实验里一一对应到 `SFTConfig`;
+#   Agent 模型通常需要**全参数**训练(§3.3:LoRA 效果不好)——本课程只做全参数训练,没有做 LoRA 对比;
+# - 成本 = 34.742 元/卡·时 × 卡数 × 小时;时长 ≈ 6·N·token 数·epoch ÷ (卡数 × 峰值 × MFU),笔记的表隐含 MFU 约 14%–18%。
+#
+# ## 延伸阅读(笔记 §5)
+#
+# - **KwaiAgents**:Qwen-7B-MAT、Qwen-14B-MAT、Baichuan2-13B-MAT 等都在 KAgentInstruct(20 万+ 条)上全参数微调,7B/13B 超过 GPT-3.5;
+# - **AgentTuning**:AgentLM 7B/13B/70B 由 Llama2-chat 在 AgentInstruct(1,866 条)+ ShareGPT 上微调;
+# - **ToolBench**:同时发布了全参数的 ToolLLaMA-2-7b-v2 / ToolLLaMA-7b-v1 和 ToolLLaMA-7b-LoRA-v1,可以自己比较全参数与 LoRA 的差别。
