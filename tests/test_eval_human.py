@@ -57,6 +57,45 @@ def test_widget_click_labels_next_item(tmp_path: Path) -> None:
     assert "q1" in box.children[0].value
 
 
+def _click(box, name: str) -> None:
+    rows = [box.children[1], box.children[3]]
+    button = next(b for row in rows for b in row.children if b.description == name or b.description.startswith(name))
+    button.click()
+
+
+def test_widget_confirms_goes_back_undoes_redoes_and_closes(tmp_path: Path) -> None:
+    path = tmp_path / "l.jsonl"
+    Annotator(ITEMS, path, interactive=False).label("q0", 2)   # an earlier session
+    ann = Annotator(ITEMS, path, annotator="A")
+    box = ann.widget()
+    assert "q1" in box.children[0].value and "进度 1/4" in box.children[0].value  # resumes at the first pending
+    _click(box, "5")
+    assert "已保存" in ann._saved.value and "q1" in ann._saved.value and "5" in ann._saved.value
+    _click(box, "↶")                                              # undo a first label: q1 is pending again
+    assert "q1" not in load_labels(path) and "已撤销" in ann._saved.value
+    assert [it["id"] for it in Annotator(ITEMS, path, interactive=False).pending()] == ["q1", "q2", "q3"]
+    _click(box, "↷")                                              # redo
+    assert load_labels(path)["q1"].score == 5
+    _click(box, "◀")
+    _click(box, "◀")
+    assert "q0" in box.children[0].value and "已标注：<b>2</b>" in box.children[0].value
+    _click(box, "4")                                              # relabel q0, then undo restores the old 2
+    assert load_labels(path)["q0"].score == 4
+    _click(box, "↶")
+    assert load_labels(path)["q0"].score == 2
+    for score in ("3", "0"):                                      # label the rest: the UI closes
+        ann._pos = next(i for i, it in enumerate(ITEMS) if it in ann.pending())
+        _click(box, score)
+    assert "全部完成" in box.children[0].value
+    assert all(b.disabled for b in box.children[1].children) and box.children[2].disabled
+    before = path.read_text(encoding="utf-8")
+    _click(box, "5")                                              # a click on a closed UI writes nothing
+    assert path.read_text(encoding="utf-8") == before
+    assert not box.children[3].children[2].disabled               # undo still reopens it
+    _click(box, "↶")
+    assert not all(b.disabled for b in box.children[1].children)
+
+
 def test_agreement_of_two_files(tmp_path: Path) -> None:
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     Annotator(ITEMS, a, interactive=False).label("q0", 5)

@@ -48,6 +48,9 @@ def load_labels(path: str | Path) -> dict[str, Label]:
     labels: dict[str, Label] = {}
     for line, rec in iter_jsonl(path, tolerate_torn_tail=True):
         item = require(rec, "item_id", str, path=path, line=line)
+        if rec.get("retracted") is True:  # an undone label (see retract_label)
+            labels.pop(item, None)
+            continue
         score = require(rec, "score", int, path=path, line=line)
         if isinstance(score, bool) or score not in RUBRIC:
             raise DataFileError(path, f"score must be an integer 0..5, got {score!r}", line=line, field="score")
@@ -60,6 +63,11 @@ def save_label(path: str | Path, label: Label) -> None:
     if label.score not in RUBRIC:
         raise ValueError(f"score must be one of {sorted(RUBRIC)}, got {label.score!r}")
     append_jsonl(path, [asdict(label)])
+
+
+def retract_label(path: str | Path, item_id: str, annotator: str = "") -> None:
+    """Record that ``item_id`` has no label any more (undoing its first label); the file stays append-only."""
+    append_jsonl(path, [{"item_id": str(item_id), "retracted": True, "annotator": annotator, "time": time.time()}])
 
 
 def usable_rate(labels: Mapping[str, Label] | Sequence[Label]) -> float:
@@ -131,40 +139,124 @@ class Annotator:
                 "score_counts": dict(sorted(Counter(lab.score for lab in mine).items()))}
 
     def widget(self) -> Any:
-        """The ipywidgets UI (None when ``interactive=False``)."""
+        """The ipywidgets UI (None when ``interactive=False``): rubric buttons 0..5, back / next, undo / redo, a
+        confirmation line for every save; when every item is labelled the buttons are disabled (undo reopens)."""
         if not self.interactive:
             return None
         import ipywidgets as w
 
+        self._undo: list[tuple[str, Label | None, Label]] = []
+        self._redo: list[tuple[str, Label | None, Label]] = []
+        todo = self.pending()
+        self._pos = self.items.index(todo[0]) if todo else max(0, len(self.items) - 1)
         self._view = w.HTML()
         self._note = w.Text(placeholder="备注（可选）")
-        buttons = [w.Button(description=f"{s}", tooltip=RUBRIC[s], layout=w.Layout(width="48px")) for s in RUBRIC]
-        for b in buttons:
+        self._saved = w.HTML()
+        self._score_buttons = [w.Button(description=f"{s}", tooltip=RUBRIC[s], layout=w.Layout(width="48px"))
+                               for s in RUBRIC]
+        for b in self._score_buttons:
             b.on_click(lambda btn: self._on_click(int(btn.description)))
+        self._nav = {}
+        for key, label, fn in (("prev", "◀ 上一条", self.back), ("next", "下一条 ▶", self.forward),
+                               ("undo", "↶ 撤销 undo", self.undo), ("redo", "↷ 重做 redo", self.redo)):
+            b = w.Button(description=label, layout=w.Layout(width="auto"))
+            b.on_click(lambda _, fn=fn: fn())
+            self._nav[key] = b
         legend = w.HTML("<br>".join(f"<b>{s}</b>: {t}" for s, t in RUBRIC.items()))
-        self._box = w.VBox([self._view, w.HBox(buttons), self._note, legend])
+        self._box = w.VBox([self._view, w.HBox(self._score_buttons), self._note, w.HBox(list(self._nav.values())),
+                            self._saved, legend])
         self._refresh()
         return self._box
 
+    # -- widget actions (also callable directly) -------------------------------------------------------------
+    def _current_id(self) -> str | None:
+        return str(self.items[self._pos]["id"]) if self.items else None
+
     def _on_click(self, score: int) -> None:
+        item = self._current_id()
+        if item is None or self._closed():  # closed: the buttons are disabled; a programmatic click changes nothing
+            return
+        before = self.labels.get(item)
+        lab = self.label(item, score, self._note.value)
+        self._undo.append((item, before, lab))
+        self._redo.clear()
+        self._note.value = ""
+        self._saved.value = (f"<span style='color:#1a7f37'>✔ 已保存 <code>{_esc(item)}</code> = <b>{score}</b> 分"
+                             f"（{'可用' if score >= USABLE_MIN else '不可用'}）→ {_esc(self.path.name)}</span>")
         todo = self.pending()
         if todo:
-            self.label(str(todo[0]["id"]), score, self._note.value)
-            self._note.value = ""
+            after = [it for it in self.items[self._pos + 1:] if it in todo] or todo
+            self._pos = self.items.index(after[0])
         self._refresh()
 
-    def _refresh(self) -> None:
-        import html
-        todo = self.pending()
-        done = len(self.items) - len(todo)
-        if not todo:
-            self._view.value = f"<b>全部完成</b>（{done} 条），可用率 {self.summary()['usable_rate']:.1%}"
-            return
-        it = todo[0]
-        def esc(value: object) -> str:
-            return html.escape(str(value))
+    def back(self) -> None:
+        self._pos = max(0, self._pos - 1)
+        self._refresh()
 
-        self._view.value = (f"<p>进度 {done}/{len(self.items)} · <code>{esc(it['id'])}</code></p>"
-                            f"<p><b>问题：</b>{esc(it.get('query', ''))}</p>"
-                            f"<pre style='white-space:pre-wrap'>{esc(it.get('trajectory', ''))}</pre>"
-                            f"<p><b>回答：</b>{esc(it.get('answer', ''))}</p>")
+    def forward(self) -> None:
+        self._pos = min(len(self.items) - 1, self._pos + 1)
+        self._refresh()
+
+    def undo(self) -> None:
+        """Take back the last label of this session (restoring the item's earlier label, if it had one)."""
+        if not self._undo:
+            return
+        item, before, after = self._undo.pop()
+        self._restore(item, before)
+        self._redo.append((item, before, after))
+        self._pos = next(i for i, it in enumerate(self.items) if str(it["id"]) == item)
+        self._saved.value = f"<span style='color:#bf8700'>↶ 已撤销 <code>{_esc(item)}</code> 的 {after.score} 分</span>"
+        self._refresh()
+
+    def redo(self) -> None:
+        if not self._redo:
+            return
+        item, before, after = self._redo.pop()
+        lab = self.label(item, after.score, after.note)
+        self._undo.append((item, before, lab))
+        self._saved.value = f"<span style='color:#1a7f37'>↷ 已重做 <code>{_esc(item)}</code> = <b>{lab.score}</b> 分</span>"
+        self._refresh()
+
+    def _restore(self, item: str, label: Label | None) -> None:
+        if label is None:
+            retract_label(self.path, item, self.annotator)
+            self.labels.pop(item, None)
+        else:
+            save_label(self.path, label)
+            self.labels[item] = label
+
+    def _closed(self) -> bool:
+        return bool(self.items) and not self.pending()
+
+    def _refresh(self) -> None:
+        done = len(self.items) - len(self.pending())
+        closed = self._closed()
+        for b in self._score_buttons:
+            b.disabled = closed
+        self._note.disabled = closed
+        self._nav["prev"].disabled = closed or self._pos == 0
+        self._nav["next"].disabled = closed or self._pos >= len(self.items) - 1
+        self._nav["undo"].disabled = not self._undo
+        self._nav["redo"].disabled = closed or not self._redo
+        if closed:
+            self._view.value = (f"<b>全部完成</b>（{done} 条），可用率 {self.summary()['usable_rate']:.1%}。"
+                                "标注界面已关闭；要改最后一个标签可以点“撤销”。")
+            return
+        if not self.items:
+            self._view.value = "<i>没有要标注的条目</i>"
+            return
+        it = self.items[self._pos]
+        lab = self.labels.get(str(it["id"]))
+        mark = ("<span style='color:#bf8700'>未标注</span>" if lab is None else
+                f"<span style='color:#1a7f37'>已标注：<b>{lab.score}</b> 分（再点一个分数可以修改）</span>")
+        self._view.value = (f"<p>进度 {done}/{len(self.items)} · 第 {self._pos + 1} 条 · <code>{_esc(it['id'])}</code>"
+                            f" · {mark}</p>"
+                            f"<p><b>问题：</b>{_esc(it.get('query', ''))}</p>"
+                            f"<pre style='white-space:pre-wrap'>{_esc(it.get('trajectory', ''))}</pre>"
+                            f"<p><b>回答：</b>{_esc(it.get('answer', ''))}</p>")
+
+
+def _esc(value: object) -> str:
+    import html
+
+    return html.escape(str(value))
