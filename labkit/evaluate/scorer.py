@@ -277,7 +277,7 @@ class ScoreReport:
     rows: list[ScoreRow]
     dimensions: dict[str, float | None]  # 0..100; None ("n/a") when the benchmark has no record of that type
     overall: float | None                # 0..100; None when it cannot be computed
-    bleu: dict[str, float | None]        # 0..100 per text ability
+    bleu: dict[str, float]               # 0..100 per text ability that has records
     queries: dict[str, int]              # scored records per ability
     notes: list[ScoreNote] = field(default_factory=list)
     options: ScoringOptions = field(default_factory=ScoringOptions)
@@ -519,8 +519,8 @@ def score_predictions(benchmark: Sequence[Mapping[str, Any]], predictions: Seque
             if means[d] is None:
                 scorer.note("missing_dimension", f"no record scores {d}: it and Overall are n/a")
     bleus, _ = _aggregate(rows, "bleu")
-    report = ScoreReport(rows, dims, total, {d: None if v is None else v * 100 for d, v in bleus.items()
-                                             if d != "Tool-use"}, counts, scorer.notes, o)
+    report = ScoreReport(rows, dims, total, {d: v * 100 for d, v in bleus.items() if d != "Tool-use" and v is not None},
+                         counts, scorer.notes, o)
     crashes = report.crash_counts()
     if compat is not None and crashes:
         warnings.warn(f"{sum(crashes.values())} places where the official KAgentBench script would stop with an "
@@ -558,14 +558,20 @@ def score_files(benchmark_path: str | Path, predictions_path: str | Path, *, com
 
 
 def compare_modes(benchmark: Sequence[Mapping[str, Any]], predictions: Sequence[Mapping[str, Any]]) -> Any:
-    """Abilities and Overall (percent) in labkit's mode and in compat mode, one row each (a DataFrame)."""
+    """Abilities and Overall (percent) in labkit's mode and in compat mode, one row each ('n/a': no record)."""
     import pandas as pd
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pd.DataFrame({"labkit": score_predictions(benchmark, predictions).summary(),
-                             "kagentbench": score_predictions(benchmark, predictions, compat="kagentbench").summary()}
-                            ).T
+        table = pd.DataFrame({"labkit": score_predictions(benchmark, predictions).summary(),
+                              "kagentbench": score_predictions(benchmark, predictions, compat="kagentbench").summary()}
+                             ).T
+    return _na(table)
+
+
+def _na(table: Any) -> Any:
+    """Missing values shown as 'n/a' (pandas would show None as NaN)."""
+    return table.astype(object).where(table.notna(), "n/a")
 
 
 def difference_effects(benchmark: Sequence[Mapping[str, Any]], predictions: Sequence[Mapping[str, Any]],
@@ -574,7 +580,8 @@ def difference_effects(benchmark: Sequence[Mapping[str, Any]], predictions: Sequ
 
     Columns: each ability and Overall for *official + this switch alone* minus official, and ``Overall if dropped``
     = labkit minus *labkit without this switch*. The last rows: the whole gap (labkit − official) and the sum of the
-    single-switch effects (the rest is interaction between switches).
+    single-switch effects (the rest is interaction between switches). 'n/a' where a value cannot be computed (an
+    official Overall needs all five abilities).
     """
     import pandas as pd
 
@@ -595,4 +602,4 @@ def difference_effects(benchmark: Sequence[Mapping[str, Any]], predictions: Sequ
     summed = {k: round(sum(r[k] or 0.0 for f, r in rows.items() if f in switches), 2) for k in gap}
     rows["(sum of single switches)"] = {**summed, "Overall if dropped": round(sum(
         rows[f]["Overall if dropped"] or 0.0 for f in switches), 2)}
-    return pd.DataFrame(rows).T
+    return _na(pd.DataFrame(rows).T)
