@@ -28,12 +28,16 @@ class Scripted:
         self.outputs = list(outputs)
         self.prompts: list[str] = []
         self.stops: list[list[str] | None] = []
+        self.untils: list[str | None] = []
 
     def chat(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-             stop: list[str] | None = None) -> ChatResult:
+             stop: list[str] | None = None, until: str | None = None) -> ChatResult:
+        from labkit.llm.base import cut_until
+
         self.prompts.append(messages[-1]["content"])
         self.stops.append(stop)
-        return ChatResult(text=self.outputs.pop(0), model=self.name)
+        self.untils.append(until)
+        return ChatResult(text=cut_until(self.outputs.pop(0), until), model=self.name)
 
     def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
         return [self.chat(m, **kw) for m in batch]
@@ -65,7 +69,7 @@ def test_plan_loop_memory_task_complete_and_conclusion() -> None:
     assert trace.conclusion_template == "kagent_conclusion_zh"
     assert "计算乘积" in model.prompts[1] and "84" in model.prompts[1]  # Completed tasks memory
     assert "84" in model.prompts[2]  # the conclusion prompt sees the results
-    assert model.stops[0] is None  # JSON planning has no stop marker
+    assert model.stops[0] is None and model.untils[0] == "json_object"  # JSON planning stops when its object closes
     assert trace.calls == [{"name": "calculator", "args": {"expression": "12*7"}},
                            {"name": "task_complete", "args": {"reason": "done"}}]
 

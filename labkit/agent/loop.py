@@ -23,6 +23,33 @@ STOP_MARKERS: dict[str, list[str]] = {
     "toolllama": ["Observation:"],
     "modelscope": ["<|startofexec|>"],
 }
+# JSON formats are complete when their first top-level object closes (labkit.llm.base.until_end): decoding stops
+# there instead of running on (or looping on repeated keys) to the token limit.
+UNTIL: dict[str, str] = {"task_json": "json_object", "autogpt": "json_object"}
+# New-token budget per output format: above the longest gold answer of the query bank in that format
+# (tests/test_generation_budgets.py measures it with the Gemma tokenizer), so a correct answer is never cut.
+MAX_NEW_TOKENS: dict[str, int] = {"task_json": 160, "autogpt": 176, "react": 128, "toolllama": 144,
+                                  "modelscope": 128, "conclusion": 128}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to ask a model for one answer in an output format: stop strings, completion rule, token budget."""
+
+    stop: tuple[str, ...] | None
+    until: str | None
+    max_new_tokens: int
+
+    def kwargs(self) -> dict[str, object]:
+        return {"stop": list(self.stop) if self.stop else None, "until": self.until,
+                "max_new_tokens": self.max_new_tokens}
+
+
+def decoding_for(output_format: str, max_new_tokens: int | None = None) -> Decoding:
+    """The format's stop strings, completion rule and budget (``max_new_tokens`` overrides the budget)."""
+    stop = STOP_MARKERS.get(output_format)
+    return Decoding(tuple(stop) if stop else None, UNTIL.get(output_format),
+                    max_new_tokens or MAX_NEW_TOKENS.get(output_format, 160))
 
 ToolsArg = ToolRegistry | Sequence[Tool] | Sequence[str] | None
 
@@ -54,7 +81,7 @@ class LoopState:
 
 
 def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry, *,
-              max_steps: int, max_new_tokens: int, history: Sequence[tuple[str, str]] = (),
+              max_steps: int, max_new_tokens: int | None = None, history: Sequence[tuple[str, str]] = (),
               step_budget: int | None = None, stop_on_repeat: bool = True) -> tuple[Trace, LoopState]:
     """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended.
 
@@ -67,8 +94,8 @@ def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: T
     for _ in range(max_steps if step_budget is None else min(step_budget, max_steps)):
         prompt = template.render(goal=query, tools=registry, memory=state.memory, history=state.history,
                                  max_steps=max_steps)
-        result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens,
-                            stop=STOP_MARKERS.get(template.output_format))
+        result = model.chat([{"role": "user", "content": prompt}],
+                            **decoding_for(template.output_format, max_new_tokens).kwargs())
         parsed = parse_output(result.text, template.output_format, tools=registry)
         step = TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed),
                          completion_tokens=result.completion_tokens)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from labkit.agent.loop import ToolsArg, resolve_template, resolve_tools, run_steps
+from labkit.agent.loop import ToolsArg, decoding_for, resolve_template, resolve_tools, run_steps
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
 from labkit.llm import ChatModel
 from labkit.parsing import parse_output
@@ -21,10 +21,11 @@ CONCLUDE_AFTER = ("finished", "max_steps", "repeated_call")
 
 
 def run_conclusion(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry,
-                   memory: Sequence[CompletedTask], *, max_new_tokens: int = 256) -> TraceStep:
+                   memory: Sequence[CompletedTask], *, max_new_tokens: int | None = None) -> TraceStep:
     """Render the conclusion prompt (Template-2) over the completed tasks and ask the model for the answer."""
     prompt = template.render(goal=query, tools=registry, memory=memory)
-    result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens)
+    result = model.chat([{"role": "user", "content": prompt}],
+                        **decoding_for(template.output_format, max_new_tokens).kwargs())
     parsed = parse_output(result.text, template.output_format, tools=registry)
     return TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed), kind="conclusion",
                      completion_tokens=result.completion_tokens)
@@ -33,7 +34,7 @@ def run_conclusion(model: ChatModel, query: str, template: AgentTemplate, regist
 def run_plan(model: ChatModel, query: str, *, tools: ToolsArg = None,
              template: str | AgentTemplate = "kagent_planning_zh",
              conclusion_template: str | AgentTemplate | None = "kagent_conclusion_zh", max_steps: int = 5,
-             max_new_tokens: int = 256, step_budget: int | None = None) -> Trace:
+             max_new_tokens: int | None = None, step_budget: int | None = None) -> Trace:
     """Plan, call tools, then conclude. A parse error or give-up ends the run without a conclusion.
 
     When the planning format has its own final answer (e.g. ReAct used as planner) that answer is kept and the

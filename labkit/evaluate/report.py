@@ -94,7 +94,9 @@ def plot_radar(table: pd.DataFrame, path: str | Path | None = None) -> plt.Figur
 def general_ability(model: Any, samples: Sequence[Mapping[str, Any]], cache_path: str | Path, *,
                     max_new_tokens: int = 160, batch_size: int = 8) -> tuple[dict[str, float], GenerationStats]:
     """ROUGE-L / BLEU (percent) of the model's answers to held-out general samples (``instruction`` -> ``output``)."""
-    prompts = [(str(s["instruction"]), max_new_tokens) for s in samples]
+    from labkit.agent import Decoding
+
+    prompts = [(str(s["instruction"]), Decoding(None, None, max_new_tokens)) for s in samples]
     texts, stats = cached_generate(model, prompts, cache_path, batch_size=batch_size)
     refs = [str(s["output"]) for s in samples]
     n = len(samples)
