@@ -169,3 +169,32 @@ def test_emulator_follows_the_bank_gold_calls() -> None:
         assert trace.stopped == "finished", str(trace)
         assert [c["name"] for c in trace.calls][:-1] == [c["name"] for c in q["gold_calls"]]
         assert trace.final_answer == q["reference_answer"]
+
+
+def test_batched_plan_runs_take_exactly_the_single_runs_steps() -> None:
+    """run_plans (lock-step, one batched call per step) gives the same traces as run_plan one query at a time."""
+    from labkit.agent import run_plans
+    from labkit.llm import SandboxTeacher
+
+    teacher = SandboxTeacher(noise=0.3, seed=3)
+    bank = teacher.queries[:6]
+    items = [(q.query, None) for q in bank]
+
+    class Counting:
+        name = teacher.name
+
+        def __init__(self):
+            self.batches = []
+
+        def chat(self, messages, **kw):
+            return teacher.chat(messages, **kw)
+
+        def chat_batch(self, batch, **kw):
+            self.batches.append(len(batch))
+            return [teacher.chat(m, **kw) for m in batch]
+
+    counting = Counting()
+    together = run_plans(counting, items, batch_size=4)
+    alone = [run_plan(teacher, q, tools=t) for q, t in items]
+    assert [t.to_dict() for t in together] == [t.to_dict() for t in alone]
+    assert max(counting.batches) == 4 and sum(counting.batches) == sum(len(t.steps) for t in together)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labkit.agent.loop import (MAX_NEW_TOKENS, STOP_MARKERS, Decoding, ToolsArg, decoding_for, resolve_template,
                                resolve_tools, run_steps)
-from labkit.agent.plan import is_planning_format, run_conclusion, run_plan
+from labkit.agent.plan import is_planning_format, run_conclusion, run_plan, run_plans
 from labkit.agent.react import run_react
 from labkit.agent.trace import STOP_REASONS, Trace, TraceStep, parsed_to_dict
 from labkit.llm import ChatModel
@@ -29,4 +29,4 @@ def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "
 
 
 __all__ = ["Trace", "TraceStep", "STOP_REASONS", "STOP_MARKERS", "MAX_NEW_TOKENS", "Decoding", "decoding_for", "parsed_to_dict", "run_react", "run_plan",
-           "run_agent", "run_conclusion", "run_steps", "resolve_tools", "resolve_template", "is_planning_format"]
+           "run_agent", "run_conclusion", "run_plans", "run_steps", "resolve_tools", "resolve_template", "is_planning_format"]

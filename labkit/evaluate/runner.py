@@ -208,17 +208,32 @@ def check_trace(trace: Any, gold: Mapping[str, Any]) -> AgentOutcome:
                         trace.stopped, len(trace.steps), missing)
 
 
-def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str = "kagent_planning_zh",
-                  max_steps: int = 5, max_new_tokens: int = 160,
+def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str | None = None,
+                  max_steps: int = 5, max_new_tokens: int | None = None, batch_size: int = 8,
                   traces_path: str | Path | None = None) -> tuple[float, list[AgentOutcome]]:
-    """Run ``labkit.agent.run_agent`` on each query; returns (success rate, outcomes). Traces are appended if asked."""
-    from labkit.agent import run_agent
+    """Run the plan loop (Template-1 planning, sandbox tools, Template-2 conclusion) on each query; returns
+    (success rate, outcomes). Each query is offered its gold tools + distractors (the training rule,
+    :func:`labkit.evaluate.benchmark.offered`); ``template`` None uses ``kagent_planning_<query language>``. Runs of
+    one template advance together, one batched model call per step (:func:`labkit.agent.run_plans`). Traces are
+    appended to ``traces_path`` if given."""
+    from labkit.agent import resolve_template, run_plans
+    from labkit.evaluate.benchmark import offered
+    from labkit.tools import default_registry
 
+    registry = default_registry()
+    names = [template or f"kagent_planning_{q.get('lang', 'zh')}" for q in queries]
+    traces: dict[int, Any] = {}
+    for name in dict.fromkeys(names):
+        tmpl = resolve_template(name)
+        idx = [i for i, n in enumerate(names) if n == name]
+        items = [(queries[i]["query"], offered(queries[i], registry, tmpl.output_format)) for i in idx]
+        runs = run_plans(model, items, template=tmpl, conclusion_template=f"kagent_conclusion_{tmpl.lang}",
+                         max_steps=max_steps, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        traces.update(zip(idx, runs))
     outcomes = []
-    for q in queries:
-        trace = run_agent(model, q["query"], template=template, max_steps=max_steps, max_new_tokens=max_new_tokens)
+    for i, q in enumerate(queries):
         if traces_path is not None:
-            append_jsonl(traces_path, [{"query_id": q["id"], **trace.to_dict()}])
-        outcomes.append(check_trace(trace, q))
+            append_jsonl(traces_path, [{"query_id": q["id"], **traces[i].to_dict()}])
+        outcomes.append(check_trace(traces[i], q))
     rate = sum(o.success for o in outcomes) / len(outcomes) if outcomes else float("nan")
     return rate, outcomes
