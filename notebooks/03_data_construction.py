@@ -294,10 +294,10 @@ print(anonymize("我叫王小明，手机13812345678，邮箱wxm@example.com")[0
 # A. 通用能力基本保持；B. 通用能力明显下降（灾难性遗忘）；C. Agent 能力明显下降。
 
 # %%
-from labkit.data import MODES, load_general, split_general
+from labkit.data import data_settings, load_general, split_general
 from labkit.data.mix import mix
 
-gen_train, gen_test, gen_dd = split_general(load_general(), MODES[mode]["general_test"], seed=seed)
+gen_train, gen_test, gen_dd = split_general(load_general(), data_settings(mode)["general_test"], seed=seed)
 print(f"通用数据：训练可用 {len(gen_train)} 条，留出 {len(gen_test)} 条；Agent 样本 {len(samples_dd.kept)} 条")
 
 # %%

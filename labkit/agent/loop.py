@@ -16,7 +16,7 @@ from labkit.llm import ChatModel
 from labkit.parsing import parse_output
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import Tool, ToolRegistry, default_registry
-from labkit.types import CompletedTask, ParseError, ToolCall
+from labkit.types import ChatResult, CompletedTask, ParseError, ToolCall
 
 # Where a model must stop so that the *tool* supplies the observation, not the model's imagination.
 STOP_MARKERS: dict[str, list[str]] = {
@@ -24,6 +24,33 @@ STOP_MARKERS: dict[str, list[str]] = {
     "toolllama": ["Observation:"],
     "modelscope": ["<|startofexec|>"],
 }
+# JSON formats are complete when their first top-level object closes (labkit.llm.base.until_end): decoding stops
+# there instead of running on (or looping on repeated keys) to the token limit.
+UNTIL: dict[str, str] = {"task_json": "json_object", "autogpt": "json_object"}
+# New-token budget per output format: above the longest gold answer of the query bank in that format
+# (tests/test_generation_budgets.py measures it with the Gemma tokenizer), so a correct answer is never cut.
+MAX_NEW_TOKENS: dict[str, int] = {"task_json": 160, "autogpt": 176, "react": 128, "toolllama": 144,
+                                  "modelscope": 128, "conclusion": 128}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to ask a model for one answer in an output format: stop strings, completion rule, token budget."""
+
+    stop: tuple[str, ...] | None
+    until: str | None
+    max_new_tokens: int
+
+    def kwargs(self) -> dict[str, object]:
+        return {"stop": list(self.stop) if self.stop else None, "until": self.until,
+                "max_new_tokens": self.max_new_tokens}
+
+
+def decoding_for(output_format: str, max_new_tokens: int | None = None) -> Decoding:
+    """The format's stop strings, completion rule and budget (``max_new_tokens`` overrides the budget)."""
+    stop = STOP_MARKERS.get(output_format)
+    return Decoding(tuple(stop) if stop else None, UNTIL.get(output_format),
+                    max_new_tokens or MAX_NEW_TOKENS.get(output_format, 160))
 
 ToolsArg = ToolRegistry | Sequence[Tool] | Sequence[str] | None
 
@@ -63,58 +90,99 @@ def failed_attempt_note(attempt: int, thought: str, memory: Sequence[CompletedTa
     return "\n".join(lines)
 
 
-def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry, *,
-              max_steps: int, max_new_tokens: int, history: Sequence[tuple[str, str]] = (),
-              step_budget: int | None = None, stop_on_repeat: bool = True,
-              restarts: int = 1) -> tuple[Trace, LoopState]:
-    """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended.
+class AgentRun:
+    """One query's step loop, advanced one model answer at a time: :meth:`prompt` -> model -> :meth:`advance`.
 
-    ``step_budget`` runs fewer steps than the prompt announces (``max_steps`` stays in the prompt), e.g. to keep a
-    slow model's demo short; ending on it counts as ``max_steps``.
+    :func:`run_steps` drives one run; :func:`run_many` drives many in lock-step, so a local model answers all their
+    prompts in one batch per step. Both use this class, so a batched run takes exactly the steps a single one does.
 
     ``restarts``: how often a *give up and restart* (ToolLLaMA's Finish with ``give_up_and_restart``) starts over —
     with an empty memory, a fresh step budget and the failed attempts' calls and results in the prompt's
     ``knowledge`` (the note: 重来的 prompt 会把历史失败的记录加进去). After the last one, giving up stops the run.
     """
-    trace = Trace(query=query, template=template.name, model=model.name)
-    state = LoopState(history=list(history))
-    seen: list[ToolCall] = []
-    failures: list[str] = []
-    limit = max_steps if step_budget is None else min(step_budget, max_steps)
-    used = 0
-    while used < limit:
-        used += 1
-        prompt = template.render(goal=query, tools=registry, memory=state.memory, history=state.history,
-                                 max_steps=max_steps, knowledge="\n\n".join(failures))
-        result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens,
-                            stop=STOP_MARKERS.get(template.output_format))
-        parsed = parse_output(result.text, template.output_format, tools=registry)
+
+    def __init__(self, model_name: str, query: str, template: AgentTemplate, registry: ToolRegistry, *,
+                 max_steps: int, max_new_tokens: int | None = None, history: Sequence[tuple[str, str]] = (),
+                 step_budget: int | None = None, stop_on_repeat: bool = True, restarts: int = 1):
+        self.query, self.template, self.registry, self.max_steps = query, template, registry, max_steps
+        self.decoding = decoding_for(template.output_format, max_new_tokens)
+        self.trace = Trace(query=query, template=template.name, model=model_name)
+        self.state = LoopState(history=list(history))
+        self.budget = max_steps if step_budget is None else min(step_budget, max_steps)
+        self.stop_on_repeat = stop_on_repeat
+        self.seen: list[ToolCall] = []
+        self.restarts, self.failures, self.attempt_start = restarts, [], 0  # failures: notes for the prompt
+        self.done = self.budget <= 0
+        if self.done:
+            self.trace.stopped = "max_steps"
+
+    def prompt(self) -> str:
+        return self.template.render(goal=self.query, tools=self.registry, memory=self.state.memory,
+                                    history=self.state.history, max_steps=self.max_steps,
+                                    knowledge="\n\n".join(self.failures))
+
+    def advance(self, prompt: str, result: ChatResult) -> None:
+        """Read one answer: parse, call the tool, remember; sets ``done`` and ``trace.stopped`` when the loop ends."""
+        trace, state = self.trace, self.state
+        parsed = parse_output(result.text, self.template.output_format, tools=self.registry)
         step = TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed),
                          completion_tokens=result.completion_tokens)
         trace.steps.append(step)
+        stopped = None
         if isinstance(parsed, ParseError):
-            trace.stopped = "parse_error"
-            return trace, state
-        if parsed.give_up:
-            if len(failures) >= restarts:
-                trace.stopped = "give_up"
-                return trace, state
-            failures.append(failed_attempt_note(len(failures) + 1, parsed.thought, state.memory))
-            state.memory, seen, used = [], [], 0
+            stopped = "parse_error"
+        elif parsed.give_up and len(self.failures) < self.restarts:  # start over, told what failed
+            self.failures.append(failed_attempt_note(len(self.failures) + 1, parsed.thought, state.memory))
+            state.memory, self.seen, self.attempt_start = [], [], len(trace.steps)
             trace.restarts += 1
-            continue
-        if parsed.is_finish:
-            trace.final_answer = parsed.final_answer
-            trace.stopped = "finished"
-            return trace, state
-        call = parsed.call
-        assert call is not None  # a ParsedAction that is not a finish and not give_up carries a call
-        if stop_on_repeat and call in seen:
-            trace.stopped = "repeated_call"
-            return trace, state
-        seen.append(call)
-        obs = registry.call(call)
-        step.observation, step.tool_ok = obs.text, obs.ok
-        state.memory.append(CompletedTask(task_name=parsed.thought, call=call, result=obs.text))
-    trace.stopped = "max_steps"
-    return trace, state
+        elif parsed.give_up:
+            stopped = "give_up"
+        elif parsed.is_finish:
+            trace.final_answer, stopped = parsed.final_answer, "finished"
+        else:
+            call = parsed.call
+            assert call is not None  # a ParsedAction that is not a finish and not give_up carries a call
+            if self.stop_on_repeat and call in self.seen:
+                stopped = "repeated_call"
+            else:
+                self.seen.append(call)
+                obs = self.registry.call(call)
+                step.observation, step.tool_ok = obs.text, obs.ok
+                state.memory.append(CompletedTask(task_name=parsed.thought, call=call, result=obs.text))
+                if len(trace.steps) - self.attempt_start >= self.budget:
+                    stopped = "max_steps"
+        if stopped is not None:
+            trace.stopped, self.done = stopped, True
+
+
+def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry, *,
+              max_steps: int, max_new_tokens: int | None = None, history: Sequence[tuple[str, str]] = (),
+              step_budget: int | None = None, stop_on_repeat: bool = True,
+              restarts: int = 1) -> tuple[Trace, LoopState]:
+    """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended.
+
+    ``step_budget`` runs fewer steps than the prompt announces (``max_steps`` stays in the prompt), e.g. to keep a
+    slow model's demo short; ending on it counts as ``max_steps``. ``restarts``: see :class:`AgentRun`.
+    """
+    run = AgentRun(model.name, query, template, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
+                   history=history, step_budget=step_budget, stop_on_repeat=stop_on_repeat, restarts=restarts)
+    while not run.done:
+        prompt = run.prompt()
+        run.advance(prompt, model.chat([{"role": "user", "content": prompt}], **run.decoding.kwargs()))
+    return run.trace, run.state
+
+
+def run_many(model: ChatModel, runs: Sequence[AgentRun], *, batch_size: int = 8) -> None:
+    """Advance every run to its end, sending the prompts of up to ``batch_size`` active runs per model call."""
+    while True:
+        active = [r for r in runs if not r.done]
+        if not active:
+            return
+        for i in range(0, len(active), batch_size):
+            chunk = active[i: i + batch_size]
+            for dec in dict.fromkeys(r.decoding for r in chunk):  # one decoding setting per call
+                group = [r for r in chunk if r.decoding == dec]
+                prompts = [r.prompt() for r in group]
+                results = model.chat_batch([[{"role": "user", "content": p}] for p in prompts], **dec.kwargs())
+                for run, prompt, result in zip(group, prompts, results):
+                    run.advance(prompt, result)

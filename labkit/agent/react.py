@@ -9,7 +9,7 @@ from labkit.templates import AgentTemplate
 
 
 def run_react(model: ChatModel, query: str, *, tools: ToolsArg = None, template: str | AgentTemplate = "react",
-              max_steps: int = 5, max_new_tokens: int = 256, step_budget: int | None = None,
+              max_steps: int = 5, max_new_tokens: int | None = None, step_budget: int | None = None,
               restarts: int = 1) -> Trace:
     """Answer ``query`` with a scratchpad loop; the model's own Final Answer ends it (no conclusion prompt).
 

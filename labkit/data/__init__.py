@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "build_dataset": "pipeline", "BuildResult": "pipeline", "MODES": "pipeline", "step_samples": "pipeline",
+    "build_dataset": "pipeline", "BuildResult": "pipeline", "data_settings": "pipeline", "step_samples": "pipeline",
     "select_queries": "pipeline", "QuerySelection": "pipeline", "mode_jobs": "pipeline", "TemplateSplit": "pipeline",
     "agent_samples": "pipeline", "anonymize_samples": "pipeline", "dedup_samples": "pipeline",
     "split_general": "pipeline",

@@ -38,16 +38,23 @@ from labkit.paths import runs_dir
 from labkit.templates import list_templates, load_templates
 from labkit.tools import ToolRegistry, default_registry
 
-Mode = Literal["smoke", "course"]
+Mode = str  # a configs/<mode>.yaml name: "smoke", "course", ...
 # Held out for the test set: two Meta-Agent-style planning templates and one conclusion template ("unseen").
 DEFAULT_TEST_TEMPLATES = ("meta_xml_en", "meta_roleplay_zh", "meta_conclusion_brief_en")
-SMOKE_TEMPLATES = ("kagent_planning_zh", "react", "autogpt", "toolllama")
-MODES: dict[str, dict[str, Any]] = {
-    "smoke": {"train_queries": 12, "test_queries": 6, "templates": SMOKE_TEMPLATES, "templates_per_query": None,
-              "general_test": 5},
-    "course": {"train_queries": None, "test_queries": None, "templates": None, "templates_per_query": 3,
-               "general_test": 20},
-}
+DATA_SETTINGS = ("train_queries", "test_queries", "templates", "templates_per_query", "general_test")
+
+
+def data_settings(mode: str) -> dict[str, Any]:
+    """The ``data`` section of ``configs/<mode>.yaml`` (every key of :data:`DATA_SETTINGS`, checked)."""
+    from labkit.errors import DataFileError
+    from labkit.modes import check_keys, mode_path, mode_section
+
+    values = mode_section(mode, "data")
+    check_keys(values, DATA_SETTINGS, mode=mode, section="data")
+    missing = [k for k in DATA_SETTINGS if k not in values]
+    if missing:
+        raise DataFileError(mode_path(mode), f"missing data settings: {', '.join(missing)}", field="data")
+    return values
 
 
 @dataclass
@@ -109,7 +116,7 @@ def select_queries(mode: Mode = "smoke", *, seed: int = 0, test_fraction: float 
                    registry: ToolRegistry | None = None) -> QuerySelection:
     """Load the query bank, drop exact/near duplicates, and hold out test queries *before* any labelling (so no
     test query's answer is ever generated for training); smoke mode then takes a small, seeded subset."""
-    cfg = _mode(mode)
+    cfg = data_settings(mode)
     registry = registry or default_registry()
     bank = load_queries(queries_path, tool_names=registry.names())
     bank_dd = deduplicate(bank, text=lambda q: q["query"], key=lambda q: q["id"])
@@ -140,7 +147,7 @@ def mode_jobs(mode: Mode, train_queries: Sequence[dict[str, Any]], *, seed: int 
               registry: ToolRegistry | None = None) -> tuple[list[LabelJob], TemplateSplit]:
     """The labelling jobs of a mode — each (query, planning template) with its tool set (gold + distractors) —
     and the template split (held-out templates are never labelled)."""
-    cfg = _mode(mode)
+    cfg = data_settings(mode)
     ts = TemplateSplit(*choose_templates(test_templates, templates or cfg["templates"]))
     per_query = templates_per_query if templates_per_query is not None else cfg["templates_per_query"]
     jobs = plan_jobs(train_queries, ts.train_planning, conclusion_templates=ts.train_conclusion,
@@ -174,12 +181,6 @@ def split_general(general: Sequence[dict[str, Any]], n_test: int, *,
                              [(g["id"], g["instruction"]) for g in gen_test])
     leaked = {p["left"] for p in leaks["exact"] + leaks["near"]}
     return [g for g in gen_train if g["id"] not in leaked], gen_test, gen_dd
-
-
-def _mode(mode: str) -> dict[str, Any]:
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
-    return MODES[mode]
 
 
 def step_samples(rec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -216,7 +217,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                   price_per_1k_completion: float = 0.0, progress: bool = True,
                   queries_path: str | Path | None = None, general_path: str | Path | None = None) -> BuildResult:
     """Build the training set; see the module docstring. Re-running reuses every cached teacher answer."""
-    cfg, t0 = _mode(mode), time.perf_counter()
+    cfg, t0 = data_settings(mode), time.perf_counter()
     out = Path(out_dir) if out_dir else runs_dir() / "data" / mode
     out.mkdir(parents=True, exist_ok=True)
     registry = default_registry()
