@@ -82,7 +82,7 @@ pd.Series(cfg.to_dict()).to_frame("value")
 # |---|---|---|
 # | HuggingFace Trainer | `train()` 内部的 `SFTTrainer` | 标准训练循环:梯度累积、学习率调度、checkpoint、断点续训 |
 # | DeepSpeed Zero3 | `deepspeed="slurm/ds_zero3.json"` | 把**参数、梯度、优化器状态**切分到所有 GPU 上;7B 全参数 + AdamW 需要约 16 字节/参数 ≈ 112 GB,单卡放不下,4 卡各 28 GB |
-# | max_len 4096 | `max_len` | 一条样本(完整的 Agent Prompt + 输出)的最大 token 数;Agent Prompt 很长(工具说明 + 记忆),所以笔记用 4096。超长时**从左边截掉提示**,输出永远不截;输出本身超长的样本被丢弃并计数。**与笔记的差别**:为了在 CPU 上跑得动,course 模式用更短的 `max_len`(数值见上面的配置表);我们的样本都比它短,训练后打印的“截断提示”应为 0 条——不为 0 说明有样本的提示被截掉了,应调大 `max_len`。smoke 模式为求快用更小的值,会截掉一部分样本的提示,只影响流程演示 |
+# | max_len 4096 | `max_len` | 一条样本(完整的 Agent Prompt + 输出)的最大 token 数;Agent Prompt 很长(工具说明 + 记忆),所以笔记用 4096。本课程**从不截断**:超过 `max_len` 的样本整条丢弃并计数。**与笔记的差别**:为了在 CPU 上跑得动,smoke / course 模式用更短的 `max_len`(数值见上面的配置表,来自 `configs/<mode>.yaml`),它比我们最长的样本还长,所以训练后打印的“整条丢弃”应为 0 条;不为 0 就说明 `max_len` 设小了 |
 # | Flash Attention | 自动:CUDA 且装了 `flash_attn` 时用 `flash_attention_2`,否则 `sdpa` | 省显存、更快的注意力实现,长序列必备 |
 # | bf16 | `precision="auto"` | GPU 支持 bf16 时用 bf16 混合精度;CPU 上用 fp32 |
 # | batchsize=1 | `batch_size` + `grad_accum` | 长序列下每卡一次只放 1 条;用梯度累积得到更大的有效 batch。样本按长度分组(`group_by_length`),**不拼接样本**,避免不同样本之间的注意力串扰 |
@@ -135,7 +135,7 @@ loss_mask_html(enc.input_ids, enc.labels, tokenizer)
 from labkit.chat import END_OF_TURN, render_turns
 
 pieces = render_turns(sample["messages"])
-full = encode_messages(sample["messages"], tokenizer, 10**6)  # 不截断的编码,供检查对照
+full = encode_messages(sample["messages"], tokenizer, 10**6)  # 完整编码,供检查对照
 for role, text, sup in pieces:
     print(f"{role:>9} supervised={sup!s:<5} {text[:60]!r}{'…' if len(text) > 60 else ''}")
 

@@ -95,3 +95,35 @@ def pd_isna(v: object) -> bool:
     import pandas as pd
 
     return bool(pd.isna(v))
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_legends_hide_no_bar_and_no_radar_label() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from labkit.evaluate.report import plot_bars, plot_radar
+
+    table = pd.DataFrame({"Planning": [100.0, 10.0, 20.0], "Tool-use": [100.0, 5.0, 0.0],
+                          "Reflection": [100.0, 0.0, 0.0], "Concluding": [100.0, 30.0, 40.0],
+                          "Profile": [38.0, 10.0, 20.0], "Overall": [94.0, 12.0, 15.0]},
+                         index=["sandbox teacher (emulator)", "tiny (random init)", "tuned (smoke)"])
+    fig = plot_bars(table)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not _overlaps(legend, ax.get_window_extent(renderer))  # outside the plotting area: no bar behind it
+    fig = plot_radar(table)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    labels = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+    assert labels and not any(_overlaps(legend, lab) for lab in labels)
+    assert not _overlaps(legend, ax.get_window_extent(renderer))

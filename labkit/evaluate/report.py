@@ -14,6 +14,7 @@ import pandas as pd
 from labkit.evaluate.rouge import bleu, rouge_l
 from labkit.evaluate.runner import GenerationStats, cached_generate
 from labkit.evaluate.scorer import DIMENSIONS, ScoreReport
+from labkit.plotting import use_cjk_font
 
 COLUMNS = [*DIMENSIONS, "Overall"]
 
@@ -56,7 +57,8 @@ def seen_unseen(reports: Mapping[str, ScoreReport]) -> pd.DataFrame:
 
 def plot_bars(table: pd.DataFrame, path: str | Path | None = None) -> plt.Figure:
     """Grouped bars: one group per ability (and Overall), one bar per model."""
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    use_cjk_font(warn=False)
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     cols = [c for c in COLUMNS if c in table.columns]
     width = 0.8 / max(1, len(table))
     for i, (name, row) in enumerate(table.iterrows()):
@@ -65,7 +67,8 @@ def plot_bars(table: pd.DataFrame, path: str | Path | None = None) -> plt.Figure
     ax.set_xticks([j + width * (len(table) - 1) / 2 for j in range(len(cols))], cols)
     ax.set_ylabel("score (%)")
     ax.set_ylim(0, 100)
-    ax.legend()
+    # below the axes, so no bar (a 100 % bar reaches the top) is hidden behind it
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(3, max(1, len(table))), frameon=False)
     fig.tight_layout()
     if path:
         fig.savefig(path, dpi=120)
@@ -76,7 +79,8 @@ def plot_radar(table: pd.DataFrame, path: str | Path | None = None) -> plt.Figur
     """Radar chart of the five abilities, one polygon per model."""
     dims = [d for d in DIMENSIONS if d in table.columns]
     angles = [2 * math.pi * k / len(dims) for k in range(len(dims))]
-    fig = plt.figure(figsize=(4.8, 4.8))
+    use_cjk_font(warn=False)
+    fig = plt.figure(figsize=(5.2, 6.0))
     ax = fig.add_subplot(polar=True)
     for name, row in table.iterrows():
         vals = [0 if pd.isna(row[d]) else row[d] for d in dims]
@@ -84,7 +88,7 @@ def plot_radar(table: pd.DataFrame, path: str | Path | None = None) -> plt.Figur
         ax.fill(angles + angles[:1], vals + vals[:1], alpha=0.15)
     ax.set_xticks(angles, dims)
     ax.set_ylim(0, 100)
-    ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.1))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=1, frameon=False)  # under the chart: no label hidden
     fig.tight_layout()
     if path:
         fig.savefig(path, dpi=120)
