@@ -28,7 +28,17 @@
 #
 # * `smoke`：几条记录，沙盒教师（**模拟器**，不是真的 GPT-4）+ 随机初始化的 tiny 模型，< 3 分钟，用来验证流程；
 # * `course`：基础 gemma-3-270m 与 `runs/train/course` 里的微调模型，在完整的留出（held-out）benchmark 上对比。
-
+#
+# ## 学习目标
+#
+# 1. 说清自动评估的目的（训练中监控，**对比意义大于绝对值**）和 benchmark 的构建方式（从数据里留出，§3.4.1）；
+# 2. 看懂五个能力维度的打分公式，并**从笔记的结果表重算 Overall**（**练习 06.1**）；
+# 3. 比较基座模型与微调模型、见过与没见过的模板（§4.1 多样性带来的泛化）；
+# 4. 用**两次训练的真实数字**看 Agent : 通用 = 5 : 1 的作用（**练习 06.3**）；
+# 5. 按笔记的评分标准做人工评估，**算出可用率与标注一致性 κ**（§3.4.2，**练习 06.2**）。
+#
+# **先修**：实验 03（留出的 query 与模板）、实验 05（微调后的模型；没有时只评基座和模拟器）。CPU 即可；
+# 有 API 密钥时 course 模式多评一个真实大模型。
 # %% tags=["parameters"]
 mode = "smoke"            # "smoke" | "course"
 data_dir = ""             # 数据阶段的输出目录（留空：runs/data/<mode>）
@@ -48,7 +58,8 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from labkit.display import api_ready
+from labkit.display import api_ready, notebook_setup
+from labkit.exercises import check
 from labkit.evaluate import benchmark_stats, build_benchmark, evaluate_model, read_split, score_predictions
 from labkit.evaluate import report as rep
 from labkit.evaluate.benchmark import general_test_path, golden_predictions, prepare_split, select_queries
@@ -62,6 +73,7 @@ data_path = prepare_split(mode, data_dir or None)
 tuned_path = Path(tuned_dir) if tuned_dir else runs_dir() / "train" / mode
 out_dir = runs_dir() / "eval" / mode
 out_dir.mkdir(parents=True, exist_ok=True)
+notebook_setup()  # 表格完整显示、图中中文字体、屏蔽第三方库的进度条与警告
 print("data:", data_path, "| tuned model:", tuned_path, "| outputs:", out_dir)
 
 # %% [markdown]
@@ -139,6 +151,23 @@ print(gold_check.summary())
 assert all(v == 100.0 for v in gold_check.summary().values()), "golden answers must score 100"
 
 # %% [markdown]
+# ### 练习 06.1：从笔记的结果表重算 Overall（§3.4.1）
+#
+# 笔记的“自动测试结果示例”给出了 6 个模型的五项能力和 Overall。写一个函数 `overall(row)`：`row` 是
+# `{"model", "Planning", "Tool-use", "Reflection", "Concluding", "Profile"}`，返回 Overall。检查会用表里全部 6 行对照笔记的数字。
+
+# %%
+from labkit.exercises.nb06 import note_rows
+
+pd.DataFrame(note_rows()).set_index("model")
+
+# %%
+# >>> 练习 06.1：在下面写你的答案
+overall = ...  # TODO：def overall(row): ...
+# <<< 练习 06.1
+check("06.1", overall)
+
+# %% [markdown]
 # ## 3. 生成预测并打分
 #
 # 每个模板的 prompt 作为一条 user 消息发给模型（与 KAgentBench 的推理脚本一致），规划类最多生成 160 个 token，
@@ -180,6 +209,19 @@ table
 # Qwen-7B 21.17 → Qwen-7B-MAT 39.85，Baichuan2-13B 14.89 → Baichuan2-13B-MAT 45.34（Overall）。
 # 我们的 benchmark 小得多、工具和世界是沙盒里的，**绝对值不可与官方数字直接比较**，看的是同一 benchmark 上微调前后的差距。
 # smoke 模式里 tiny 模型只评了两条记录、每条只生成 24 个 token，它的分数只是流程演示。
+#
+# **为什么模拟器几乎满分——这不是能力。** 模拟器（`SandboxTeacher`）是按沙盒世界的**金标注**作答的，而 benchmark 的参考答案
+# 正是从同一份金标注生成的：它在 Planning、Tool-use、Reflection、Concluding 上得 100，只说明“参考答案与打分流程是自洽的”，
+# 和上面把参考答案当预测的健全性检查是一回事。它的 **Profile 不是 100**：profile 记录给出人设卡片，参考答案是
+# “以人设身份自我介绍 + 说明会用哪些工具、怎么做”；模拟器没有人设的概念，把问题当普通问题直接回答了事实（见下例），
+# 与参考文本只有部分词语重叠，ROUGE-L 只有几十分，Overall 也因此低于 100。
+
+# %%
+sandbox_preds = [json.loads(line) for line in (out_dir / "sandbox" / "predictions.jsonl").read_text(
+    encoding="utf-8").splitlines() if line.strip()]
+prof = next(r for r in sandbox_preds if r["type"] == "profile")
+print("参考答案：", prof["golden_result_list"][0]["golden_result"])
+print("模拟器的回答：", json.dumps(prof["model_predict"], ensure_ascii=False)[:300])
 
 # %%
 rep.plot_bars(table, out_dir / "scores_bar.png")
@@ -239,6 +281,35 @@ for label, spec in models.items():
 pd.DataFrame(rows).T if rows else print("no held-out general samples found in", data_path)
 
 # %% [markdown]
+# ### 5:1 配比的作用：两次训练的真实数字
+#
+# 上面只比较了一个微调模型。要看配比本身的作用，需要**两次**训练：同一个基座、同样的步数和学习率，一次只用 Agent 样本，
+# 一次用 5 : 1 的混合数据；再在**训练时没见过**的通用样本和 Agent 样本上算 loss（每个被监督 token 的交叉熵，越低越好；
+# 通用 loss 比基座模型升高，就是遗忘）。这是 `bench/mix_forgetting.py` 在 2 核 CPU 上实测的结果（命令与时间见表上方），
+# 也可以自己重跑：
+
+# %%
+from labkit.evaluate.report import mix_effect_table
+from labkit.exercises.nb06 import load_mix_results
+from labkit.paths import REPO_ROOT
+
+mix_results = load_mix_results(REPO_ROOT / "bench" / "results" / "mix_forgetting.json")
+print("measured:", mix_results["measured"], "|", mix_results["command"], "| mix:", mix_results["mix"])
+mix_effect_table(mix_results)
+
+# %% [markdown]
+# ### 练习 06.3：读两次训练的数字（§3.2 注意：5 : 1 防止灾难性遗忘）
+#
+# 从上表读出：哪一次训练（`"agent only"` 或 `"mix"`）之后通用能力下降得更多？只用 Agent 数据训练后，
+# 通用留出集的 loss 相对基座模型变化了多少（训练后 − 训练前）？
+
+# %%
+# >>> 练习 06.3：在下面写你的答案
+my_reading = ...  # TODO：{"forgets_more": "agent only" 或 "mix", "general_loss_change_agent_only": 一个数}
+# <<< 练习 06.3
+check("06.3", my_reading, results=mix_results)
+
+# %% [markdown]
 # ## 6. 端到端成功率：让模型真的在沙盒里跑 Agent 循环
 #
 # 单步打分看的是“下一步对不对”。端到端评估让模型用 Template-1 规划、调用沙盒工具、再用 Template-2 总结，
@@ -267,14 +338,20 @@ pd.DataFrame(agent_rows).T
 # 的补充信息不正确；2 核心信息不正确，或超过 60% 的内容有错误；1 核心信息存在重大不准确；**违规内容一票否决，记 0 分**
 # （我们把答非所问、编造事实也归入 0 分）。**4 分和 5 分算“可用”**。
 #
-# 每次点击立即写入 `labels_<标注员>.jsonl`（fsync），关掉 notebook 再打开会从第一条未标注的继续。两位标注员
+# 每次点击立即写入 `labels_<标注员>.jsonl`（fsync），控件下方确认“已保存”；可以回到上一条、撤销或重做一个标签；
+# 关掉 notebook 再打开会从第一条未标注的继续；全部标完后按钮变灰、界面关闭。两位标注员
 # 各自标注同一批轨迹后，用 Cohen's κ 衡量一致性（κ > 0.6 一般认为一致性较好；太低说明标准或培训需要改进）。
+#
+# **标注的是谁的轨迹**：course 模式标注**微调后模型**的端到端轨迹（第 6 节最后跑的那个模型）；smoke 模式第 6 节只跑了模拟器
+# （随机初始化的 tiny 模型跑 Agent 循环只会浪费 CPU），所以 smoke 模式里标注的是**模拟器老师的轨迹**，只用来演示标注流程——
+# 下面一行会打印实际被标注的模型。
 
 # %%
 from labkit.agent import Trace
 from labkit.evaluate.human import Annotator, agreement, item_from_trace
 
 label0, trace_path = list(traces.items())[-1]  # the last model run (the tuned one in course mode)
+print("标注的是这个模型的轨迹：", label0)
 items = [item_from_trace(t.to_dict(), f"{label0.split(' ')[0]}:{i}") for i, t in enumerate(Trace.load(trace_path))]
 ann = Annotator(items, out_dir / f"labels_{annotator}.jsonl", annotator=annotator, interactive=interactive)
 ann.widget() if interactive else print(ann.summary())
@@ -288,11 +365,38 @@ else:
     print("only one annotator so far: ask a second person to label with annotator='B', then rerun this cell")
 
 # %% [markdown]
+# ### 练习 06.2：可用率与标注一致性 κ（§3.4.2 人工评估）
+#
+# 两位标注员 A、B 按笔记的标准给同样 12 条轨迹打了分（下面打印）。请**自己算出**：A 的可用率（4 分和 5 分算可用，写成 0–1 的比例），
+# 以及 A、B 在“可用 / 不可用”两类上的 Cohen's κ = (p_o − p_e) / (1 − p_e)。不要调用 `cohen_kappa`。
+
+# %%
+from labkit.exercises.nb06 import SCORES_A, SCORES_B
+
+print("A:", SCORES_A)
+print("B:", SCORES_B)
+
+# %%
+# >>> 练习 06.2：在下面写你的答案
+my_human = ...  # TODO：{"usable_rate_a": ..., "kappa_usable": ...}
+# <<< 练习 06.2
+check("06.2", my_human)
+
+# %% [markdown]
 # ## 小结
 #
 # * 自动评估的分数用于**对比**（同一 benchmark 上微调前后、seen 与 unseen 模板），不要拿绝对值和别的 benchmark 比；
 # * Overall 的权重照搬 KAgentBench（0.25/0.35/0.10/0.20/0.10），Tool-use 权重最大；
 # * 通用能力检查和端到端成功率补充了单步打分看不到的东西（遗忘、多步衔接）；
-# * 人工评估最可靠但昂贵：只在大的版本上做，并用 κ 检查标注标准是否一致。
+# * 人工评估最可靠但昂贵：只在大的版本上做，并用 κ 检查标注标准是否一致；
+# * 模拟器的高分来自它读的正是参考答案所用的金标注，只证明流程自洽；真正要看的是基座 → 微调的差距；
+# * 5 : 1 混入通用数据的作用要用两次训练来看：同样的步数，只用 Agent 数据的那次通用 loss 变化更大（上面的实测表）。
+#
+# ## 延伸阅读（笔记 §5）
+#
+# * **KwaiAgents / KAgentBench**：3k+ 条人工编辑的评测数据，五个维度 + Overall；Qwen-7B 21.17 → Qwen-7B-MAT 39.85，
+#   Baichuan2-13B 14.89 → Baichuan2-13B-MAT 45.34（笔记 §3.4.1 的表，练习 06.1）；
+# * **AgentTuning**：AgentLM 在未见过的 Agent 任务上泛化，同时通用语言能力基本保持不变——正是本实验第 4、5 节要检查的两件事；
+# * **ToolBench（ToolLLaMA）**：469,585 条数据、3,451 个工具、16,464 个 API，同时提供训练与评估脚本和 ToolLLaMA-2-7b-v2 等模型。
 #
 # 所有产物在 `runs/eval/<mode>/`：`benchmark.jsonl`、各模型的 `predictions.jsonl`、`scores.json`、缓存、图和标注文件。

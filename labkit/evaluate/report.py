@@ -175,3 +175,17 @@ def interval_table(reports: Mapping[str, ScoreReport], **kw: Any) -> pd.DataFram
         rows[name] = {k: ("n/a" if pd.isna(v.score) else f"{v.score:.1f} [{v.low:.1f}, {v.high:.1f}]")
                       for k, v in f.iterrows()}
     return pd.DataFrame(rows).T[COLUMNS] if rows else pd.DataFrame(columns=COLUMNS)
+
+
+def mix_effect_table(results: Mapping[str, Any]) -> pd.DataFrame:
+    """The two-run mixing comparison written by ``bench/mix_forgetting.py``: per model, the held-out loss on general
+    and agent samples and its change from the base model (positive = worse)."""
+    rows = results["results"]
+    base = rows["base (no training)"]
+    out = {}
+    for label, row in rows.items():
+        g, a = row["general_heldout"]["loss"], row["agent_heldout"]["loss"]
+        out[label] = {"train samples": row.get("train_samples", 0), "steps": row.get("steps", 0),
+                      "general_heldout": g, "Δ general vs base": round(g - base["general_heldout"]["loss"], 4),
+                      "agent_heldout": a, "Δ agent vs base": round(a - base["agent_heldout"]["loss"], 4)}
+    return pd.DataFrame(out).T

@@ -77,3 +77,33 @@ def plot_loss(losses: Sequence[tuple[int, float]], title: str = "training loss")
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def heldout_loss(model_path: str | Path, samples: Sequence[dict], *, tokenizer: object = None) -> dict[str, float]:
+    """Mean cross-entropy per supervised token (and its perplexity) of a model on samples it was not trained on —
+    e.g. held-out general samples, to see forgetting. Samples are in the training format (``messages`` with loss)."""
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from labkit.train.collate import IGNORE_INDEX, encode_messages
+    from labkit.train.tiny import resolve_model_path
+
+    path = resolve_model_path(str(model_path))
+    tok = tokenizer or AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
+    model.eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for s in samples:
+            enc = encode_messages(s["messages"], tok)
+            n = sum(lab != IGNORE_INDEX for lab in enc.labels[1:])  # labels shift by one inside the model
+            if not n:
+                continue
+            out = model(input_ids=torch.tensor([enc.input_ids]), labels=torch.tensor([enc.labels]))
+            total += float(out.loss) * n
+            tokens += n
+    nll = total / tokens if tokens else float("nan")
+    return {"samples": len(samples), "tokens": tokens, "loss": round(nll, 4),
+            "perplexity": round(math.exp(nll), 2) if tokens else float("nan")}
