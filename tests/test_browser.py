@@ -117,6 +117,7 @@ def browser(lab: dict[str, object]) -> Iterator[object]:
 
 
 def _open_and_run_all(driver: object, lab: dict[str, object], name: str) -> None:
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -124,6 +125,11 @@ def _open_and_run_all(driver: object, lab: dict[str, object], name: str) -> None
     driver.get(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
     wait = WebDriverWait(driver, 180)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell")))  # cells queue
+    try:  # JupyterLab may ask which kernel to start: take the proposed one (the notebook's python3)
+        WebDriverWait(driver, 30).until(ec.element_to_be_clickable(
+            (By.XPATH, "//div[contains(@class,'jp-Dialog')]//button[normalize-space()='Select']"))).click()
+    except TimeoutException:
+        pass
     menu = wait.until(ec.element_to_be_clickable(
         (By.XPATH, "//li[contains(@class,'lm-MenuBar-item')][.//div[normalize-space()='Run']]")))
     menu.click()
@@ -138,6 +144,18 @@ def _button(driver: object, text: str, timeout: float = RUN_TIMEOUT_S) -> object
 
     xpath = f"//button[contains(@class,'jupyter-button')][normalize-space()='{text}']"
     return WebDriverWait(driver, timeout, poll_frequency=2).until(ec.element_to_be_clickable((By.XPATH, xpath)))
+
+
+def _wait_idle(driver: object, timeout: float = RUN_TIMEOUT_S) -> None:
+    """Until every cell has run: a widget's clicks reach the kernel only between cell executions."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def idle(d: object) -> bool:
+        text = d.find_element(By.CSS_SELECTOR, ".jp-StatusBar-Widget, #jp-main-statusbar").text
+        return "Idle" in text and "Busy" not in text
+
+    WebDriverWait(driver, timeout, poll_frequency=2).until(idle)
 
 
 def _wait_text(driver: object, text: str, timeout: float = 60) -> None:
@@ -160,9 +178,10 @@ def test_reviewer_in_notebook_03_saves_a_click(lab: dict[str, object], browser: 
     decisions = Path(lab["runs"]) / "data" / "smoke" / "decisions.jsonl"
     _open_and_run_all(browser, lab, "03_data_construction.ipynb")
     reject = _button(browser, "拒绝 reject")
+    _wait_idle(browser)
     _wait_text(browser, "待审")
     reject.click()
-    _wait_text(browser, "已保存")
+    _wait_text(browser, "✔ 已保存")
     rec = _last_line(decisions)
     assert rec["decision"] == "reject" and rec["reviewer"] == "me" and "::" in str(rec["job_id"])
     assert f"✔ 已保存 {rec['job_id']}" in browser.find_element("tag name", "body").text.replace("\n", " ")
@@ -172,7 +191,8 @@ def test_annotator_in_notebook_06_saves_a_rating(lab: dict[str, object], browser
     labels = Path(lab["runs"]) / "eval" / "smoke" / "labels_A.jsonl"
     _open_and_run_all(browser, lab, "06_evaluation.ipynb")
     four = _button(browser, "4")
+    _wait_idle(browser)
     four.click()
-    _wait_text(browser, "已保存")
+    _wait_text(browser, "✔ 已保存")
     rec = _last_line(labels)
     assert rec["score"] == 4 and rec["annotator"] == "A" and str(rec["item_id"]).startswith("sandbox:")

@@ -54,3 +54,30 @@ def test_num_items_in_batch_normalisation(model_and_batch):
         std = model(**batch, num_items_in_batch=2 * n).loss
     assert summed.item() == pytest.approx(mean.item() / 2, rel=1e-5)
     assert summed.item() == pytest.approx(std.item(), rel=1e-5)
+
+
+def test_heldout_loss_is_the_mean_supervised_cross_entropy(tmp_path) -> None:
+    import math
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from labkit.train.checks import heldout_loss
+    from labkit.train.collate import encode_messages
+    from labkit.train.tiny import resolve_model_path
+
+    path = resolve_model_path("tiny")
+    tok = AutoTokenizer.from_pretrained(path)
+    samples = [{"messages": [{"role": "user", "content": f"问题 {i}", "loss": False},
+                             {"role": "assistant", "content": "答案" * (i + 1), "loss": True}]} for i in range(3)]
+    got = heldout_loss(path, samples, tokenizer=tok)
+    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32).eval()
+    total = tokens = 0
+    with torch.no_grad():
+        for s in samples:  # the plain HF loss, token-weighted over samples
+            enc = encode_messages(s["messages"], tok)
+            n = sum(lab != -100 for lab in enc.labels[1:])
+            total += float(model(input_ids=torch.tensor([enc.input_ids]), labels=torch.tensor([enc.labels])).loss) * n
+            tokens += n
+    assert got["tokens"] == tokens and abs(got["loss"] - total / tokens) < 1e-3
+    assert abs(got["perplexity"] - math.exp(got["loss"])) < 0.05 * got["perplexity"]

@@ -88,6 +88,7 @@ def heldout_loss(model_path: str | Path, samples: Sequence[dict], *, tokenizer: 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from labkit.train.collate import IGNORE_INDEX, encode_messages
+    from labkit.train.loss import supervised_logits_loss
     from labkit.train.tiny import resolve_model_path
 
     path = resolve_model_path(str(model_path))
@@ -101,8 +102,9 @@ def heldout_loss(model_path: str | Path, samples: Sequence[dict], *, tokenizer: 
             n = sum(lab != IGNORE_INDEX for lab in enc.labels[1:])  # labels shift by one inside the model
             if not n:
                 continue
-            out = model(input_ids=torch.tensor([enc.input_ids]), labels=torch.tensor([enc.labels]))
-            total += float(out.loss) * n
+            mean = supervised_logits_loss(model, {"input_ids": torch.tensor([enc.input_ids]),
+                                                  "labels": torch.tensor([enc.labels])})  # lm_head where supervised
+            total += float(mean) * n
             tokens += n
     nll = total / tokens if tokens else float("nan")
     return {"samples": len(samples), "tokens": tokens, "loss": round(nll, 4),
