@@ -93,7 +93,7 @@ def heldout_loss(model_path: str | Path, samples: Sequence[dict], *, tokenizer: 
 
     path = resolve_model_path(str(model_path))
     tok = tokenizer or AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model.eval()
     total, tokens = 0.0, 0
     with torch.no_grad():
