@@ -91,3 +91,15 @@ def test_a_leaked_solution_fails_the_build(tmp_path: Path) -> None:
     (folder / "solutions" / "01.py").write_text(f"# %% solution 01.1\n{leaked}\n", encoding="utf-8")
     with pytest.raises(LabkitError, match="contains solution 01.1"):
         build_course(tmp_path / "out", folder=folder)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_ipynb_matches_its_jupytext_source(notebook: Path) -> None:
+    import jupytext
+
+    source = notebook.with_suffix(".py")
+    if not source.exists():
+        pytest.skip("no paired .py")
+    py = [(c.cell_type, c.source) for c in jupytext.read(str(source)).cells]
+    nb = [(c.cell_type, c.source) for c in nbformat.read(str(notebook), as_version=4).cells]
+    assert py == nb, f"regenerate: jupytext --update --to ipynb {source.relative_to(NB_DIR.parent)}"
