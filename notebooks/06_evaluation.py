@@ -34,8 +34,8 @@
 # 1. 说清自动评估的目的（训练中监控，**对比意义大于绝对值**）和 benchmark 的构建方式（从数据里留出，§3.4.1）；
 # 2. 看懂五个能力维度的打分公式，并**从笔记的结果表重算 Overall**（**练习 06.1**）；
 # 3. 比较基座模型与微调模型、见过与没见过的模板（§4.1 多样性带来的泛化）；
-# 4. 用**两次训练的真实数字**看 Agent : 通用 = 5 : 1 的作用（**练习 06.3**）；
-# 5. 按笔记的评分标准做人工评估，**算出可用率与标注一致性 κ**（§3.4.2，**练习 06.2**）。
+# 4. 用**两次训练的真实数字**看 Agent : 通用 = 5 : 1 的作用（**练习 06.2**）；
+# 5. 按笔记的评分标准做人工评估，**算出可用率与标注一致性 κ**（§3.4.2，**练习 06.3**）。
 #
 # **先修**：实验 03（留出的 query 与模板）、实验 05（微调后的模型；没有时只评基座和模拟器）。CPU 即可；
 # 有 API 密钥时 course 模式多评一个真实大模型。
@@ -298,16 +298,16 @@ print("measured:", mix_results["measured"], "|", mix_results["command"], "| mix:
 mix_effect_table(mix_results)
 
 # %% [markdown]
-# ### 练习 06.3：读两次训练的数字（§3.2 注意：5 : 1 防止灾难性遗忘）
+# ### 练习 06.2：读两次训练的数字（§3.2 注意：5 : 1 防止灾难性遗忘）
 #
 # 从上表读出：哪一次训练（`"agent only"` 或 `"mix"`）之后通用能力下降得更多？只用 Agent 数据训练后，
 # 通用留出集的 loss 相对基座模型变化了多少（训练后 − 训练前）？
 
 # %%
-# >>> 练习 06.3：在下面写你的答案
+# >>> 练习 06.2：在下面写你的答案
 my_reading = ...  # TODO：{"forgets_more": "agent only" 或 "mix", "general_loss_change_agent_only": 一个数}
-# <<< 练习 06.3
-check("06.3", my_reading, results=mix_results)
+# <<< 练习 06.2
+check("06.2", my_reading, results=mix_results)
 
 # %% [markdown]
 # ## 6. 端到端成功率：让模型真的在沙盒里跑 Agent 循环
@@ -365,7 +365,7 @@ else:
     print("only one annotator so far: ask a second person to label with annotator='B', then rerun this cell")
 
 # %% [markdown]
-# ### 练习 06.2：可用率与标注一致性 κ（§3.4.2 人工评估）
+# ### 练习 06.3：可用率与标注一致性 κ（§3.4.2 人工评估）
 #
 # 两位标注员 A、B 按笔记的标准给同样 12 条轨迹打了分（下面打印）。请**自己算出**：A 的可用率（4 分和 5 分算可用，写成 0–1 的比例），
 # 以及 A、B 在“可用 / 不可用”两类上的 Cohen's κ = (p_o − p_e) / (1 − p_e)。不要调用 `cohen_kappa`。
@@ -377,10 +377,10 @@ print("A:", SCORES_A)
 print("B:", SCORES_B)
 
 # %%
-# >>> 练习 06.2：在下面写你的答案
+# >>> 练习 06.3：在下面写你的答案
 my_human = ...  # TODO：{"usable_rate_a": ..., "kappa_usable": ...}
-# <<< 练习 06.2
-check("06.2", my_human)
+# <<< 练习 06.3
+check("06.3", my_human)
 
 # %% [markdown]
 # ## 小结

@@ -46,10 +46,10 @@ def test_06_1_solution_and_wrong_functions() -> None:
 
 
 def test_06_2_solution_matches_labkit_and_wrong_answers() -> None:
-    answer = _run("06.2", "my_human", SCORES_A=SCORES_A, SCORES_B=SCORES_B)
+    answer = _run("06.3", "my_human", SCORES_A=SCORES_A, SCORES_B=SCORES_B)
     ua, ub = [s >= 4 for s in SCORES_A], [s >= 4 for s in SCORES_B]
     assert abs(answer["kappa_usable"] - cohen_kappa(ua, ub)) < 1e-9
-    assert check("06.2", answer).passed
+    assert check("06.3", answer).passed
     rate, kappa = answer["usable_rate_a"], answer["kappa_usable"]
     p_o = sum(x == y for x, y in zip(ua, ub)) / len(ua)
     for wrong, hint in [
@@ -61,7 +61,7 @@ def test_06_2_solution_matches_labkit_and_wrong_answers() -> None:
         ({"usable_rate_a": rate, "kappa_usable": cohen_kappa(list(SCORES_A), list(SCORES_B))}, "0–5 分原始分数"),
         ({"usable_rate_a": rate, "kappa_usable": 0.9}, "p_e"),
     ]:
-        res = check("06.2", wrong)
+        res = check("06.3", wrong)
         assert res.status == "failed" and hint in res.message, (hint, res.message)
 
 
@@ -74,7 +74,7 @@ def _results(base: float, agent: float, mixed: float) -> dict[str, Any]:
 @pytest.mark.parametrize("numbers", [(2.0, 2.6, 2.1), (2.0, 1.9, 2.2)])
 def test_06_3_solution_reads_whatever_was_measured(numbers: tuple[float, float, float]) -> None:
     results = _results(*numbers)
-    assert check("06.3", _run("06.3", "my_reading", mix_results=results), results=results).passed
+    assert check("06.2", _run("06.2", "my_reading", mix_results=results), results=results).passed
 
 
 def test_06_3_wrong_readings() -> None:
@@ -86,7 +86,7 @@ def test_06_3_wrong_readings() -> None:
         ({"forgets_more": "mix", "general_loss_change_agent_only": 0.6}, "loss 越高"),
         ({"forgets_more": "both", "general_loss_change_agent_only": 0.6}, "只能是"),
     ]:
-        res = check("06.3", wrong, results=results)
+        res = check("06.2", wrong, results=results)
         assert res.status == "failed" and hint in res.message, (hint, res.message)
 
 

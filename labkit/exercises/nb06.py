@@ -60,7 +60,7 @@ SCORES_A = (5, 4, 4, 3, 5, 2, 0, 4, 5, 3, 1, 4)
 SCORES_B = (5, 4, 3, 3, 4, 2, 1, 5, 4, 4, 1, 3)
 
 
-@exercise("06.2", title="人工评估：可用率与标注一致性 κ", note_section="§3.4.2 人工评估（评分标准、4 分和 5 分算可用）")
+@exercise("06.3", title="人工评估：可用率与标注一致性 κ", note_section="§3.4.2 人工评估（评分标准、4 分和 5 分算可用）")
 def human_eval(answer: Any) -> Feedback:
     from labkit.evaluate.human import USABLE_MIN, cohen_kappa
 
@@ -96,7 +96,7 @@ def load_mix_results(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-@exercise("06.3", title="读两次训练的数字：5 : 1 配比的作用", note_section="§3.2 注意：避免灾难性遗忘，Agent 5 : 通用 1")
+@exercise("06.2", title="读两次训练的数字：5 : 1 配比的作用", note_section="§3.2 注意：避免灾难性遗忘，Agent 5 : 通用 1")
 def mix_effect(answer: Any, *, results: dict[str, Any]) -> Feedback:
     rows = results["results"]
     base, agent, mixed = (rows[k]["general_heldout"]["loss"] for k in
