@@ -143,7 +143,15 @@ def _button(driver: object, text: str, timeout: float = RUN_TIMEOUT_S) -> object
     from selenium.webdriver.support.ui import WebDriverWait
 
     xpath = f"//button[contains(@class,'jupyter-button')][normalize-space()='{text}']"
-    return WebDriverWait(driver, timeout, poll_frequency=2).until(ec.element_to_be_clickable((By.XPATH, xpath)))
+    clickable = ec.element_to_be_clickable((By.XPATH, xpath))
+
+    def ready(d: object) -> object:
+        errors = d.find_elements(By.CSS_SELECTOR, "[data-mime-type='application/vnd.jupyter.error']")
+        if errors:  # a cell failed: Run All stopped, the widget will never come
+            raise AssertionError("a notebook cell failed in JupyterLab:\n" + errors[0].text[-2000:])
+        return clickable(d)
+
+    return WebDriverWait(driver, timeout, poll_frequency=2).until(ready)
 
 
 def _wait_idle(driver: object, timeout: float = RUN_TIMEOUT_S) -> None:
