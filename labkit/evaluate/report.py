@@ -118,13 +118,15 @@ def score_intervals(report: ScoreReport, *, n_boot: int = 2000, level: float = 0
     The resampling unit is the held-out *query* (``unit``: record id -> unit; each query contributes several
     records — plan steps, reflection, conclusion, profile — that are not independent), so the interval says how
     much the score would move on another draw of queries like these. ``tag`` keeps only "seen" or "unseen"
-    templates. Returns a frame indexed by ability with ``score``, ``low``, ``high``, ``records`` and ``units``.
+    templates; Profile records have a single persona prompt (no seen/unseen pair), so they are kept in both views
+    and Overall stays comparable. Returns a frame indexed by ability with ``score``, ``low``, ``high``,
+    ``records`` and ``units``.
     """
     import numpy as np
 
     from labkit.evaluate.scorer import WEIGHTS
 
-    rows = [r for r in report.rows if tag is None or r.tag == tag]
+    rows = [r for r in report.rows if tag is None or r.tag == tag or r.dimension == "Profile"]
     per: dict[str, dict[str, list[float]]] = {}
     for r in rows:
         per.setdefault(r.dimension, {}).setdefault(r.id, []).append(r.score)

@@ -31,6 +31,7 @@ from labkit.jsonl import append_jsonl, read_jsonl, write_jsonl
 from labkit.train.collate import IGNORE_INDEX, EncodeStats, PadCollator, SFTDataset, load_samples
 from labkit.train.config import SFTConfig
 from labkit.train.loss import supervised_logits_loss
+from labkit.llm.local import cpu_has_native_bf16
 from labkit.train.packing import PackedCollator
 from labkit.train.tiny import resolve_model_path
 
@@ -60,18 +61,6 @@ class TrainResult:
         if self.preempted:
             raise Preempted(f"stopped by a signal at step {self.global_step}; checkpoint saved in {self.output_dir}; "
                             "run again (or let Slurm requeue) to resume")
-
-
-CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPUs whose bf16 matrix multiplications run natively (oneDNN)
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when /proc/cpuinfo lists AMX-BF16 or AVX512-BF16 (elsewhere bf16 on a CPU is emulated and slower)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
-    except OSError:
-        return False
-    return any(f in flags for f in CPU_BF16_FLAGS)
 
 
 def resolve_precision(precision: str) -> str:
