@@ -17,7 +17,18 @@ OTHER = [{"role": "user", "content": "Name a city in China, please, and say why 
 
 @pytest.fixture(scope="module")
 def tiny() -> LocalHFModel:
-    return LocalHFModel("tiny")
+    # fp32: these tests compare batched and single greedy decoding token for token (bf16 rounding can flip the
+    # near-ties of a random model's logits)
+    return LocalHFModel("tiny", dtype=torch.float32)
+
+
+def test_cpu_inference_dtype_follows_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.llm import local
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for native, dtype in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(local, "cpu_has_native_bf16", lambda native=native: native)
+        assert local.pick_device_and_attention() == ("cpu", dtype, "sdpa")
 
 
 def test_tokenizer_has_our_chat_template() -> None:
