@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from labkit.chat import CHAT_TEMPLATE, render_chat
 from labkit.errors import LabkitError, UnknownNameError
