@@ -93,7 +93,7 @@ def test_sampling_uses_temperature_and_torch_seed(tiny: LocalHFModel) -> None:
 
 def test_checkpoint_dir_without_tokenizer(tiny: LocalHFModel, tmp_path: Path) -> None:
     tiny.model.save_pretrained(tmp_path / "ckpt")  # what a trainer might leave: config + weights only
-    m = get_model(str(tmp_path / "ckpt"))
+    m = LocalHFModel(str(tmp_path / "ckpt"), dtype=torch.float32)  # same dtype as the fixture: same greedy tokens
     got, want = m.chat(CONV, max_new_tokens=4), tiny.chat(CONV, max_new_tokens=4)
     assert m.name == str(tmp_path / "ckpt") and (got.text, got.completion_tokens) == (want.text, want.completion_tokens)
     assert m.tokenizer is load_tokenizer() is tiny.tokenizer  # one shared tokenizer for identical files
