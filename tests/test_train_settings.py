@@ -76,5 +76,10 @@ def test_curve_snapshots_are_loadable_checkpoints(tmp_path: Path):
     train(cfg)
     index = read_jsonl(tmp_path / "out" / "curve" / "index.jsonl")
     assert [r["step"] for r in index] == [2, 4] and 0 < index[0]["train_minutes"] < index[1]["train_minutes"]
-    snap = LocalHFModel(str(tmp_path / "out" / "curve" / "step-2"))
+    snap_dir = tmp_path / "out" / "curve" / "step-2"
+    from transformers import AutoModelForCausalLM
+
+    unique = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(str(tiny_model_dir())).parameters())
+    assert (snap_dir / "model.safetensors").stat().st_size < 1.1 * 2 * unique  # bf16, the tied LM head saved once
+    snap = LocalHFModel(str(snap_dir))
     assert snap.chat([{"role": "user", "content": "hi"}], max_new_tokens=2).completion_tokens <= 2

@@ -174,7 +174,9 @@ class CurveCallback(TrainerCallback):
             return  # already saved before a resume
         tmp = self.dir / f".step-{state.global_step}.tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        state_dict = {k: v.detach().to(torch.bfloat16) for k, v in model.state_dict().items()}
+        converted: dict[int, torch.Tensor] = {}  # tied weights (embedding = LM head) stay one tensor: saved once
+        state_dict = {k: converted.setdefault(v.data_ptr(), v.detach().to(torch.bfloat16))
+                      for k, v in model.state_dict().items()}
         model.save_pretrained(tmp, state_dict=state_dict)
         self.tokenizer.save_pretrained(tmp)
         config = json.loads((tmp / "config.json").read_text())
