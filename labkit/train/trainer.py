@@ -8,6 +8,7 @@ SIGUSR1/SIGTERM (or when ``config.stop_file`` appears, for multi-node Slurm pree
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -293,7 +294,12 @@ def _trim_log(path: Path, checkpoint: str | None) -> None:
 def train(config: SFTConfig) -> TrainResult:
     """Run (or resume) one SFT job described by ``config``; see the module docstring."""
     with _deepspeed_session(bool(config.deepspeed)):
-        return _train(config)
+        try:
+            return _train(config)
+        finally:
+            # the Trainer, its accelerator and callbacks reference each other: free the model and optimizer state now
+            # (GBs), not at some later garbage collection, so a notebook can load the next model after training
+            gc.collect()
 
 
 def _train(config: SFTConfig) -> TrainResult:
