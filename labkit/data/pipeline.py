@@ -39,6 +39,14 @@ DEFAULT_TEST_TEMPLATES = ("meta_xml_en", "meta_roleplay_zh", "meta_conclusion_br
 DATA_SETTINGS = ("train_queries", "test_queries", "templates", "templates_per_query", "general_test")
 
 
+def train_max_len(mode: str) -> int | None:
+    """The ``train.max_len`` of the mode's config (what stats.json checks every sample against), if it sets one."""
+    from labkit.modes import mode_section
+
+    value = mode_section(mode, "train").get("max_len")
+    return int(value) if value else None
+
+
 def data_settings(mode: str) -> dict[str, Any]:
     """The ``data`` section of ``configs/<mode>.yaml`` (every key of :data:`DATA_SETTINGS`, checked)."""
     from labkit.errors import DataFileError
@@ -212,7 +220,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                     "general_duplicates_removed": len(gen_dd.removed), "general_test": len(gen_test),
                     "accepted_templates": sorted({s["template"] for s in agent_dd.kept})},
         "pii_replaced": pii, "near_dup_threshold": NEAR_DUP_THRESHOLD, "token_counter": counter_name,
-        **st.summarize(traces_df, samples_df),
+        **st.summarize(traces_df, samples_df, max_len=train_max_len(mode)),
         "files": ["train.jsonl", "hf_dataset/", "train_kagentinstruct.jsonl", "test_queries.jsonl",
                   "general_test.jsonl", "stats.json", "leakage_report.json", "rejections.csv",
                   "labelling/labelled.jsonl", "labelling/failures.jsonl", "labelling/teacher_cache.jsonl"],
