@@ -215,3 +215,33 @@ def test_prompts_stay_compact_for_cpu_training() -> None:
     tools = sample_tools()
     sizes = {t.name: len(tok(t.render(goal="北京现在天气怎么样?", tools=tools))["input_ids"]) for t in load_templates()}
     assert max(sizes.values()) <= 460, sizes
+
+
+# ---------------------------------------------------------------- untrusted template files cannot run code
+PAYLOADS = [
+    "{{ cycler.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "{{ joiner.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "{{ namespace.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "{{ lipsum.__globals__['os'].popen('touch MARKER').read() }}",
+    "{{ self._TemplateReference__context.cycler.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ goal.__class__.__base__.__subclasses__() }}",
+    "{{ '{0.__class__.__mro__}'.format(goal) }}",
+    "{{ tool_specs.append(1) }}{{ tool_specs.clear() }}",
+    "{{ 'a' * 100000000 }}",
+    "{{ 10 ** 100000000 }}",
+    "{% for i in range(10 ** 9) %}{% endfor %}",
+    "{{ 1 / 0 }}",
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_template_payloads_raise_instead_of_running(tmp_path: Path, payload: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "MARKER"
+    path = write(tmp_path, dict(VALID, template=VALID["template"] + payload.replace("MARKER", str(marker))))
+    with pytest.raises(DataFileError) as err:
+        load_template(path)
+    assert str(path) in str(err.value) and err.value.field == "template"
+    assert not marker.exists(), "the template ran a shell command"
