@@ -30,6 +30,7 @@ import jinja2.sandbox
 import yaml
 
 from labkit.errors import DataFileError, UnknownNameError
+from labkit.jsonl import read_text
 from labkit.parsing import FINISH_TOOL, GIVE_ANSWER, GIVE_UP, OUTPUT_FORMATS, THINK_END, THINK_START, detect_format
 from labkit.paths import data_dir
 from labkit.types import CompletedTask, ToolCall
@@ -247,7 +248,7 @@ def load_template(name_or_path: str | Path) -> AgentTemplate:
     if not path.exists():
         raise DataFileError(path, "file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise DataFileError(path, f"invalid YAML: {getattr(exc, 'problem', exc)}",

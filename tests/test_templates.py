@@ -245,3 +245,14 @@ def test_template_payloads_raise_instead_of_running(tmp_path: Path, payload: str
         load_template(path)
     assert str(path) in str(err.value) and err.value.field == "template"
     assert not marker.exists(), "the template ran a shell command"
+
+
+def test_template_in_gbk_names_the_file(tmp_path: Path) -> None:
+    import yaml
+
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes(yaml.safe_dump(dict(VALID, description="中文说明"), allow_unicode=True).encode("gbk"))
+    with pytest.raises(DataFileError, match="gbk.yaml.*GBK"):
+        load_template(path)
+    path.write_bytes(yaml.safe_dump(dict(VALID, description="中文说明"), allow_unicode=True).encode("utf-16"))
+    assert load_template(path).description == "中文说明"

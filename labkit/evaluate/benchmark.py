@@ -31,7 +31,7 @@ from typing import Any
 
 from labkit.errors import DataFileError
 from labkit.evaluate.scorer import NONE, RECORD_TYPES
-from labkit.jsonl import iter_jsonl, require, write_jsonl
+from labkit.jsonl import iter_jsonl, read_text, require, write_jsonl
 from labkit.types import CompletedTask, ToolCall
 
 PROFILE_NAME = {"zh": "小析", "en": "Lexi"}
@@ -222,7 +222,7 @@ def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], l
     if not stats_path.exists():
         raise DataFileError(stats_path, "file not found (run the data stage, notebook 03)")
     try:
-        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+        stats = json.loads(read_text(stats_path))
     except json.JSONDecodeError as exc:
         raise DataFileError(stats_path, f"invalid JSON ({exc.msg})", line=exc.lineno) from None
     for key in ("train_templates", "test_templates"):
