@@ -24,7 +24,7 @@ from labkit.errors import DataFileError
 
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
          (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def decode_text(data: bytes, path: str | Path) -> str:
@@ -66,8 +66,8 @@ def read_text(path: str | Path) -> str:
 def dumps_line(record: dict[str, Any]) -> str:
     """One JSONL line (with ``\\n``); non-ASCII stays readable, lone surrogates become ``\\udXXX`` escapes."""
     text = json.dumps(record, ensure_ascii=False)
-    if _SURROGATE.search(text):  # only possible inside JSON strings, where the escape is valid and round-trips
-        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    if LONE_SURROGATE.search(text):  # only inside JSON strings, where the escape is valid and round-trips
+        text = LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text + "\n"
 
 
