@@ -1,11 +1,10 @@
-"""The teacher request cache: exact-request keys, torn-tail repair, retries on transient errors, usage counts."""
+"""The teacher request cache: exact-request keys, torn-tail repair, one retry layer, every request counted."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from tenacity import wait_none
 
 from labkit.data.cache import CachedChatModel, RequestCache, repair_jsonl_tail, request_key
 from labkit.types import ChatResult, Message
@@ -63,17 +62,46 @@ def test_torn_tail_is_repaired_and_only_that_request_repeats(tmp_path: Path) -> 
     assert inner.calls == 1
 
 
-def test_transient_errors_are_retried_then_reraised(tmp_path: Path) -> None:
-    inner = CountingModel(fail_first=2)
-    model = CachedChatModel(inner, RequestCache(tmp_path / "c.jsonl"), max_attempts=3, retry_wait=wait_none())
-    assert model.chat([{"role": "user", "content": "x"}]).text == "echo x"
-    assert model.usage.retries == 2 and model.usage.calls == 1
-    always = CachedChatModel(CountingModel(fail_first=99), RequestCache(tmp_path / "d.jsonl"), max_attempts=2,
-                             retry_wait=wait_none())
+def test_the_wrapper_does_not_retry_and_counts_failed_requests(tmp_path: Path) -> None:
+    inner = CountingModel(fail_first=1)
+    model = CachedChatModel(inner, RequestCache(tmp_path / "c.jsonl"))
     with pytest.raises(TimeoutError):
-        always.chat([{"role": "user", "content": "x"}])
-    assert always.model.calls == 2 and len(always.cache) == 0
-    broken = CachedChatModel(CountingModel(), RequestCache(tmp_path / "e.jsonl"), retry_wait=wait_none())
-    broken.model.chat = lambda *a, **k: (_ for _ in ()).throw(ValueError("not transient"))
-    with pytest.raises(ValueError):
-        broken.chat([{"role": "user", "content": "x"}])
+        model.chat([{"role": "user", "content": "x"}])
+    assert inner.calls == 1 and model.usage.calls == 1 and model.usage.failures == 1 and len(model.cache) == 0
+    assert model.chat([{"role": "user", "content": "x"}]).text == "echo x"
+    assert inner.calls == 2 and model.usage.calls == 2 and model.usage.requests == 2 and model.usage.retries == 0
+
+
+def test_openai_retries_happen_once_in_the_client_and_are_reported(tmp_path: Path) -> None:
+    from test_llm_openai import Scripted, client, completion
+
+    srv = Scripted([(500, {"error": {"message": "boom"}}, 0), (200, "not json", 0), (200, completion("ok"), 0)])
+    try:
+        model = CachedChatModel(client(srv.url, max_retries=4), RequestCache(tmp_path / "c.jsonl"))
+        assert model.chat([{"role": "user", "content": "x"}]).text == "ok"
+        assert len(srv.requests) == 3
+        assert (model.usage.calls, model.usage.requests, model.usage.retries) == (1, 3, 2)
+        srv.script = [(503, {"error": {"message": "down"}}, 0)]
+        with pytest.raises(Exception, match="down"):
+            model.chat([{"role": "user", "content": "y"}])
+        assert len(srv.requests) == 3 + 5  # 1 + max_retries attempts, not multiplied by an outer retry layer
+        assert (model.usage.calls, model.usage.failures, model.usage.requests) == (2, 1, 8)
+    finally:
+        srv.close()
+
+
+class SurrogateModel(CountingModel):
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        self.calls += 1
+        return ChatResult(f"half an emoji \ud83d {messages[-1]['content']}", self.name, 3, 4)
+
+
+def test_reply_with_a_lone_surrogate_is_cached_and_counted(tmp_path: Path) -> None:
+    inner = SurrogateModel()
+    model = CachedChatModel(inner, RequestCache(tmp_path / "c.jsonl"))
+    for q in "abcdefghi":
+        assert model.chat([{"role": "user", "content": q}]).text == f"half an emoji \ud83d {q}"
+    assert inner.calls == model.usage.calls == 9 and model.usage.completion_tokens == 36
+    again = CachedChatModel(SurrogateModel(), RequestCache(tmp_path / "c.jsonl"))
+    assert again.chat([{"role": "user", "content": "e"}]).text == "half an emoji \ud83d e"
+    assert again.usage.cache_hits == 1 and again.model.calls == 0

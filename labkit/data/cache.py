@@ -2,7 +2,9 @@
 
 Key = sha256 of (model name, messages, generation parameters). Storage = append-only JSONL, one line per answered
 request, fsynced; a line torn by SIGKILL is cut off on the next open, so a re-run repeats at most that request.
-The wrapper also retries transient API errors (tenacity) and counts calls, tokens and cost.
+The wrapper counts every request it forwards (failed ones too), tokens and cost. It does not retry: retries live in
+one layer only, the client that knows the transport (:class:`~labkit.llm.openai_client.OpenAIChat`, whose attempt
+and retry counters are reported here as ``requests`` / ``retries``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from labkit.jsonl import append_jsonl, iter_jsonl
 from labkit.types import ChatResult, Message
@@ -79,24 +79,13 @@ class RequestCache:
         return len(self._entries)
 
 
-def transient_errors() -> tuple[type[BaseException], ...]:
-    """The client errors worth retrying (rate limits, timeouts, 5xx, dropped connections)."""
-    errors: list[type[BaseException]] = [TimeoutError, ConnectionError]
-    try:
-        import openai
-
-        errors += [openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError,
-                   openai.InternalServerError]
-    except ImportError:  # pragma: no cover - openai is a dependency
-        pass
-    return tuple(errors)
-
-
 @dataclass
 class Usage:
-    calls: int = 0          # requests actually sent to the teacher
+    calls: int = 0          # requests forwarded to the model (cache misses), failed ones included
     cache_hits: int = 0
-    retries: int = 0
+    failures: int = 0       # forwarded requests that raised (after the client's own retries)
+    requests: int = 0       # HTTP attempts, retries included (= calls for models without a transport)
+    retries: int = 0        # attempts the client repeated (429, 5xx, timeouts, bad replies)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
@@ -107,20 +96,18 @@ class Usage:
 
 @dataclass
 class CachedChatModel:
-    """Wrap any ChatModel: answer from the cache when the exact request was seen, else call (with retries)."""
+    """Wrap any ChatModel: answer from the cache when the exact request was seen, else call it once."""
 
     model: Any
     cache: RequestCache
     price_per_1k_prompt: float = 0.0
     price_per_1k_completion: float = 0.0
-    max_attempts: int = 5
-    retry_on: tuple[type[BaseException], ...] = field(default_factory=transient_errors)
-    retry_wait: Any = field(default_factory=lambda: wait_exponential_jitter(initial=1, max=30))
     usage: Usage = field(default_factory=Usage)
 
     def __post_init__(self) -> None:
         self.name: str = self.model.name
         self._lock = threading.Lock()
+        self._base = (getattr(self.model, "requests", None), getattr(self.model, "retries", None))
 
     def chat(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
              stop: list[str] | None = None) -> ChatResult:
@@ -132,11 +119,19 @@ class CachedChatModel:
                 self.usage.cache_hits += 1
             return ChatResult(hit["text"], hit["model"], hit["prompt_tokens"], hit["completion_tokens"],
                               cached=True, meta=dict(hit.get("meta") or {}))
-        result = self._call(messages, params)
+        with self._lock:
+            self.usage.calls += 1
+        try:
+            result = self.model.chat(messages, **params)
+        except Exception:
+            with self._lock:
+                self.usage.failures += 1
+            raise
+        finally:
+            self._count_transport()
         self.cache.put(key, result)
         with self._lock:
             u = self.usage
-            u.calls += 1
             u.prompt_tokens += result.prompt_tokens
             u.completion_tokens += result.completion_tokens
             u.cost += (result.prompt_tokens * self.price_per_1k_prompt
@@ -146,12 +141,9 @@ class CachedChatModel:
     def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
         return [self.chat(m, **kw) for m in batch]
 
-    def _call(self, messages: list[Message], params: dict[str, Any]) -> ChatResult:
-        retrying = Retrying(retry=retry_if_exception_type(self.retry_on), stop=stop_after_attempt(self.max_attempts),
-                            wait=self.retry_wait, reraise=True,
-                            before_sleep=lambda _: self._count_retry())
-        return retrying(self.model.chat, messages, **params)
-
-    def _count_retry(self) -> None:
+    def _count_transport(self) -> None:
+        """Copy the client's attempt/retry counters (since this wrapper was made) into the usage."""
+        (req0, ret0), model = self._base, self.model
         with self._lock:
-            self.usage.retries += 1
+            self.usage.requests = model.requests - req0 if req0 is not None else self.usage.calls
+            self.usage.retries = model.retries - ret0 if ret0 is not None else 0
