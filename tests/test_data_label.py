@@ -213,3 +213,69 @@ def test_templates_per_query_rotates_templates_evenly(data_dir: Path) -> None:
     assert len(jobs) == 8 * 3 and len({j.job_id for j in jobs}) == 24
     per_template = Counter(j.template for j in jobs)
     assert set(per_template) == set(TEMPLATES) and max(per_template.values()) - min(per_template.values()) <= 1
+
+
+class FlakyTeacher:
+    """The emulator behind a link that drops about a quarter of the requests (seeded by prompt and attempt)."""
+
+    def __init__(self, rate: float = 0.25):
+        from labkit.llm import get_model
+
+        self.inner, self.rate, self.attempts = get_model("sandbox:noise=0.3"), rate, {}
+        self.name = self.inner.name
+
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        import hashlib
+
+        prompt = messages[-1]["content"]
+        n = self.attempts[prompt] = self.attempts.get(prompt, 0) + 1
+        if int(hashlib.sha256(f"{n}|{prompt}".encode()).hexdigest(), 16) % 1000 < self.rate * 1000:
+            raise RuntimeError("connection dropped")
+        return self.inner.chat(messages, **kw)
+
+
+def test_failed_jobs_are_not_done_and_resume_retries_them(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_failures, load_labelled, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs = plan_jobs(load_queries(), TEMPLATES, conclusion_templates=CONCLUSIONS)
+    ref = tmp_path / "ref"
+    label_jobs(jobs, "sandbox:noise=0.3", ref, workers=2, progress=False)
+    out, teacher = tmp_path / "flaky", FlakyTeacher()
+    first = label_jobs(jobs, teacher, out, workers=2, progress=False)
+    assert first.failed > 5 and first.new == len(jobs) - first.failed
+    rounds = [first]
+    while rounds[-1].failed and len(rounds) < 12:
+        rounds.append(label_jobs(jobs, teacher, out, workers=2, progress=False))
+    assert rounds[1].skipped == first.new and rounds[1].new > 0, "resume must retry the failed jobs"
+    assert rounds[-1].failed == 0 and len(load_failures(out)) == sum(r.failed for r in rounds)
+    ids = [r["job_id"] for r in load_labelled(out)]
+    assert len(ids) == len(set(ids)) == len(jobs)
+    assert _signature(out) == _signature(ref)
+
+
+class SlowTeacher:
+    def __init__(self, delay: float):
+        from labkit.llm import get_model
+
+        self.inner, self.delay = get_model("sandbox"), delay
+        self.name = self.inner.name
+
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        time.sleep(self.delay)
+        return self.inner.chat(messages, **kw)
+
+
+def test_job_and_run_deadlines(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_failures, load_labelled, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs = plan_jobs(load_queries(), ["kagent_planning_zh"], conclusion_templates=CONCLUSIONS)
+    report = label_jobs(jobs, SlowTeacher(0.03), tmp_path / "a", workers=2, progress=False, job_deadline_s=0.05)
+    assert report.failed == len(jobs) and report.new == 0  # every plan job needs 3+ calls: each overran
+    assert all("deadline" in f["reason"] and f["error_type"] == "JobDeadlineExceeded"
+               for f in load_failures(tmp_path / "a"))
+    run = label_jobs(jobs, SlowTeacher(0.03), tmp_path / "b", workers=1, progress=False, deadline_s=0.2)
+    assert run.not_started > 0 and run.new + run.failed + run.not_started == len(jobs) and run.seconds < 1.0
+    rest = label_jobs(jobs, SlowTeacher(0.0), tmp_path / "b", workers=2, progress=False)
+    assert rest.skipped == run.new and len(load_labelled(tmp_path / "b")) == len(jobs)

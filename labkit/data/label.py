@@ -1,9 +1,14 @@
 """Teacher labelling: run every (query, template) job through the agent loop with a teacher model.
 
 Every step's prompt and output is recorded (the trace). Results go to ``labelled.jsonl`` (one line per finished
-job, fsynced) and errors to ``failures.jsonl`` (one line per failed job, with its reason); a job is never half
-written, so a run killed with SIGKILL resumes where it stopped, with nothing lost and nothing duplicated. Teacher
-requests go through :class:`~labkit.data.cache.CachedChatModel`, so a re-run makes no teacher calls.
+job, fsynced) and errors to ``failures.jsonl`` (one line per failed attempt, with its reason). Only
+``labelled.jsonl`` marks a job done: ``failures.jsonl`` is a log, so a resumed run retries every failed job. A job is
+never half written, so a run killed with SIGKILL resumes where it stopped, with nothing lost and nothing duplicated.
+Teacher requests go through :class:`~labkit.data.cache.CachedChatModel`, so a re-run makes no teacher calls.
+
+Time is bounded: each teacher call by the client's own deadline, each job by ``job_deadline_s`` (checked before
+every call; an overrun is a failure, retried on resume) and, optionally, the whole run by ``deadline_s`` (jobs not
+started by then are left for the next run and reported as ``not_started``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from tqdm.auto import tqdm
 
 from labkit.agent import is_planning_format, run_agent
 from labkit.data.cache import CachedChatModel, RequestCache, Usage, repair_jsonl_tail
+from labkit.errors import LabkitError
 from labkit.jsonl import append_jsonl, read_jsonl
 from labkit.llm import ChatModel, get_model
 from labkit.templates import AgentTemplate, load_template
@@ -84,13 +90,23 @@ def plan_jobs(queries: Sequence[dict[str, Any]], templates: Sequence[str | Agent
     return jobs
 
 
-class _Recorder:
-    """Per-job wrapper that remembers each reply's backend ``meta`` (e.g. the emulator's injected noise)."""
+class JobDeadlineExceeded(LabkitError):
+    """A labelling job ran past its ``job_deadline_s``; it is logged as a failure and retried on resume."""
 
-    def __init__(self, model: ChatModel):
+
+class _Recorder:
+    """Per-job wrapper that remembers each reply's backend ``meta`` (e.g. the emulator's injected noise) and stops a
+    job that has run past its deadline."""
+
+    def __init__(self, model: ChatModel, deadline_s: float | None = None):
         self.model, self.name, self.metas = model, model.name, []  # type: ignore[var-annotated]
+        self.deadline_s, self.start = deadline_s, time.monotonic()
 
     def chat(self, messages: list[Message], **kw: Any) -> ChatResult:
+        spent = time.monotonic() - self.start
+        if self.deadline_s is not None and spent > self.deadline_s:
+            raise JobDeadlineExceeded(f"job ran {spent:.1f} s, past its deadline of {self.deadline_s:g} s, "
+                                      f"after {len(self.metas)} teacher calls")
         result = self.model.chat(messages, **kw)
         self.metas.append({**result.meta, "cached": result.cached})
         return result
@@ -106,31 +122,29 @@ class LabelReport:
     new: int = 0
     skipped: int = 0
     failed: int = 0
+    not_started: int = 0  # left for the next run by ``deadline_s``
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"out_dir": str(self.out_dir), "total_jobs": self.total_jobs, "new": self.new,
-                "skipped": self.skipped, "failed": self.failed, "usage": self.usage.to_dict(),
-                "seconds": round(self.seconds, 2)}
+                "skipped": self.skipped, "failed": self.failed, "not_started": self.not_started,
+                "usage": self.usage.to_dict(), "seconds": round(self.seconds, 2)}
 
 
 def done_job_ids(out_dir: str | Path) -> set[str]:
-    """Jobs already finished (labelled or failed) — repairs a torn last line first."""
-    out_dir = Path(out_dir)
-    done: set[str] = set()
-    for name in (LABELLED, FAILURES):
-        path = out_dir / name
-        if path.exists():
-            repair_jsonl_tail(path)
-            done |= {r["job_id"] for r in read_jsonl(path)}
-    return done
+    """Jobs already labelled (``labelled.jsonl`` only: a logged failure is not done) — repairs a torn last line."""
+    path = Path(out_dir) / LABELLED
+    if not path.exists():
+        return set()
+    repair_jsonl_tail(path)
+    return {r["job_id"] for r in read_jsonl(path)}
 
 
 def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_steps: int = 5,
-            max_new_tokens: int = 512) -> dict[str, Any]:
+            max_new_tokens: int = 512, deadline_s: float | None = None) -> dict[str, Any]:
     """Label one job; returns the record written to ``labelled.jsonl``."""
-    recorder = _Recorder(model)
+    recorder = _Recorder(model, deadline_s)
     trace = run_agent(recorder, job.query["query"], template=job.template, tools=registry.subset(job.tools),
                       max_steps=max_steps, max_new_tokens=max_new_tokens,
                       conclusion_template=job.conclusion_template or "kagent_conclusion_zh")
@@ -143,7 +157,8 @@ def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_step
 def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str | Path, *, workers: int = 4,
                max_steps: int = 5, max_new_tokens: int = 512, price_per_1k_prompt: float = 0.0,
                price_per_1k_completion: float = 0.0, cache_path: str | Path | None = None,
-               registry: ToolRegistry | None = None, progress: bool = True) -> LabelReport:
+               registry: ToolRegistry | None = None, progress: bool = True, job_deadline_s: float | None = 600.0,
+               deadline_s: float | None = None) -> LabelReport:
     """Label the jobs not yet done in ``out_dir`` with ``workers`` threads; see the module docstring."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,8 +173,13 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
     bar = tqdm(total=len(jobs), initial=report.skipped, desc="labelling", unit="job", disable=not progress)
 
     def work(job: LabelJob) -> None:
+        if deadline_s is not None and time.perf_counter() - start > deadline_s:
+            with lock:
+                report.not_started += 1
+            return
         try:
-            rec = run_job(job, cached, registry, max_steps=max_steps, max_new_tokens=max_new_tokens)
+            rec = run_job(job, cached, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
+                          deadline_s=job_deadline_s)
             path, failed = out_dir / LABELLED, False
         except Exception as exc:  # kept with its reason, never dropped
             rec = {"job_id": job.job_id, "query_id": job.query["id"], "template": job.template,

@@ -146,7 +146,9 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                         price_per_1k_completion=price_per_1k_completion, registry=registry, progress=progress)
     wanted = {j.job_id for j in jobs}
     records = sorted((r for r in load_labelled(label_dir) if r["job_id"] in wanted), key=lambda r: r["job_id"])
-    failures = [f for f in load_failures(label_dir) if f["job_id"] in wanted]
+    labelled_ids = {r["job_id"] for r in records}
+    failures = [f for f in load_failures(label_dir) if f["job_id"] in wanted]  # a log: retried jobs appear too
+    still_failing = sorted({f["job_id"] for f in failures} - labelled_ids)
 
     # 3. filters, then saved human decisions.
     by_id = {q["id"]: q for q in train_q}
@@ -196,7 +198,8 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                     "test_pool": len(split.test), "dropped_for_leakage": len(split.dropped), "train": len(train_q),
                     "test": len(test_q), "test_groups": split.test_groups, "split_by": split_by},
         "train_templates": train_p + train_c, "test_templates": test_p + test_c,
-        "labelling": {**report.to_dict(), "jobs": len(jobs), "labelled": len(records), "failures": len(failures)},
+        "labelling": {**report.to_dict(), "jobs": len(jobs), "labelled": len(records), "failures": len(still_failing),
+                      "failure_log_lines": len(failures)},
         "filters": {"accepted": len(accepted), "rejected": len(records) - len(accepted),
                     "by_reason": {k: int(v) for k, v in rej["samples"].items()},
                     "flagged_for_review": len(flagged), "review": review,
