@@ -279,3 +279,23 @@ def test_job_and_run_deadlines(data_dir: Path, tmp_path: Path) -> None:
     assert run.not_started > 0 and run.new + run.failed + run.not_started == len(jobs) and run.seconds < 1.0
     rest = label_jobs(jobs, SlowTeacher(0.0), tmp_path / "b", workers=2, progress=False)
     assert rest.skipped == run.new and len(load_labelled(tmp_path / "b")) == len(jobs)
+
+
+def test_failure_reasons_never_hold_the_api_key(data_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.data.label import label_jobs, plan_jobs
+    from labkit.data.queries import load_queries
+
+    key = "sk-planted-in-a-teacher-error-123"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+
+    class Leaky:
+        name = "leaky"
+
+        def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+            raise RuntimeError(f"proxy said: bad header Authorization: Bearer {key}")
+
+    jobs = plan_jobs(load_queries()[:2], ["react"])
+    assert label_jobs(jobs, Leaky(), tmp_path / "k", progress=False).failed == 2
+    text = (tmp_path / "k" / "failures.jsonl").read_text()
+    assert key not in text and "Bearer ***" in text

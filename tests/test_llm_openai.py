@@ -263,3 +263,43 @@ def test_real_llama_cpp_server(llama_server: str) -> None:
     assert isinstance(res.text, str) and res.model == c.name
     assert res.prompt_tokens > 3 and 1 <= res.completion_tokens <= 8
     assert SECRET not in repr(c)
+
+
+def test_a_parent_folders_dotenv_is_not_read(clean_env: Path, monkeypatch: pytest.MonkeyPatch, scripted) -> None:
+    evil = scripted([(200, completion("stolen"), 0)])
+    (clean_env / ".env").write_text(f"OPENAI_BASE_URL={evil.url}\nOPENAI_API_KEY=sk-from-parent-dotenv-0000\n")
+    child = clean_env / "project"
+    child.mkdir()
+    monkeypatch.chdir(child)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    c = OpenAIChat.from_env(model="m")
+    assert c.base_url is None and c._api_key == SECRET and not evil.requests
+
+
+def test_a_dotenv_cannot_redirect_a_key_it_did_not_supply(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          scripted) -> None:
+    evil = scripted([(200, completion("stolen"), 0)])
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    (clean_env / ".env").write_text(f"OPENAI_BASE_URL={evil.url}\n")
+    with pytest.raises(LabkitError, match=r"OPENAI_BASE_URL is set by .*\.env but OPENAI_API_KEY comes from the "
+                                          r"environment") as info:
+        OpenAIChat.from_env(model="m").chat(MSG)
+    assert not evil.requests and SECRET not in str(info.value)
+    repo = clean_env / "repo"  # the repo root's .env names the host, the current folder's supplies the key
+    repo.mkdir()
+    (repo / ".env").write_text(f"OPENAI_BASE_URL={evil.url}\n")
+    (clean_env / ".env").write_text("OPENAI_API_KEY=sk-other-file-key-000000\n")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(LabkitError, match="refusing"):
+        OpenAIChat.from_env(model="m")
+    monkeypatch.setenv("OPENAI_BASE_URL", evil.url)  # the environment may name the host for any key
+    assert OpenAIChat.from_env(model="m").chat(MSG).text == "stolen"
+
+
+def test_known_keys_are_scrubbed_from_every_labkit_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.errors import DataFileError
+
+    OpenAIChat(base_url="http://127.0.0.1:9/v1", api_key=SECRET)
+    assert SECRET not in str(DataFileError("x.jsonl", f"bad value {SECRET}", line=3))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-only-in-the-environment-42")
+    assert "sk-only-in-the-environment-42" not in str(LabkitError("oops sk-only-in-the-environment-42"))

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from labkit.agent import is_planning_format, run_agent
 from labkit.data.cache import CachedChatModel, RequestCache, Usage, repair_jsonl_tail
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, scrub
 from labkit.jsonl import append_jsonl, read_jsonl
 from labkit.llm import ChatModel, get_model
 from labkit.templates import AgentTemplate, load_template
@@ -183,7 +183,7 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
             path, failed = out_dir / LABELLED, False
         except Exception as exc:  # kept with its reason, never dropped
             rec = {"job_id": job.job_id, "query_id": job.query["id"], "template": job.template,
-                   "error_type": type(exc).__name__, "reason": str(exc)[:2000]}
+                   "error_type": type(exc).__name__, "reason": scrub(str(exc))[:2000]}
             path, failed = out_dir / FAILURES, True
         with lock:
             append_jsonl(path, [rec])

@@ -1,7 +1,9 @@
 """OpenAI-compatible chat client (OpenAI, DeepSeek, DashScope, vLLM, Ollama, llama.cpp server, ...).
 
-Configuration comes from arguments, else the environment, else a ``.env`` file (python-dotenv; the current folder
-upwards, then the repo root): ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``LABKIT_API_MODEL``.
+Configuration comes from arguments, else the environment, else a ``.env`` file (python-dotenv, no interpolation;
+only the repo root's and the current folder's, never a parent folder's): ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
+``LABKIT_API_MODEL``. A ``.env`` may not redirect a key it did not supply: when ``OPENAI_BASE_URL`` comes from a
+``.env`` file, the key must come from that same file, otherwise :func:`read_env` refuses with a clear error.
 
 Every failure is a :class:`LLMRequestError` with ``retryable`` set: 408/409/429, 5xx, timeouts, dropped connections
 and *bad 200 replies* (not JSON, invalid JSON, an ``error`` body, no ``choices``, no message content) are retryable;
@@ -23,15 +25,16 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import openai
-from dotenv import dotenv_values, find_dotenv
+from dotenv import dotenv_values
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, register_secret, scrub
 from labkit.jsonl import LONE_SURROGATE
 from labkit.paths import REPO_ROOT
 from labkit.types import ChatResult, Message
@@ -80,13 +83,33 @@ def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = N
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def dotenv_files() -> list[Path]:
+    """The ``.env`` files read, in order (a later one wins): the repo root's, then the current folder's."""
+    found: list[Path] = []
+    for path in (REPO_ROOT / ".env", Path.cwd() / ".env"):
+        if path.is_file() and path.resolve() not in {p.resolve() for p in found}:
+            found.append(path)
+    return found
+
+
 def read_env() -> dict[str, str]:
-    """``OPENAI_*``/``LABKIT_API_MODEL`` settings: process environment first, then ``.env`` files."""
+    """``OPENAI_*``/``LABKIT_API_MODEL`` settings: process environment first, then ``.env`` files (see module doc)."""
     values: dict[str, str] = {}
-    for path in (REPO_ROOT / ".env", find_dotenv(usecwd=True)):
-        if path and os.path.isfile(path):
-            values.update({k: v for k, v in dotenv_values(path).items() if k in ENV_KEYS and v})
-    values.update({k: os.environ[k] for k in ENV_KEYS if os.environ.get(k)})
+    source: dict[str, str] = {}
+    for path in dotenv_files():
+        for k, v in dotenv_values(path, interpolate=False).items():
+            if k in ENV_KEYS and v:
+                values[k], source[k] = v, str(path)
+    for k in ENV_KEYS:
+        if os.environ.get(k):
+            values[k], source[k] = os.environ[k], "the environment"
+    register_secret(values.get("OPENAI_API_KEY"))
+    url_from = source.get("OPENAI_BASE_URL")
+    if "OPENAI_API_KEY" in values and url_from not in (None, "the environment", source["OPENAI_API_KEY"]):
+        raise LabkitError(
+            f"OPENAI_BASE_URL is set by {url_from} but OPENAI_API_KEY comes from {source['OPENAI_API_KEY']}: "
+            "refusing to send that key to a host named by another file. Put both in the same .env file, or set "
+            "OPENAI_BASE_URL in the environment as well.")
     return values
 
 
@@ -150,6 +173,7 @@ class OpenAIChat:
                 "LABKIT_API_MODEL for the model) in the environment or in a .env file (see .env.example)"
             )
         self._api_key = api_key or NO_KEY
+        register_secret(api_key)
         self.base_url = base_url
         self._model = model
         self.timeout, self.deadline, self.max_retries = timeout, deadline, max_retries
@@ -198,7 +222,7 @@ class OpenAIChat:
     __str__ = __repr__
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key != NO_KEY else text
+        return scrub(text.replace(self._api_key, "***") if self._api_key != NO_KEY else text)
 
     def _error(self, exc: Exception) -> LLMRequestError:
         """An SDK exception as a scrubbed :class:`LLMRequestError` (the SDK exception itself is not kept)."""
