@@ -65,11 +65,11 @@ KILL_SCRIPT = """
 import sys, time
 from labkit.data.label import label_jobs, plan_jobs
 from labkit.data.queries import load_queries
-from labkit.llm import get_model
+from labkit.llm import get_model, model_id
 
-class Slow:
+class Slow:  # the same teacher, slowed down: same identity, so its labels and cache entries are shared
     def __init__(self, inner):
-        self.inner, self.name = inner, inner.name
+        self.inner, self.name, self.identity = inner, inner.name, model_id(inner)
     def chat(self, messages, **kw):
         time.sleep(0.05)
         return self.inner.chat(messages, **kw)
@@ -221,8 +221,10 @@ class FlakyTeacher:
     def __init__(self, rate: float = 0.25):
         from labkit.llm import get_model
 
+        from labkit.llm import model_id
+
         self.inner, self.rate, self.attempts = get_model("sandbox:noise=0.3"), rate, {}
-        self.name = self.inner.name
+        self.name, self.identity = self.inner.name, model_id(self.inner)  # the same teacher behind a bad link
 
     def chat(self, messages: list[Message], **kw: object) -> ChatResult:
         import hashlib
@@ -299,3 +301,43 @@ def test_failure_reasons_never_hold_the_api_key(data_dir: Path, tmp_path: Path,
     assert label_jobs(jobs, Leaky(), tmp_path / "k", progress=False).failed == 2
     text = (tmp_path / "k" / "failures.jsonl").read_text()
     assert key not in text and "Bearer ***" in text
+
+
+def test_another_teacher_in_the_same_folder_makes_its_own_labels(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_labelled, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs = plan_jobs(load_queries(), ["kagent_planning_zh", "react"], conclusion_templates=CONCLUSIONS)
+    out = tmp_path / "shared"
+    noisy = label_jobs(jobs, "sandbox:noise=0.9", out, workers=2, progress=False)
+    clean = label_jobs(jobs, "sandbox:noise=0.0", out, workers=2, progress=False)  # same name, other teacher
+    assert noisy.new == clean.new == len(jobs) and clean.skipped == 0 and clean.usage.calls > 0
+    assert clean.usage.cache_hits == 0, "answers cached for another teacher must not be reused"
+    mine = [r for r in load_labelled(out) if r["teacher_id"] == clean.teacher_id]
+    assert len(mine) == len(jobs) and not any(m.get("noise") for r in mine for m in r["teacher_meta"])
+    assert len({r["job_id"] for r in load_labelled(out)}) == 2 * len(jobs)
+    assert label_jobs(jobs, "sandbox:noise=0.9", out, workers=2, progress=False).skipped == len(jobs)
+
+
+class BrokenTeacher:
+    name = "broken"
+
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        raise ConnectionError("teacher unreachable")
+
+
+def test_when_every_call_fails_nothing_is_written_and_the_error_is_clear(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.pipeline import build_dataset
+    from labkit.errors import LabkitError
+
+    out = tmp_path / "d"
+    with pytest.raises(LabkitError, match=r"no labelling job succeeded \(\d+ of \d+ failed; last error: "
+                                          r"ConnectionError: teacher unreachable\).*failures.jsonl"):
+        build_dataset("smoke", out, teacher=BrokenTeacher(), test_fraction=0.3, workers=2, progress=False)
+    assert not (out / "train.jsonl").exists() and (out / "labelling" / "failures.jsonl").stat().st_size > 0
+    build_dataset("smoke", out, teacher="sandbox", test_fraction=0.3, workers=2, progress=False)
+    stats, train = json.loads((out / "stats.json").read_text()), (out / "train.jsonl").read_bytes()
+    assert stats["teacher"] == "sandbox" and stats["teacher_id"].startswith("sandbox-teacher")
+    with pytest.raises(LabkitError, match="no labelling job succeeded"):
+        build_dataset("smoke", out, teacher=BrokenTeacher(), test_fraction=0.3, workers=2, progress=False)
+    assert (out / "train.jsonl").read_bytes() == train and json.loads((out / "stats.json").read_text()) == stats

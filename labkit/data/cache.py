@@ -1,6 +1,7 @@
 """A crash-safe on-disk cache of teacher requests, and a ChatModel wrapper that uses it.
 
-Key = sha256 of (model name, messages, generation parameters). Storage = append-only JSONL, one line per answered
+Key = sha256 of (model identity — :func:`labkit.llm.model_id`, so two emulators with different noise or two API
+models never share answers —, messages, generation parameters). Storage = append-only JSONL, one line per answered
 request, fsynced; a line torn by SIGKILL is cut off on the next open, so a re-run repeats at most that request.
 The wrapper counts every request it forwards (failed ones too), tokens and cost. It does not retry: retries live in
 one layer only, the client that knows the transport (:class:`~labkit.llm.openai_client.OpenAIChat`, whose attempt
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.jsonl import append_jsonl, iter_jsonl
+from labkit.llm.base import model_id
 from labkit.types import ChatResult, Message
 
 
@@ -103,16 +105,18 @@ class CachedChatModel:
     price_per_1k_prompt: float = 0.0
     price_per_1k_completion: float = 0.0
     usage: Usage = field(default_factory=Usage)
+    mid: str | None = None  # the model identity in cache keys (default: labkit.llm.model_id(model))
 
     def __post_init__(self) -> None:
         self.name: str = self.model.name
+        self.mid = self.mid or model_id(self.model)
         self._lock = threading.Lock()
         self._base = (getattr(self.model, "requests", None), getattr(self.model, "retries", None))
 
     def chat(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
              stop: list[str] | None = None) -> ChatResult:
         params = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
-        key = request_key(self.name, messages, params)
+        key = request_key(self.mid, messages, params)
         hit = self.cache.get(key)
         if hit is not None:
             with self._lock:
@@ -140,6 +144,10 @@ class CachedChatModel:
 
     def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
         return [self.chat(m, **kw) for m in batch]
+
+    @property
+    def identity(self) -> str:
+        return str(self.mid)
 
     def _count_transport(self) -> None:
         """Copy the client's attempt/retry counters (since this wrapper was made) into the usage."""

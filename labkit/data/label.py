@@ -29,7 +29,7 @@ from labkit.agent import is_planning_format, run_agent
 from labkit.data.cache import CachedChatModel, RequestCache, Usage, repair_jsonl_tail
 from labkit.errors import LabkitError, scrub
 from labkit.jsonl import append_jsonl, read_jsonl
-from labkit.llm import ChatModel, get_model
+from labkit.llm import ChatModel, get_model, model_id
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import ToolRegistry, default_registry
 from labkit.types import ChatResult, Message
@@ -115,10 +115,17 @@ class _Recorder:
         return [self.chat(m, **kw) for m in batch]
 
 
+def teacher_job_id(plan_job_id: str, teacher_id: str) -> str:
+    """The id of one job labelled by one teacher: ``<query>::<template>@<hash of the teacher identity>``, so a
+    different teacher in the same folder makes new labels instead of reusing another teacher's."""
+    return f"{plan_job_id}@{hashlib.sha256(teacher_id.encode()).hexdigest()[:10]}"
+
+
 @dataclass
 class LabelReport:
     out_dir: Path
     total_jobs: int
+    teacher_id: str = ""
     new: int = 0
     skipped: int = 0
     failed: int = 0
@@ -127,7 +134,8 @@ class LabelReport:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": str(self.out_dir), "total_jobs": self.total_jobs, "new": self.new,
+        return {"out_dir": str(self.out_dir), "total_jobs": self.total_jobs, "teacher_id": self.teacher_id,
+                "new": self.new,
                 "skipped": self.skipped, "failed": self.failed, "not_started": self.not_started,
                 "usage": self.usage.to_dict(), "seconds": round(self.seconds, 2)}
 
@@ -143,15 +151,16 @@ def done_job_ids(out_dir: str | Path) -> set[str]:
 
 def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_steps: int = 5,
             max_new_tokens: int = 512, deadline_s: float | None = None) -> dict[str, Any]:
-    """Label one job; returns the record written to ``labelled.jsonl``."""
+    """Label one job; returns the record written to ``labelled.jsonl`` (``job_id`` names the teacher too)."""
     recorder = _Recorder(model, deadline_s)
     trace = run_agent(recorder, job.query["query"], template=job.template, tools=registry.subset(job.tools),
                       max_steps=max_steps, max_new_tokens=max_new_tokens,
                       conclusion_template=job.conclusion_template or "kagent_conclusion_zh")
-    q = job.query
-    return {"job_id": job.job_id, "query_id": q["id"], "query": q["query"], "lang": q.get("lang"),
-            "cluster": q.get("cluster"), "template": job.template, "conclusion_template": trace.conclusion_template,
-            "tools": list(job.tools), "teacher": model.name, "trace": trace.to_dict(), "teacher_meta": recorder.metas}
+    q, tid = job.query, model_id(model)
+    return {"job_id": teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "query_id": q["id"],
+            "query": q["query"], "lang": q.get("lang"), "cluster": q.get("cluster"), "template": job.template,
+            "conclusion_template": trace.conclusion_template, "tools": list(job.tools), "teacher": model.name,
+            "teacher_id": tid, "trace": trace.to_dict(), "teacher_meta": recorder.metas}
 
 
 def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str | Path, *, workers: int = 4,
@@ -166,9 +175,9 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
     cached = CachedChatModel(model, RequestCache(cache_path or out_dir / CACHE), price_per_1k_prompt,
                              price_per_1k_completion)
     registry = registry or default_registry()
-    done = done_job_ids(out_dir)
-    todo = [j for j in jobs if j.job_id not in done]
-    report = LabelReport(out_dir, len(jobs), skipped=len(jobs) - len(todo), usage=cached.usage)
+    done, tid = done_job_ids(out_dir), model_id(cached)
+    todo = [j for j in jobs if teacher_job_id(j.job_id, tid) not in done]
+    report = LabelReport(out_dir, len(jobs), tid, skipped=len(jobs) - len(todo), usage=cached.usage)
     lock, start = threading.Lock(), time.perf_counter()
     bar = tqdm(total=len(jobs), initial=report.skipped, desc="labelling", unit="job", disable=not progress)
 
@@ -182,7 +191,8 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
                           deadline_s=job_deadline_s)
             path, failed = out_dir / LABELLED, False
         except Exception as exc:  # kept with its reason, never dropped
-            rec = {"job_id": job.job_id, "query_id": job.query["id"], "template": job.template,
+            rec = {"job_id": teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "teacher_id": tid,
+                   "query_id": job.query["id"], "template": job.template,
                    "error_type": type(exc).__name__, "reason": scrub(str(exc))[:2000]}
             path, failed = out_dir / FAILURES, True
         with lock:

@@ -24,22 +24,12 @@ from typing import Any
 from labkit.evaluate.rouge import rouge_l
 from labkit.evaluate.scorer import ScoreReport, score_predictions
 from labkit.jsonl import append_jsonl, iter_jsonl, write_jsonl
+from labkit.llm.base import model_id
 
 MAX_NEW_TOKENS = {"plantooluse": 160, "reflextion": 160, "conclusion": 200, "profile": 160}
 ARG_MATCH = 0.5
 ANSWER_MATCH = 0.5
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
-
-def model_id(model: Any) -> str:
-    """A cache identity for a model: a local checkpoint's path + weight mtime, else its name (+ emulator noise)."""
-    path = getattr(model, "path", None)
-    if path is not None:
-        weights = sorted(Path(path).glob("*.safetensors"))
-        stamp = max((w.stat().st_mtime_ns for w in weights), default=0)
-        return f"{model.name}@{Path(path).resolve()}#{stamp}"
-    extra = [f"{k}={getattr(model, k)}" for k in ("noise", "seed", "model") if hasattr(model, k)]
-    return ";".join([str(model.name), *extra])
 
 
 def cache_key(mid: str, prompt: str, max_new_tokens: int) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .base import ChatModel
+from .base import ChatModel, model_id
 from .factory import get_model
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ _LAZY = {
     "SandboxTeacher": "sandbox",
 }
 
-__all__ = ["ChatModel", "get_model", *_LAZY]
+__all__ = ["ChatModel", "get_model", "model_id", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -212,6 +212,11 @@ class OpenAIChat:
         return self._model
 
     @property
+    def identity(self) -> str:
+        """``openai:<model>@<host>``: which model on which server answered (for caches and job ids)."""
+        return f"openai:{self.name}@{self.where}"
+
+    @property
     def where(self) -> str:
         return self.base_url or "api.openai.com"
 
