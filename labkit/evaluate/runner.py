@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.errors import LabkitError
 from labkit.evaluate.rouge import rouge_l
 from labkit.evaluate.scorer import ScoreReport, score_predictions
 from labkit.jsonl import append_jsonl, iter_jsonl, write_jsonl
@@ -127,20 +128,47 @@ def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cac
     return predictions, stats
 
 
+def check_eval_dir(out_dir: str | Path, model: Any, *, overwrite: bool = False) -> None:
+    """Refuse to overwrite another model's ``predictions.jsonl`` / ``scores.json`` in ``out_dir``.
+
+    Models are told apart by :func:`labkit.llm.model_id` without the weights' timestamp, so the same checkpoint
+    folder re-trained counts as the same model (older files without ``model_id``: by model name)."""
+    import json
+
+    scores = Path(out_dir) / "scores.json"
+    if overwrite or not scores.exists():
+        return
+    try:
+        saved = json.loads(scores.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return  # an unreadable file holds nothing worth keeping
+    if not isinstance(saved, dict):
+        return
+    mine = model_id(model) if "model_id" in saved else str(model.name)
+    theirs = str(saved.get("model_id", saved.get("model", mine)))
+    if theirs.split("#")[0] != mine.split("#")[0]:
+        raise LabkitError(f"{out_dir} holds the results of model {theirs!r}; evaluating {mine!r} there would "
+                          "overwrite its predictions.jsonl and scores.json. Use one out_dir per model, or "
+                          "overwrite=True.")
+
+
 def evaluate_model(model: Any, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
                    batch_size: int = 8, cache_path: str | Path | None = None,
-                   max_new_tokens: int | None = None) -> tuple[ScoreReport, GenerationStats]:
-    """Generate (cached) + score; writes ``predictions.jsonl`` and ``scores.json`` into ``out_dir``."""
+                   max_new_tokens: int | None = None, overwrite: bool = False) -> tuple[ScoreReport, GenerationStats]:
+    """Generate (cached) + score; writes ``predictions.jsonl`` and ``scores.json`` into ``out_dir`` (refusing a
+    folder that holds another model's results, see :func:`check_eval_dir`)."""
     import json
 
     out_dir = Path(out_dir)
+    check_eval_dir(out_dir, model, overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_path = cache_path or out_dir / "cache.jsonl"
     predictions, stats = generate_predictions(model, benchmark, cache_path, batch_size=batch_size,
                                               max_new_tokens=max_new_tokens)
     write_jsonl(out_dir / "predictions.jsonl", predictions)
     report = score_predictions(benchmark, predictions, source=out_dir / "predictions.jsonl")
-    (out_dir / "scores.json").write_text(json.dumps({"model": model.name, **report.summary(), "bleu": report.bleu,
+    (out_dir / "scores.json").write_text(json.dumps({"model": model.name, "model_id": model_id(model),
+                                                     **report.summary(), "bleu": report.bleu,
                                                      "queries": report.queries, "generation": asdict(stats)},
                                                     ensure_ascii=False, indent=2), encoding="utf-8")
     return report, stats
