@@ -11,13 +11,13 @@ import pytest
 
 from labkit.evaluate.benchmark import load_benchmark
 from labkit.evaluate.runner import (
-    PredictionCache,
     answer_matches,
     args_match,
     check_trace,
     evaluate_model,
     generate_predictions,
 )
+from labkit.llm.cached import RequestCache
 from labkit.types import ChatResult, Message
 
 FIXTURE = Path(__file__).parent / "fixtures" / "kagentbench_sample.jsonl"
@@ -58,7 +58,7 @@ def test_cache_makes_rerun_free_and_survives_a_torn_line(tmp_path: Path) -> None
     third = CountingModel()
     generate_predictions(third, bench, cache)
     assert third.calls == 1
-    assert len(PredictionCache(cache)) == n_prompts
+    assert len(RequestCache(cache)) == n_prompts
 
 
 def test_evaluate_model_writes_predictions_and_scores(tmp_path: Path) -> None:

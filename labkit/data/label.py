@@ -4,7 +4,7 @@ Every step's prompt and output is recorded (the trace). Results go to ``labelled
 job, fsynced) and errors to ``failures.jsonl`` (one line per failed attempt, with its reason). Only
 ``labelled.jsonl`` marks a job done: ``failures.jsonl`` is a log, so a resumed run retries every failed job. A job is
 never half written, so a run killed with SIGKILL resumes where it stopped, with nothing lost and nothing duplicated.
-Teacher requests go through :class:`~labkit.data.cache.CachedChatModel`, so a re-run makes no teacher calls.
+Teacher requests go through :class:`~labkit.llm.cached.CachedChatModel`, so a re-run makes no teacher calls.
 
 Time is bounded: each teacher call by the client's own deadline, each job by ``job_deadline_s`` (checked before
 every call; an overrun is a failure, retried on resume) and, optionally, the whole run by ``deadline_s`` (jobs not
@@ -26,10 +26,11 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from labkit.agent import is_planning_format, run_agent
-from labkit.data.cache import CachedChatModel, RequestCache, Usage, repair_jsonl_tail
 from labkit.errors import LabkitError, scrub
-from labkit.jsonl import append_jsonl, read_jsonl
+from labkit.jsonl import read_jsonl
 from labkit.llm import ChatModel, get_model, model_id
+from labkit.llm.cached import CachedChatModel, RequestCache, Usage
+from labkit.store import KeyedStore
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import ToolRegistry, default_registry
 from labkit.types import ChatResult, Message
@@ -140,13 +141,14 @@ class LabelReport:
                 "usage": self.usage.to_dict(), "seconds": round(self.seconds, 2)}
 
 
+def labelled_store(out_dir: str | Path) -> KeyedStore:
+    """``labelled.jsonl`` as a store: teacher job id -> its labelled record (the only "done" mark)."""
+    return KeyedStore(Path(out_dir) / LABELLED, "job_id")
+
+
 def done_job_ids(out_dir: str | Path) -> set[str]:
-    """Jobs already labelled (``labelled.jsonl`` only: a logged failure is not done) — repairs a torn last line."""
-    path = Path(out_dir) / LABELLED
-    if not path.exists():
-        return set()
-    repair_jsonl_tail(path)
-    return {r["job_id"] for r in read_jsonl(path)}
+    """Jobs already labelled (``labelled.jsonl`` only: a logged failure is not done)."""
+    return set(labelled_store(out_dir).keys())
 
 
 def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_steps: int = 5,
@@ -175,8 +177,9 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
     cached = CachedChatModel(model, RequestCache(cache_path or out_dir / CACHE), price_per_1k_prompt,
                              price_per_1k_completion)
     registry = registry or default_registry()
-    done, tid = done_job_ids(out_dir), model_id(cached)
-    todo = [j for j in jobs if teacher_job_id(j.job_id, tid) not in done]
+    labelled, failures = labelled_store(out_dir), KeyedStore(out_dir / FAILURES, "job_id")
+    tid = model_id(cached)
+    todo = [j for j in jobs if teacher_job_id(j.job_id, tid) not in labelled]
     report = LabelReport(out_dir, len(jobs), tid, skipped=len(jobs) - len(todo), usage=cached.usage)
     lock, start = threading.Lock(), time.perf_counter()
     bar = tqdm(total=len(jobs), initial=report.skipped, desc="labelling", unit="job", disable=not progress)
@@ -189,14 +192,14 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
         try:
             rec = run_job(job, cached, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
                           deadline_s=job_deadline_s)
-            path, failed = out_dir / LABELLED, False
+            store, failed = labelled, False
         except Exception as exc:  # kept with its reason, never dropped
             rec = {"job_id": teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "teacher_id": tid,
                    "query_id": job.query["id"], "template": job.template,
                    "error_type": type(exc).__name__, "reason": scrub(str(exc))[:2000]}
-            path, failed = out_dir / FAILURES, True
+            store, failed = failures, True
+        store.put(rec)
         with lock:
-            append_jsonl(path, [rec])
             report.failed += failed
             report.new += not failed
             u = cached.usage
@@ -215,10 +218,11 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
 
 
 def load_labelled(out_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(out_dir) / LABELLED
-    return read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []
+    """Every labelled record in ``out_dir`` (the latest per teacher job id; all teachers)."""
+    return labelled_store(out_dir).values()
 
 
 def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The failure log: one record per failed attempt (a job retried later appears here too)."""
     path = Path(out_dir) / FAILURES
     return read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []

@@ -1,8 +1,9 @@
 """Generate benchmark predictions with any ChatModel (batched, cached, resumable) and run end-to-end agent checks.
 
-Each template prompt is sent as one single-turn user message, as KAgentBench's inference scripts do. Every answer is
-appended at once (flush + fsync) to a cache JSONL keyed by sha256(model id, prompt, max_new_tokens): a re-run, or a
-run resumed after a kill, asks the model only for what is not cached yet (0 new calls when everything is).
+Each template prompt is sent as one single-turn user message, as KAgentBench's inference scripts do. Answers go
+through the same cached chat model as teacher labelling (:class:`~labkit.llm.cached.CachedChatModel`: keyed by model
+identity, prompt and generation parameters, appended and fsynced at once): a re-run, or a run resumed after a kill,
+asks the model only for what is not cached yet (0 new calls when everything is).
 
 End-to-end success (the model drives the agent loop in the sandbox on a held-out query) is strict:
 
@@ -13,7 +14,6 @@ End-to-end success (the model drives the agent loop in the sandbox on a held-out
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,49 +24,14 @@ from typing import Any
 from labkit.errors import LabkitError
 from labkit.evaluate.rouge import rouge_l
 from labkit.evaluate.scorer import ScoreReport, score_predictions
-from labkit.jsonl import append_jsonl, iter_jsonl, write_jsonl
+from labkit.jsonl import append_jsonl, write_jsonl
 from labkit.llm.base import model_id
+from labkit.llm.cached import CachedChatModel, RequestCache
 
 MAX_NEW_TOKENS = {"plantooluse": 160, "reflextion": 160, "conclusion": 200, "profile": 160}
 ARG_MATCH = 0.5
 ANSWER_MATCH = 0.5
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
-
-def cache_key(mid: str, prompt: str, max_new_tokens: int) -> str:
-    return hashlib.sha256(f"{mid}\x00{max_new_tokens}\x00{prompt}".encode()).hexdigest()
-
-
-class PredictionCache:
-    """Append-only JSONL of model answers; a torn last line (killed run) is dropped and redone."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.entries: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            self._drop_torn_tail()
-            self.entries = {rec["key"]: rec for _, rec in iter_jsonl(self.path, tolerate_torn_tail=True)
-                            if isinstance(rec.get("key"), str)}
-
-    def _drop_torn_tail(self) -> None:
-        """Cut a half-written last line (killed run) so the next append starts on a fresh line."""
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with self.path.open("r+b") as fh:
-                fh.truncate(data.rfind(b"\n") + 1)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.entries
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def get(self, key: str) -> str:
-        return str(self.entries[key]["text"])
-
-    def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        append_jsonl(self.path, rows)
-        self.entries.update({r["key"]: r for r in rows})
 
 
 @dataclass
@@ -85,27 +50,25 @@ class GenerationStats:
 def cached_generate(model: Any, prompts: Sequence[tuple[str, int]], cache_path: str | Path, *, batch_size: int = 8,
                     mid: str | None = None, progress: Callable[[int, int], None] | None = None
                     ) -> tuple[list[str], GenerationStats]:
-    """Answers for ``(prompt, max_new_tokens)`` pairs, each sent as one user turn; only uncached ones hit the model."""
-    mid = mid or model_id(model)
-    cache = PredictionCache(cache_path)
-    keys = [cache_key(mid, p, n) for p, n in prompts]
-    todo = sorted({k: (p, n) for k, (p, n) in zip(keys, prompts) if k not in cache}.items(),
-                  key=lambda kv: (kv[1][1], len(kv[1][0])))  # similar lengths together: less padding per batch
-    stats = GenerationStats(prompts=len(prompts), cached=sum(k in cache for k in keys))
+    """Answers for ``(prompt, max_new_tokens)`` pairs, each sent as one user turn, through the one cached chat model
+    (:class:`~labkit.llm.cached.CachedChatModel`): only uncached ones hit the model, ``batch_size`` at a time."""
+    cached = CachedChatModel(model, RequestCache(cache_path), mid=mid)
+    chats = [[{"role": "user", "content": p}] for p, _ in prompts]
+    keys = [cached.key(c, max_new_tokens=n) for c, (_, n) in zip(chats, prompts)]
+    todo = sorted({k: (c, n) for k, c, (_, n) in zip(keys, chats, prompts) if k not in cached.cache}.items(),
+                  key=lambda kv: (kv[1][1], len(kv[1][0][0]["content"])))  # similar lengths together: less padding
+    stats = GenerationStats(prompts=len(prompts), cached=sum(k in cached.cache for k in keys))
     start = time.perf_counter()
     for i in range(0, len(todo), batch_size):
         chunk = todo[i: i + batch_size]
         for max_new in sorted({n for _, (_, n) in chunk}):
-            group = [(k, p) for k, (p, n) in chunk if n == max_new]
-            results = model.chat_batch([[{"role": "user", "content": p}] for _, p in group], max_new_tokens=max_new)
-            cache.add([{"key": k, "model": mid, "text": res.text, "completion_tokens": res.completion_tokens}
-                       for (k, _), res in zip(group, results)])
-            stats.generated += len(group)
+            results = cached.chat_batch([c for _, (c, n) in chunk if n == max_new], max_new_tokens=max_new)
+            stats.generated += len(results)
             stats.completion_tokens += sum(res.completion_tokens for res in results)
         if progress:
             progress(min(i + batch_size, len(todo)), len(todo))
     stats.seconds = time.perf_counter() - start
-    return [cache.get(k) for k in keys], stats
+    return [str(cached.cache.get(k)["text"]) for k in keys], stats  # type: ignore[index]
 
 
 def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cache_path: str | Path, *,

@@ -12,11 +12,13 @@ from .base import ChatModel, model_id
 from .factory import get_model
 
 if TYPE_CHECKING:
+    from .cached import CachedChatModel, RequestCache, Usage
     from .local import LocalHFModel, ensure_gemma, load_tokenizer
     from .openai_client import LLMRequestError, OpenAIChat
     from .sandbox import SandboxTeacher
 
 _LAZY = {
+    "CachedChatModel": "cached", "RequestCache": "cached", "Usage": "cached",
     "OpenAIChat": "openai_client", "LLMRequestError": "openai_client",
     "LocalHFModel": "local", "ensure_gemma": "local", "load_tokenizer": "local",
     "SandboxTeacher": "sandbox",

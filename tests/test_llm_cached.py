@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.data.cache import CachedChatModel, RequestCache, repair_jsonl_tail, request_key
+from labkit.llm.cached import CachedChatModel, RequestCache, request_key
+from labkit.store import repair_torn_tail
 from labkit.types import ChatResult, Message
 
 
@@ -53,13 +54,12 @@ def test_torn_tail_is_repaired_and_only_that_request_repeats(tmp_path: Path) -> 
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 10])  # SIGKILL in the middle of the second line
     cache = RequestCache(path)
-    assert len(cache) == 1 and path.read_bytes().endswith(b"\n")
-    assert repair_jsonl_tail(path) == 0
+    assert len(cache) == 1
     inner = CountingModel()
     again = CachedChatModel(inner, cache)
     again.chat([{"role": "user", "content": "a"}])
     again.chat([{"role": "user", "content": "b"}])
-    assert inner.calls == 1
+    assert inner.calls == 1 and repair_torn_tail(path) == 0 and len(RequestCache(path)) == 2
 
 
 def test_the_wrapper_does_not_retry_and_counts_failed_requests(tmp_path: Path) -> None:
@@ -105,3 +105,25 @@ def test_reply_with_a_lone_surrogate_is_cached_and_counted(tmp_path: Path) -> No
     again = CachedChatModel(SurrogateModel(), RequestCache(tmp_path / "c.jsonl"))
     assert again.chat([{"role": "user", "content": "e"}]).text == "half an emoji \ud83d e"
     assert again.usage.cache_hits == 1 and again.model.calls == 0
+
+
+class BatchModel(CountingModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def chat_batch(self, batch: list[list[Message]], **kw: object) -> list[ChatResult]:
+        self.batches.append(len(batch))
+        return [self.chat(m) for m in batch]
+
+
+def test_chat_batch_sends_only_the_misses_in_one_batch(tmp_path: Path) -> None:
+    inner = BatchModel()
+    model = CachedChatModel(inner, RequestCache(tmp_path / "c.jsonl"))
+    model.chat([{"role": "user", "content": "b"}])
+    out = model.chat_batch([[{"role": "user", "content": q}] for q in "abcb"], max_new_tokens=256)
+    assert [r.text for r in out] == ["echo a", "echo b", "echo c", "echo b"] and [r.cached for r in out] == [
+        False, True, False, True]
+    assert inner.batches == [2] and model.usage.calls == 3 and model.usage.cache_hits == 2
+    out = model.chat_batch([[{"role": "user", "content": q}] for q in "xyx"])  # a repeated miss is asked once
+    assert [r.text for r in out] == ["echo x", "echo y", "echo x"] and inner.batches[-1] == 2
