@@ -90,7 +90,7 @@ def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: T
             return trace, state
         seen.append(call)
         obs = registry.call(call)
-        step.observation, step.tool_ok = obs.text, obs.ok
+        step.observation, step.tool_ok, step.tool_error = obs.text, obs.ok, obs.error
         state.memory.append(CompletedTask(task_name=parsed.thought, call=call, result=obs.text))
     trace.stopped = "max_steps"
     return trace, state

@@ -30,42 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import DataFileError
-from labkit.evaluate.scorer import NONE, RECORD_TYPES
-from labkit.jsonl import iter_jsonl, read_text, require, write_jsonl
+from labkit.evaluate.scorer import output_format_of
+from labkit.jsonl import read_text, write_jsonl
+from labkit.records import RECORD_TYPES, load_benchmark, read_queries
 from labkit.types import CompletedTask, ToolCall
 
 PROFILE_NAME = {"zh": "小析", "en": "Lexi"}
-
-
-def load_benchmark(path: str | Path) -> list[dict[str, Any]]:
-    """Read a KAgentBench-layout JSONL (ours, or the public ``benchmark_eval.jsonl``), checking every record."""
-    records = []
-    for line, rec in iter_jsonl(path):
-        if not isinstance(rec.get("id"), (str, int)):
-            raise DataFileError(path, "missing or non-string id", line=line, field="id")
-        rec["id"] = str(rec["id"])
-        require(rec, "query", str, path=path, line=line)
-        typ = require(rec, "type", str, path=path, line=line)
-        if typ not in RECORD_TYPES:
-            raise DataFileError(path, f"unknown type {typ!r}; expected one of {RECORD_TYPES}", line=line, field="type")
-        golden = require(rec, "golden_result_list", list, path=path, line=line)
-        prompts = require(rec, "prompt_input", dict, path=path, line=line)
-        if not prompts or not all(isinstance(v, str) for v in prompts.values()):
-            raise DataFileError(path, "expected a non-empty {template: prompt string} object", line=line,
-                                field="prompt_input")
-        for i, g in enumerate(golden):
-            key = "tool_name" if typ in ("plantooluse", "reflextion") else "golden_result"
-            if not isinstance(g, dict) or key not in g:
-                raise DataFileError(path, f"item {i} lacks {key!r}", line=line, field="golden_result_list")
-            if key == "tool_name" and str(g[key]) != NONE and not isinstance(g.get("tool_args", {}), dict):
-                raise DataFileError(path, f"item {i}: tool_args must be an object", line=line,
-                                    field="golden_result_list")
-        if not isinstance(rec.get("funcs", []), list):
-            raise DataFileError(path, "expected a list", line=line, field="funcs")
-        if not isinstance(rec.get("memory_last_task") or {}, dict):
-            raise DataFileError(path, "expected an object", line=line, field="memory_last_task")
-        records.append(rec)
-    return records
 
 
 def benchmark_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -217,7 +187,7 @@ def _reflection(q: Mapping[str, Any], chooser: _Chooser, registry: Any, rng: ran
 def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """Held-out queries and the (seen, unseen) template names that the data stage wrote into ``data_dir``."""
     data_dir = Path(data_dir)
-    queries = [rec for _, rec in iter_jsonl(data_dir / "test_queries.jsonl")]
+    queries = read_queries(data_dir / "test_queries.jsonl", allow_empty=True)
     stats_path = data_dir / "stats.json"
     if not stats_path.exists():
         raise DataFileError(stats_path, "file not found (run the data stage, notebook 03)")
@@ -255,7 +225,6 @@ def golden_predictions(records: Sequence[Mapping[str, Any]]) -> list[dict[str, A
 
     A sanity check for the scorer: these predictions must score 100 on every ability.
     """
-    from labkit.evaluate.scorer import output_format_of
     from labkit.parsing import render_gold
 
     preds = []

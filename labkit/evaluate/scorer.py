@@ -42,14 +42,13 @@ from typing import Any
 from labkit.errors import DataFileError
 from labkit.evaluate.rouge import bleu, max_rouge_l, rouge_l
 from labkit.jsonl import iter_jsonl
+from labkit.records import NONE, RECORD_TYPES, load_benchmark  # noqa: F401  (RECORD_TYPES: part of this API)
 
 DIMENSIONS: tuple[str, ...] = ("Planning", "Tool-use", "Reflection", "Concluding", "Profile")
 WEIGHTS: dict[str, float] = {"Planning": 0.25, "Tool-use": 0.35, "Reflection": 0.10, "Concluding": 0.20, "Profile": 0.10}
-RECORD_TYPES: tuple[str, ...] = ("plantooluse", "reflextion", "conclusion", "profile")
 # KAgentBench's prompt_input keys -> labkit.parsing output formats
 KAGENTBENCH_FORMATS: dict[str, str] = {"ReACT": "react", "AutoGPT": "autogpt", "ToolLlama": "toolllama",
                                        "ModelScope": "modelscope", "KuaiAgent": "task_json", "Kuaiagent": "task_json"}
-NONE = "None"
 
 
 @dataclass(frozen=True)
@@ -310,6 +309,5 @@ def load_predictions(path: str | Path) -> list[dict[str, Any]]:
 
 def score_files(benchmark_path: str | Path, predictions_path: str | Path) -> ScoreReport:
     """Score a predictions JSONL against a benchmark JSONL (ours or the public KAgentBench file)."""
-    from labkit.evaluate.benchmark import load_benchmark
     return score_predictions(load_benchmark(benchmark_path), load_predictions(predictions_path),
                              source=predictions_path)
