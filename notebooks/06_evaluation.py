@@ -51,14 +51,15 @@ from IPython.display import display
 from labkit.display import api_ready
 from labkit.evaluate import benchmark_stats, build_benchmark, evaluate_model, read_split, score_predictions
 from labkit.evaluate import report as rep
-from labkit.evaluate.benchmark import general_test_path, golden_predictions, prepare_split, select_queries
+from labkit.evaluate.benchmark import general_test_path, golden_predictions, select_queries
+from labkit.labs import ensure_dataset
 from labkit.llm import get_model
 from labkit.paths import runs_dir
 
 SMOKE = mode == "smoke"
 n_queries = n_queries or (3 if SMOKE else 8)
 n_agent_queries = n_agent_queries or (3 if SMOKE else 6)
-data_path = prepare_split(mode, data_dir or None)
+data_path = ensure_dataset(mode, data_dir or None)  # 没跑过 03 时先构建数据
 tuned_path = Path(tuned_dir) if tuned_dir else runs_dir() / "train" / mode
 out_dir = runs_dir() / "eval" / mode
 out_dir.mkdir(parents=True, exist_ok=True)

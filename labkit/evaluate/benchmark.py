@@ -207,19 +207,6 @@ def general_test_path(data_dir: str | Path) -> Path | None:
     return hits[0] if hits else None
 
 
-def prepare_split(mode: str, data_dir: str | Path | None = None) -> Path:
-    """``runs/data/<mode>`` with test_queries.jsonl + stats.json, built by the data stage when missing."""
-    from labkit.paths import runs_dir
-
-    data_dir = Path(data_dir) if data_dir else runs_dir() / "data" / mode
-    if not ((data_dir / "test_queries.jsonl").exists() and (data_dir / "stats.json").exists()):
-        from labkit.data.pipeline import (
-            build_dataset,  # the data stage's public entry point
-        )
-        build_dataset(mode=mode, out_dir=data_dir)
-    return data_dir
-
-
 def golden_predictions(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Each record's first golden item written as every template's output (in that template's format).
 
