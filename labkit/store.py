@@ -3,7 +3,9 @@
 Request and prediction caches, labelled jobs, review decisions and human labels are all "the latest record per key",
 written one line at a time. :class:`KeyedStore` is that mechanism:
 
-* every ``put`` appends whole lines and flushes + fsyncs (a SIGKILL loses at most the line being written);
+* every ``put`` appends whole lines and flushes + fsyncs before it returns (a SIGKILL loses at most the line being
+  written); the lines are written under the store's lock, the fsync runs outside it, so threads do not queue behind
+  each other's disk flushes;
 * a torn (unterminated) last line left by a kill is ignored when reading and cut off before the next append, so it
   never glues itself to a new record;
 * the latest record for a key wins; reading never modifies the file;
@@ -18,10 +20,10 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from labkit.errors import DataFileError
-from labkit.jsonl import append_jsonl, iter_jsonl
+from labkit.jsonl import dumps_line, iter_jsonl
 
 Record = dict[str, Any]
 Validator = Callable[[Record, Path, int], Record | None]
@@ -54,7 +56,7 @@ class KeyedStore:
         self._field = key if isinstance(key, str) else None
         self._validate = validate
         self._lock = threading.Lock()
-        self._repaired = False
+        self._fh: IO[str] | None = None  # opened (after the torn-tail repair) on the first put
         self._latest: dict[str, Record] = {}
         if self.path.exists():
             for line, rec in iter_jsonl(self.path, tolerate_torn_tail=True):
@@ -110,9 +112,24 @@ class KeyedStore:
                 rows = [(k, r) for k, r in dict(rows).items() if k not in self._latest]
             if not rows:
                 return 0
-            if not self._repaired:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 repair_torn_tail(self.path)
-                self._repaired = True
-            append_jsonl(self.path, [r for _, r in rows])
+                self._fh = self.path.open("a", encoding="utf-8")
+            self._fh.write("".join(dumps_line(r) for _, r in rows))
+            self._fh.flush()
+            fd = self._fh.fileno()
             self._latest.update(rows)
+        os.fsync(fd)  # outside the lock: concurrent puts share the disk flush instead of queueing for it
         return len(rows)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+    def __del__(self) -> None:
+        fh = getattr(self, "_fh", None)
+        if fh is not None:
+            fh.close()

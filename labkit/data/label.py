@@ -152,12 +152,16 @@ def done_job_ids(out_dir: str | Path) -> set[str]:
 
 
 def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_steps: int = 5,
-            max_new_tokens: int = 512, deadline_s: float | None = None) -> dict[str, Any]:
-    """Label one job; returns the record written to ``labelled.jsonl`` (``job_id`` names the teacher too)."""
+            max_new_tokens: int = 512, deadline_s: float | None = None,
+            templates: dict[str, AgentTemplate] | None = None) -> dict[str, Any]:
+    """Label one job; returns the record written to ``labelled.jsonl`` (``job_id`` names the teacher too).
+    ``templates``: already loaded templates by name (else each job reads its template files)."""
     recorder = _Recorder(model, deadline_s)
-    trace = run_agent(recorder, job.query["query"], template=job.template, tools=registry.subset(job.tools),
-                      max_steps=max_steps, max_new_tokens=max_new_tokens,
-                      conclusion_template=job.conclusion_template or "kagent_conclusion_zh")
+    concl = job.conclusion_template or "kagent_conclusion_zh"
+    loaded = templates or {}
+    trace = run_agent(recorder, job.query["query"], template=loaded.get(job.template, job.template),
+                      tools=registry.subset(job.tools), max_steps=max_steps, max_new_tokens=max_new_tokens,
+                      conclusion_template=loaded.get(concl, concl))
     q, tid = job.query, model_id(model)
     return {"job_id": teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "query_id": q["id"],
             "query": q["query"], "lang": q.get("lang"), "cluster": q.get("cluster"), "template": job.template,
@@ -181,6 +185,8 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
     tid = model_id(cached)
     todo = [j for j in jobs if teacher_job_id(j.job_id, tid) not in labelled]
     report = LabelReport(out_dir, len(jobs), tid, skipped=len(jobs) - len(todo), usage=cached.usage)
+    names = {n for j in todo for n in (j.template, j.conclusion_template or "kagent_conclusion_zh")}
+    templates = {n: load_template(n) for n in sorted(names)}  # parsed and checked once, not once per job
     lock, start = threading.Lock(), time.perf_counter()
     bar = tqdm(total=len(jobs), initial=report.skipped, desc="labelling", unit="job", disable=not progress)
 
@@ -191,7 +197,7 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
             return
         try:
             rec = run_job(job, cached, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
-                          deadline_s=job_deadline_s)
+                          deadline_s=job_deadline_s, templates=templates)
             store, failed = labelled, False
         except Exception as exc:  # kept with its reason, never dropped
             rec = {"job_id": teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "teacher_id": tid,

@@ -29,7 +29,6 @@ from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import openai
 from dotenv import dotenv_values
 from tenacity import RetryCallState, Retrying, retry_if_exception
@@ -251,11 +250,8 @@ class OpenAIChat:
             return fn(max(0.05, min(self.timeout, left)))
         except LLMRequestError as exc:
             failure = exc
-        except openai.APIError as exc:
+        except openai.APIError as exc:  # a body cut short after the headers arrives as APIConnectionError too
             failure = self._error(exc)
-        except httpx.TransportError as exc:  # e.g. a body cut short after the headers
-            failure = LLMRequestError(self._scrub(f"{type(exc).__name__} from {self.where}: {exc}"),
-                                      kind="connection", retryable=True)
         failure.__traceback__ = None
         raise failure  # raised outside the except block: no __context__ pointing at the unscrubbed SDK error
 
