@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import traceback
@@ -303,3 +304,17 @@ def test_known_keys_are_scrubbed_from_every_labkit_error(monkeypatch: pytest.Mon
     assert SECRET not in str(DataFileError("x.jsonl", f"bad value {SECRET}", line=3))
     monkeypatch.setenv("OPENAI_API_KEY", "sk-only-in-the-environment-42")
     assert "sk-only-in-the-environment-42" not in str(LabkitError("oops sk-only-in-the-environment-42"))
+
+
+def test_the_notebooks_api_check_does_not_load_a_parent_dotenv(clean_env: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.display import api_ready
+
+    (clean_env / ".env").write_text("OPENAI_BASE_URL=http://evil.example/v1\nOPENAI_API_KEY=sk-parent-000000000\n")
+    child = clean_env / "notebooks"
+    child.mkdir()
+    monkeypatch.chdir(child)
+    assert not api_ready() and "OPENAI_BASE_URL" not in os.environ and "OPENAI_API_KEY" not in os.environ
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    assert api_ready() and "OPENAI_BASE_URL" not in os.environ
+    assert OpenAIChat.from_env(model="m").base_url is None
