@@ -208,7 +208,8 @@ class AgentTemplate:
         try:
             text = self._compiled.render(**context)
         except jinja2.sandbox.SecurityError as exc:
-            raise DataFileError(self.path, f"unsafe template, refused by the sandbox: {exc}", field="template") from None
+            raise DataFileError(self.path, f"unsafe template, refused by the sandbox: {exc}",
+                                field="template") from None
         except jinja2.TemplateError as exc:
             raise DataFileError(self.path, f"cannot render: {exc}", field="template") from None
         except (ArithmeticError, LookupError, TypeError, ValueError) as exc:  # e.g. {{ 1 / 0 }}, {{ goal + 1 }}

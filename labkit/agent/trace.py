@@ -7,7 +7,6 @@ data and evaluation stages read saved traces with the same type.
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any

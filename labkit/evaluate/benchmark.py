@@ -32,7 +32,7 @@ from typing import Any
 from labkit.errors import DataFileError
 from labkit.evaluate.scorer import output_format_of
 from labkit.jsonl import read_text, write_jsonl
-from labkit.records import RECORD_TYPES, load_benchmark, read_queries
+from labkit.records import RECORD_TYPES, load_benchmark, read_queries  # noqa: F401  (load_benchmark: re-exported)
 from labkit.types import CompletedTask, ToolCall
 
 PROFILE_NAME = {"zh": "小析", "en": "Lexi"}

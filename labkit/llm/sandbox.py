@@ -24,7 +24,6 @@ from itertools import permutations
 from pathlib import Path
 from typing import Any, Literal
 
-from labkit.errors import DataFileError
 from labkit.jsonl import iter_jsonl, require
 from labkit.paths import data_dir
 from labkit.records import validate_gold
