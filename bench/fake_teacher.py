@@ -2,7 +2,7 @@
 
 ``POST /v1/chat/completions`` answers with labkit's sandbox emulator (``SandboxTeacher``, deterministic), so
 labelling through it gives the same traces as labelling with ``get_model("sandbox")``; ``GET /v1/models`` lists one
-model; ``GET /stats`` returns the request counters. Every chat request waits ``latency`` seconds first.
+model; ``GET /stats`` returns the request counters (and, per API key seen, a 12-hex sha256 prefix: never the key). Every chat request waits ``latency`` seconds first.
 
 With ``fault_rate`` > 0 that share of chat requests fails, the kind drawn evenly (seeded) from ``faults``:
 
@@ -21,6 +21,7 @@ Run ``python bench/fake_teacher.py --latency 0.5 --fault-rate 0.3``; it prints `
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import subprocess
@@ -52,6 +53,7 @@ class TeacherServer(ThreadingHTTPServer):
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.counts: dict[str, int] = {"chat": 0, "ok": 0, **{f: 0 for f in FAULTS}}
+        self.keys: dict[str, int] = {}  # sha256(api key)[:12] -> requests (never the key itself)
         super().__init__(("127.0.0.1", port), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -63,9 +65,13 @@ class TeacherServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1"
 
-    def draw(self) -> str:
+    def draw(self, authorization: str | None) -> str:
+        """Count one chat request (and which key it carried, as a short hash) and pick its fault."""
         with self.lock:
             self.counts["chat"] += 1
+            if authorization:
+                digest = hashlib.sha256(authorization.removeprefix("Bearer ").encode()).hexdigest()[:12]
+                self.keys[digest] = self.keys.get(digest, 0) + 1
             kind = self.rng.choice(self.faults) if self.faults and self.rng.random() < self.fault_rate else "ok"
             self.counts[kind] += 1
         return kind
@@ -100,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "labkit-bench"}]}
         elif self.path.rstrip("/").endswith("/stats"):
             with self.server.lock:
-                body = dict(self.server.counts)
+                body = {**self.server.counts, "key_sha256_12": dict(self.server.keys)}
         else:
             self._send(404, b'{"error": {"message": "not found"}}')
             return
@@ -112,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(request.get("messages"), list):  # e.g. a client killed after sending the headers
             self._send(400, b'{"error": {"message": "no messages"}}')
             return
-        kind = srv.draw()
+        kind = srv.draw(self.headers.get("Authorization"))
         time.sleep(srv.latency)
         if kind == "429":
             wait = {"retry-after-ms": str(srv.retry_after_ms)} if srv.retry_after_ms < 1000 else \
@@ -154,7 +160,7 @@ def start(*, latency: float = 0.0, fault_rate: float = 0.0, faults: tuple[str, .
     return proc, line.split()[1]
 
 
-def stats(url: str) -> dict[str, int]:
+def stats(url: str) -> dict[str, Any]:
     import urllib.request
 
     with urllib.request.urlopen(url.rstrip("/") + "/stats", timeout=5) as resp:
