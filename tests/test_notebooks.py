@@ -47,7 +47,7 @@ class LabRuns:
                 try:
                     pm.execute_notebook(str(notebook), str(out), parameters={"mode": "smoke"},
                                         cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
-                                        execution_timeout=900)
+                                        execution_timeout=900, start_timeout=300)
                 finally:
                     self.outputs[notebook.name] = out
         return self.outputs[notebook.name]
@@ -105,8 +105,8 @@ def test_no_lab_output_holds_the_api_key(labs: LabRuns) -> None:
     for notebook in NOTEBOOKS:  # usually already run by the tests above
         try:
             labs.execute(notebook)
-        except pm.PapermillExecutionError:
-            pass  # reported by test_notebook_runs_in_smoke_mode; what it wrote is scanned all the same
+        except Exception:  # noqa: BLE001  reported by test_notebook_runs_in_smoke_mode; its files are scanned anyway
+            pass
     secret = PLANTED.removeprefix("sk-planted-").encode()
     files = list(_produced_files(labs))
     leaks = [str(p) for p in files if secret in p.read_bytes()]
