@@ -1,4 +1,5 @@
-"""The ``labkit`` command line: ``labkit labs list`` and ``labkit labs run`` (the instructor runner)."""
+"""The ``labkit`` command line: ``labkit labs list`` / ``labkit labs run`` (the instructor runner) and
+``labkit score BENCH PREDS [--compat kagentbench] [--switch NAME=on|off ...]`` (KAgentBench scores)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dir", default=None, help="notebook folder (default: the repo's notebooks/)")
     run.add_argument("--kernel", default="python3")
     run.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    score = sub.add_parser("score", help="score a KAgentBench-layout predictions file; prints the official line "
+                                         "'plan : X, tooluse : X, reflextion : X, conclusion : X, profile : X, "
+                                         "overall : X'")
+    score.add_argument("benchmark", help="benchmark JSONL (labkit's or the public benchmark_eval.jsonl)")
+    score.add_argument("predictions", help="predictions JSONL (benchmark records + model_predict)")
+    score.add_argument("--compat", choices=["kagentbench"], default=None,
+                       help="reproduce the official benchmark_eval.py numbers exactly (default: labkit's own mode)")
+    score.add_argument("--switch", action="append", default=[], metavar="NAME=on|off",
+                       help="turn one difference from the official script on or off (repeatable; names: "
+                            "labkit.evaluate.differences.DIFFERENCES)")
+    score.set_defaults(action="score")
     return parser
 
 
@@ -61,9 +73,37 @@ def _labs_run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _score(args: argparse.Namespace) -> int:
+    import warnings
+
+    from labkit.evaluate.differences import ScoringOptions
+    from labkit.evaluate.kagentbench import CRASH_POINTS
+    from labkit.evaluate.scorer import score_files
+
+    options = ScoringOptions.official() if args.compat else ScoringOptions.labkit()
+    switches = {}
+    for item in args.switch:
+        name, _, value = item.partition("=")
+        if value not in ("on", "off"):
+            print(f"labkit: error: --switch expects NAME=on or NAME=off, got {item!r}", file=sys.stderr)
+            return 2
+        switches[name] = value == "on"
+    options = options.with_(**switches)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # summarised below instead
+        report = score_files(args.benchmark, args.predictions, options=options)
+    print(report.official_line())
+    crashes = report.crash_counts()
+    if crashes:
+        print(f"note: {sum(crashes.values())} places where the official script would stop with an error were "
+              f"scored 0: " + ", ".join(f"{code} {n} ({CRASH_POINTS[code][0]})" for code, n in crashes.items()),
+              file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {("labs", "list"): _labs_list, ("labs", "run"): _labs_run}
+    handlers = {("labs", "list"): _labs_list, ("labs", "run"): _labs_run, ("score", "score"): _score}
     try:
         return handlers[(args.command, args.action)](args)
     except LabkitError as exc:

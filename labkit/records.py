@@ -200,18 +200,23 @@ class BenchmarkRecord(TypedDict, total=False):
 
 
 def validate_benchmark_record(rec: dict[str, Any], path: str | Path, line: int) -> BenchmarkRecord:
-    """One KAgentBench-layout record (ours or the public ``benchmark_eval.jsonl``); the id comes back as a string."""
+    """One KAgentBench-layout record (ours or the public ``benchmark_eval.jsonl``), checking what scoring reads; the
+    id comes back as a string.
+
+    As lenient as the official script where it does not read a field: ``query`` and ``prompt_input`` may be missing
+    or empty (the official script takes templates from the predictions), ``memory_last_task`` may be any value (a
+    reflection record whose value lacks ``tool_name`` / ``tool_args`` is scored 0 with a note, where the official
+    script stops), ``funcs`` may be missing. Stricter on purpose: an unknown ``type`` is an error (the official
+    script silently skips the record), and golden items must have the keys the scorer reads.
+    """
     if not isinstance(rec.get("id"), (str, int)):
         raise DataFileError(path, "missing or non-string id", line=line, field="id")
-    require(rec, "query", str, path=path, line=line)
     typ = require(rec, "type", str, path=path, line=line)
     if typ not in RECORD_TYPES:
         raise DataFileError(path, f"unknown type {typ!r}; expected one of {RECORD_TYPES}", line=line, field="type")
     golden = require(rec, "golden_result_list", list, path=path, line=line)
-    prompts = require(rec, "prompt_input", dict, path=path, line=line)
-    if not prompts or not all(isinstance(v, str) for v in prompts.values()):
-        raise DataFileError(path, "expected a non-empty {template: prompt string} object", line=line,
-                            field="prompt_input")
+    if not isinstance(rec.get("prompt_input", {}), dict):
+        raise DataFileError(path, "expected a {template: prompt} object", line=line, field="prompt_input")
     for i, g in enumerate(golden):
         key = "tool_name" if typ in ("plantooluse", "reflextion") else "golden_result"
         if not isinstance(g, dict) or key not in g:
@@ -220,9 +225,7 @@ def validate_benchmark_record(rec: dict[str, Any], path: str | Path, line: int) 
             raise DataFileError(path, f"item {i}: tool_args must be an object", line=line, field="golden_result_list")
     if not isinstance(rec.get("funcs", []), list):
         raise DataFileError(path, "expected a list", line=line, field="funcs")
-    if not isinstance(rec.get("memory_last_task") or {}, dict):
-        raise DataFileError(path, "expected an object", line=line, field="memory_last_task")
-    return {**rec, "id": str(rec["id"])}  # type: ignore[typeddict-item]
+    return {**rec, "id": str(rec["id"]), "prompt_input": rec.get("prompt_input", {})}  # type: ignore[typeddict-item]
 
 
 def load_benchmark(path: str | Path) -> list[BenchmarkRecord]:

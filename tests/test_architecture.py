@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "labkit"
 LAYERS = {
     "labkit.types": 0, "labkit.paths": 0, "labkit.errors": 0, "labkit.jsonl": 0, "labkit.store": 0,
-    "labkit.records": 0,
+    "labkit.records": 0, "labkit.modes": 0, "labkit.jsonscan": 0,
     "labkit.tools": 1, "labkit.templates": 1, "labkit.parsing": 1, "labkit.chat": 1,
     "labkit.llm": 2,
     "labkit.agent": 3,
@@ -30,6 +30,9 @@ def unit(module: str) -> str:
     return ".".join(parts[:2]) if len(parts) > 1 else module
 
 
+MODULE_NAMES = [module_name(p) for p in ROOT.rglob("*.py")]
+
+
 def imports(path: Path) -> set[str]:
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
@@ -40,7 +43,9 @@ def imports(path: Path) -> set[str]:
             if node.level:
                 up = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join(up + ([node.module] if node.module else []))
-            found |= {base, *(f"{base}.{a.name}" for a in node.names)}
+            subs = {f"{base}.{a.name}" for a in node.names} & set(MODULE_NAMES)
+            # `from pkg import submodule` depends on the submodule; `from pkg import name` on pkg itself
+            found |= subs | ({base} if len(subs) < len(node.names) else set())
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
     return {m for m in found if m == "labkit" or m.startswith("labkit.")}

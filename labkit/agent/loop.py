@@ -15,7 +15,7 @@ from labkit.llm import ChatModel
 from labkit.parsing import parse_output
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import Tool, ToolRegistry, default_registry
-from labkit.types import CompletedTask, ParseError, ToolCall
+from labkit.types import ChatResult, CompletedTask, ParseError, ToolCall
 
 # Where a model must stop so that the *tool* supplies the observation, not the model's imagination.
 STOP_MARKERS: dict[str, list[str]] = {
@@ -23,6 +23,33 @@ STOP_MARKERS: dict[str, list[str]] = {
     "toolllama": ["Observation:"],
     "modelscope": ["<|startofexec|>"],
 }
+# JSON formats are complete when their first top-level object closes (labkit.llm.base.until_end): decoding stops
+# there instead of running on (or looping on repeated keys) to the token limit.
+UNTIL: dict[str, str] = {"task_json": "json_object", "autogpt": "json_object"}
+# New-token budget per output format: above the longest gold answer of the query bank in that format
+# (tests/test_generation_budgets.py measures it with the Gemma tokenizer), so a correct answer is never cut.
+MAX_NEW_TOKENS: dict[str, int] = {"task_json": 160, "autogpt": 176, "react": 128, "toolllama": 144,
+                                  "modelscope": 128, "conclusion": 128}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to ask a model for one answer in an output format: stop strings, completion rule, token budget."""
+
+    stop: tuple[str, ...] | None
+    until: str | None
+    max_new_tokens: int
+
+    def kwargs(self) -> dict[str, object]:
+        return {"stop": list(self.stop) if self.stop else None, "until": self.until,
+                "max_new_tokens": self.max_new_tokens}
+
+
+def decoding_for(output_format: str, max_new_tokens: int | None = None) -> Decoding:
+    """The format's stop strings, completion rule and budget (``max_new_tokens`` overrides the budget)."""
+    stop = STOP_MARKERS.get(output_format)
+    return Decoding(tuple(stop) if stop else None, UNTIL.get(output_format),
+                    max_new_tokens or MAX_NEW_TOKENS.get(output_format, 160))
 
 ToolsArg = ToolRegistry | Sequence[Tool] | Sequence[str] | None
 
@@ -53,44 +80,88 @@ class LoopState:
     history: list[tuple[str, str]] = field(default_factory=list)
 
 
+class AgentRun:
+    """One query's step loop, advanced one model answer at a time: :meth:`prompt` -> model -> :meth:`advance`.
+
+    :func:`run_steps` drives one run; :func:`run_many` drives many in lock-step, so a local model answers all their
+    prompts in one batch per step. Both use this class, so a batched run takes exactly the steps a single one does.
+    """
+
+    def __init__(self, model_name: str, query: str, template: AgentTemplate, registry: ToolRegistry, *,
+                 max_steps: int, max_new_tokens: int | None = None, history: Sequence[tuple[str, str]] = (),
+                 step_budget: int | None = None, stop_on_repeat: bool = True):
+        self.query, self.template, self.registry, self.max_steps = query, template, registry, max_steps
+        self.decoding = decoding_for(template.output_format, max_new_tokens)
+        self.trace = Trace(query=query, template=template.name, model=model_name)
+        self.state = LoopState(history=list(history))
+        self.budget = max_steps if step_budget is None else min(step_budget, max_steps)
+        self.stop_on_repeat = stop_on_repeat
+        self.seen: list[ToolCall] = []
+        self.done = self.budget <= 0
+        if self.done:
+            self.trace.stopped = "max_steps"
+
+    def prompt(self) -> str:
+        return self.template.render(goal=self.query, tools=self.registry, memory=self.state.memory,
+                                    history=self.state.history, max_steps=self.max_steps)
+
+    def advance(self, prompt: str, result: ChatResult) -> None:
+        """Read one answer: parse, call the tool, remember; sets ``done`` and ``trace.stopped`` when the loop ends."""
+        trace, state = self.trace, self.state
+        parsed = parse_output(result.text, self.template.output_format, tools=self.registry)
+        step = TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed),
+                         completion_tokens=result.completion_tokens)
+        trace.steps.append(step)
+        stopped = None
+        if isinstance(parsed, ParseError):
+            stopped = "parse_error"
+        elif parsed.give_up:
+            stopped = "give_up"
+        elif parsed.is_finish:
+            trace.final_answer, stopped = parsed.final_answer, "finished"
+        else:
+            call = parsed.call
+            assert call is not None  # a ParsedAction that is not a finish and not give_up carries a call
+            if self.stop_on_repeat and call in self.seen:
+                stopped = "repeated_call"
+            else:
+                self.seen.append(call)
+                obs = self.registry.call(call)
+                step.observation, step.tool_ok, step.tool_error = obs.text, obs.ok, obs.error
+                state.memory.append(CompletedTask(task_name=parsed.thought, call=call, result=obs.text))
+                if len(trace.steps) >= self.budget:
+                    stopped = "max_steps"
+        if stopped is not None:
+            trace.stopped, self.done = stopped, True
+
+
 def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry, *,
-              max_steps: int, max_new_tokens: int, history: Sequence[tuple[str, str]] = (),
+              max_steps: int, max_new_tokens: int | None = None, history: Sequence[tuple[str, str]] = (),
               step_budget: int | None = None, stop_on_repeat: bool = True) -> tuple[Trace, LoopState]:
     """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended.
 
     ``step_budget`` runs fewer steps than the prompt announces (``max_steps`` stays in the prompt), e.g. to keep a
     slow model's demo short; ending on it counts as ``max_steps``.
     """
-    trace = Trace(query=query, template=template.name, model=model.name)
-    state = LoopState(history=list(history))
-    seen: list[ToolCall] = []
-    for _ in range(max_steps if step_budget is None else min(step_budget, max_steps)):
-        prompt = template.render(goal=query, tools=registry, memory=state.memory, history=state.history,
-                                 max_steps=max_steps)
-        result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens,
-                            stop=STOP_MARKERS.get(template.output_format))
-        parsed = parse_output(result.text, template.output_format, tools=registry)
-        step = TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed),
-                         completion_tokens=result.completion_tokens)
-        trace.steps.append(step)
-        if isinstance(parsed, ParseError):
-            trace.stopped = "parse_error"
-            return trace, state
-        if parsed.give_up:
-            trace.stopped = "give_up"
-            return trace, state
-        if parsed.is_finish:
-            trace.final_answer = parsed.final_answer
-            trace.stopped = "finished"
-            return trace, state
-        call = parsed.call
-        assert call is not None  # a ParsedAction that is not a finish and not give_up carries a call
-        if stop_on_repeat and call in seen:
-            trace.stopped = "repeated_call"
-            return trace, state
-        seen.append(call)
-        obs = registry.call(call)
-        step.observation, step.tool_ok, step.tool_error = obs.text, obs.ok, obs.error
-        state.memory.append(CompletedTask(task_name=parsed.thought, call=call, result=obs.text))
-    trace.stopped = "max_steps"
-    return trace, state
+    run = AgentRun(model.name, query, template, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
+                   history=history, step_budget=step_budget, stop_on_repeat=stop_on_repeat)
+    while not run.done:
+        prompt = run.prompt()
+        run.advance(prompt, model.chat([{"role": "user", "content": prompt}], **run.decoding.kwargs()))
+    return run.trace, run.state
+
+
+def run_many(model: ChatModel, runs: Sequence[AgentRun], *, batch_size: int = 8) -> None:
+    """Advance every run to its end, sending the prompts of up to ``batch_size`` active runs per model call."""
+    while True:
+        active = [r for r in runs if not r.done]
+        if not active:
+            return
+        for i in range(0, len(active), batch_size):
+            chunk = active[i: i + batch_size]
+            for dec in dict.fromkeys(r.decoding for r in chunk):  # one decoding setting per call
+                group = [r for r in chunk if r.decoding == dec]
+                prompts = [r.prompt() for r in group]
+                results = model.chat_batch([[{"role": "user", "content": p}] for p in prompts], **dec.kwargs())
+                for run, prompt, result in zip(group, prompts, results):
+                    run.advance(prompt, result)

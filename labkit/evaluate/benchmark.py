@@ -45,7 +45,7 @@ def benchmark_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for r in records:
         row = by_type.setdefault(str(r["type"]), {"records": 0, "instances": 0})
         row["records"] += 1
-        row["instances"] += len(r["prompt_input"])
+        row["instances"] += len(r.get("prompt_input") or {})
         tags.update((r.get("template_tags") or {}).values())
     return {"by_type": by_type, "total_instances": sum(v["instances"] for v in by_type.values()),
             "template_tags": dict(tags)}
@@ -82,12 +82,26 @@ class _Chooser:
         return list({t.name: (t, tag) for t, tag in out}.values())
 
 
-def _record(query: Mapping[str, Any], typ: str, suffix: str, chosen: list[tuple[Any, str]], tools: Any,
+def offered(query: Mapping[str, Any], registry: Any, output_format: str) -> Any:
+    """The tools a prompt for ``query`` offers: its gold tools + seeded distractors (:func:`labkit.tools.offer.
+    offer_tools`, the rule the training data uses), + ``task_complete`` for JSON planning formats."""
+    from labkit.agent import is_planning_format
+    from labkit.tools.offer import offer_tools
+
+    names = offer_tools([c["name"] for c in query.get("gold_calls") or ()], str(query["id"]), registry,
+                        finish=is_planning_format(output_format))
+    return registry.subset(names)
+
+
+def _record(query: Mapping[str, Any], typ: str, suffix: str, chosen: list[tuple[Any, str]], registry: Any,
             memory: Sequence[CompletedTask], golden: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    tools = {t.name: offered(query, registry, t.output_format) for t, _ in chosen}
+    every = registry.subset(list(dict.fromkeys(n for ts in tools.values() for n in ts.names())))
     return {
         "id": f"{query['id']}:{suffix}", "query": query["query"], "type": typ, "golden_result_list": golden,
-        "funcs": _funcs(tools),
-        "prompt_input": {t.name: t.render(goal=query["query"], tools=tools, memory=list(memory)) for t, _ in chosen},
+        "funcs": _funcs(every),
+        "prompt_input": {t.name: t.render(goal=query["query"], tools=tools[t.name], memory=list(memory))
+                         for t, _ in chosen},
         "memory": _memory_text(memory) if memory else "", "memory_type": "task" if memory else "",
         "memory_last_task": {}, "template_tags": {t.name: tag for t, tag in chosen},
         "output_formats": {t.name: t.output_format for t, _ in chosen}, "lang": query.get("lang", "zh"), **extra,
@@ -162,7 +176,7 @@ def build_benchmark(queries: Sequence[Mapping[str, Any]], *, seen: Sequence[str]
             records.append(_record(q, "conclusion", "conclusion", conc_ch.pick(), registry,
                                    _completed(q, n, registry), golden, step=n))
         if "profile" in types:
-            records.append(profile_record(q, registry))
+            records.append(profile_record(q, offered(q, registry, "conclusion")))
     if out_path is not None:
         write_jsonl(out_path, records)
     return records

@@ -14,6 +14,7 @@ End-to-end success (the model drives the agent loop in the sandbox on a held-out
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,12 +24,11 @@ from typing import Any
 
 from labkit.errors import LabkitError
 from labkit.evaluate.rouge import rouge_l
-from labkit.evaluate.scorer import ScoreReport, score_predictions
+from labkit.evaluate.scorer import ScoreReport, output_format_of, score_predictions
 from labkit.jsonl import append_jsonl, write_jsonl
 from labkit.llm.base import model_id
 from labkit.llm.cached import CachedChatModel, RequestCache
 
-MAX_NEW_TOKENS = {"plantooluse": 160, "reflextion": 160, "conclusion": 200, "profile": 160}
 ARG_MATCH = 0.5
 ANSWER_MATCH = 0.5
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -47,22 +47,23 @@ class GenerationStats:
         return self.completion_tokens / self.seconds if self.seconds else 0.0
 
 
-def cached_generate(model: Any, prompts: Sequence[tuple[str, int]], cache_path: str | Path, *, batch_size: int = 8,
+def cached_generate(model: Any, prompts: Sequence[tuple[str, Any]], cache_path: str | Path, *, batch_size: int = 8,
                     mid: str | None = None, progress: Callable[[int, int], None] | None = None
                     ) -> tuple[list[str], GenerationStats]:
-    """Answers for ``(prompt, max_new_tokens)`` pairs, each sent as one user turn, through the one cached chat model
-    (:class:`~labkit.llm.cached.CachedChatModel`): only uncached ones hit the model, ``batch_size`` at a time."""
+    """Answers for ``(prompt, decoding)`` pairs (:class:`labkit.agent.Decoding`: budget, stop strings, completion
+    rule), each sent as one user turn, through the one cached chat model (:class:`~labkit.llm.cached.CachedChatModel`):
+    only uncached ones hit the model, ``batch_size`` at a time. A batch holds one decoding setting."""
     cached = CachedChatModel(model, RequestCache(cache_path), mid=mid)
     chats = [[{"role": "user", "content": p}] for p, _ in prompts]
-    keys = [cached.key(c, max_new_tokens=n) for c, (_, n) in zip(chats, prompts)]
-    todo = sorted({k: (c, n) for k, c, (_, n) in zip(keys, chats, prompts) if k not in cached.cache}.items(),
-                  key=lambda kv: (kv[1][1], len(kv[1][0][0]["content"])))  # similar lengths together: less padding
+    keys = [cached.key(c, **d.kwargs()) for c, (_, d) in zip(chats, prompts)]
+    todo = sorted({k: (c, d) for k, c, (_, d) in zip(keys, chats, prompts) if k not in cached.cache}.items(),
+                  key=lambda kv: (repr(kv[1][1]), len(kv[1][0][0]["content"])))  # one setting per batch, similar lengths
     stats = GenerationStats(prompts=len(prompts), cached=sum(k in cached.cache for k in keys))
     start = time.perf_counter()
     for i in range(0, len(todo), batch_size):
         chunk = todo[i: i + batch_size]
-        for max_new in sorted({n for _, (_, n) in chunk}):
-            results = cached.chat_batch([c for _, (c, n) in chunk if n == max_new], max_new_tokens=max_new)
+        for dec in sorted({d for _, (_, d) in chunk}, key=repr):
+            results = cached.chat_batch([c for _, (c, d) in chunk if d == dec], **dec.kwargs())
             stats.generated += len(results)
             stats.completion_tokens += sum(res.completion_tokens for res in results)
         if progress:
@@ -77,10 +78,13 @@ def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cac
                          ) -> tuple[list[dict[str, Any]], GenerationStats]:
     """Answer every prompt (cache first), return KAgentBench-layout predictions (record + ``model_predict``).
 
-    ``max_new_tokens`` overrides the per-type caps (:data:`MAX_NEW_TOKENS`), e.g. for a quick smoke run.
+    Each template's prompt is decoded as its output format asks (:func:`labkit.agent.decoding_for`: stop strings,
+    JSON completion, the format's token budget); ``max_new_tokens`` overrides every budget, e.g. for a smoke run.
     """
-    jobs = [(p, max_new_tokens or MAX_NEW_TOKENS.get(str(r["type"]), 160))
-            for r in benchmark for p in r["prompt_input"].values()]
+    from labkit.agent import decoding_for
+
+    jobs = [(p, decoding_for(output_format_of(r, t), max_new_tokens))
+            for r in benchmark for t, p in r["prompt_input"].items()]
     texts, stats = cached_generate(model, jobs, cache_path, batch_size=batch_size, mid=mid, progress=progress)
     it = iter(texts)
     predictions = []
@@ -96,8 +100,6 @@ def check_eval_dir(out_dir: str | Path, model: Any, *, overwrite: bool = False) 
 
     Models are told apart by :func:`labkit.llm.model_id` without the weights' timestamp, so the same checkpoint
     folder re-trained counts as the same model (older files without ``model_id``: by model name)."""
-    import json
-
     scores = Path(out_dir) / "scores.json"
     if overwrite or not scores.exists():
         return
@@ -183,17 +185,32 @@ def check_trace(trace: Any, gold: Mapping[str, Any]) -> AgentOutcome:
                         trace.stopped, len(trace.steps), missing)
 
 
-def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str = "kagent_planning_zh",
-                  max_steps: int = 5, max_new_tokens: int = 160,
+def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str | None = None,
+                  max_steps: int = 5, max_new_tokens: int | None = None, batch_size: int = 8,
                   traces_path: str | Path | None = None) -> tuple[float, list[AgentOutcome]]:
-    """Run ``labkit.agent.run_agent`` on each query; returns (success rate, outcomes). Traces are appended if asked."""
-    from labkit.agent import run_agent
+    """Run the plan loop (Template-1 planning, sandbox tools, Template-2 conclusion) on each query; returns
+    (success rate, outcomes). Each query is offered its gold tools + distractors (the training rule,
+    :func:`labkit.evaluate.benchmark.offered`); ``template`` None uses ``kagent_planning_<query language>``. Runs of
+    one template advance together, one batched model call per step (:func:`labkit.agent.run_plans`). Traces are
+    appended to ``traces_path`` if given."""
+    from labkit.agent import resolve_template, run_plans
+    from labkit.evaluate.benchmark import offered
+    from labkit.tools import default_registry
 
+    registry = default_registry()
+    names = [template or f"kagent_planning_{q.get('lang', 'zh')}" for q in queries]
+    traces: dict[int, Any] = {}
+    for name in dict.fromkeys(names):
+        tmpl = resolve_template(name)
+        idx = [i for i, n in enumerate(names) if n == name]
+        items = [(queries[i]["query"], offered(queries[i], registry, tmpl.output_format)) for i in idx]
+        runs = run_plans(model, items, template=tmpl, conclusion_template=f"kagent_conclusion_{tmpl.lang}",
+                         max_steps=max_steps, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        traces.update(zip(idx, runs))
     outcomes = []
-    for q in queries:
-        trace = run_agent(model, q["query"], template=template, max_steps=max_steps, max_new_tokens=max_new_tokens)
+    for i, q in enumerate(queries):
         if traces_path is not None:
-            append_jsonl(traces_path, [{"query_id": q["id"], **trace.to_dict()}])
-        outcomes.append(check_trace(trace, q))
+            append_jsonl(traces_path, [{"query_id": q["id"], **traces[i].to_dict()}])
+        outcomes.append(check_trace(traces[i], q))
     rate = sum(o.success for o in outcomes) / len(outcomes) if outcomes else float("nan")
     return rate, outcomes

@@ -85,22 +85,27 @@ class CachedChatModel:
         self._lock = threading.Lock()
         self._base = (getattr(self.model, "requests", None), getattr(self.model, "retries", None))
 
-    def key(self, messages: Sequence[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-            stop: list[str] | None = None) -> str:
-        """The cache key of one request to this model."""
-        params = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
-        return request_key(str(self.mid), messages, params)
+    @staticmethod
+    def _params(max_new_tokens: int = 256, temperature: float = 0.0, stop: list[str] | None = None,
+                until: str | None = None) -> dict[str, Any]:
+        """The generation parameters that make up a cache key (defaults filled in)."""
+        params: dict[str, Any] = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
+        if until is not None:  # only when set, so caches written before the rule existed stay valid
+            params["until"] = until
+        return params
 
-    def chat(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-             stop: list[str] | None = None) -> ChatResult:
-        return self.chat_batch([messages], max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)[0]
+    def key(self, messages: Sequence[Message], **kw: Any) -> str:
+        """The cache key of one request to this model (``kw``: max_new_tokens, temperature, stop, until)."""
+        return request_key(str(self.mid), messages, self._params(**kw))
 
-    def chat_batch(self, batch: list[list[Message]], *, max_new_tokens: int = 256, temperature: float = 0.0,
-                   stop: list[str] | None = None) -> list[ChatResult]:
+    def chat(self, messages: list[Message], **kw: Any) -> ChatResult:
+        return self.chat_batch([messages], **kw)[0]
+
+    def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
         """Cached answers where the exact request was seen; the misses go to the model in one ``chat_batch``
-        (one ``chat`` when there is a single miss)."""
-        params = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
-        keys = [self.key(m, **params) for m in batch]
+        (one ``chat`` when there is a single miss). ``kw`` reaches the model unchanged."""
+        params = self._params(**kw)
+        keys = [request_key(str(self.mid), m, params) for m in batch]
         out: list[ChatResult | None] = []
         for k in keys:
             hit = self.cache.get(k)
@@ -117,9 +122,7 @@ class CachedChatModel:
             self.usage.calls += len(misses)
         if misses:
             try:
-                asked = [batch[i] for i in misses]
-                results = [self.model.chat(asked[0], **params)] if len(asked) == 1 else \
-                    self.model.chat_batch(asked, **params)
+                results = self._ask([batch[i] for i in misses], kw)
             except Exception:
                 with self._lock:
                     self.usage.failures += len(misses)
@@ -138,6 +141,12 @@ class CachedChatModel:
                     u.cost += (result.prompt_tokens * self.price_per_1k_prompt
                                + result.completion_tokens * self.price_per_1k_completion) / 1000
         return out  # type: ignore[return-value]
+
+    def _ask(self, asked: list[list[Message]], kw: dict[str, Any]) -> list[ChatResult]:
+        model = self.model
+        if hasattr(model, "chat") and (len(asked) == 1 or not hasattr(model, "chat_batch")):
+            return [model.chat(m, **kw) for m in asked]
+        return list(model.chat_batch(asked, **kw))
 
     @property
     def identity(self) -> str:

@@ -38,7 +38,7 @@ from labkit.jsonl import LONE_SURROGATE
 from labkit.paths import REPO_ROOT
 from labkit.types import ChatResult, Message
 
-from .base import cut_at_stop
+from .base import cut_at_stop, cut_until
 
 ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LABKIT_API_MODEL")
 NO_KEY = "not-needed"  # placeholder for local servers (llama.cpp, vLLM, Ollama) that ignore the key
@@ -298,6 +298,7 @@ class OpenAIChat:
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        until: str | None = None,
     ) -> ChatResult:
         payload = [{"role": m["role"], "content": m["content"]} for m in messages]
         model = self.name
@@ -309,7 +310,7 @@ class OpenAIChat:
             return parse_completion(raw.http_response.text)
 
         text, prompt_tokens, completion_tokens = self._call(create)
-        return ChatResult(text=cut_at_stop(text, stop), model=model, prompt_tokens=prompt_tokens,
+        return ChatResult(text=cut_until(cut_at_stop(text, stop), until), model=model, prompt_tokens=prompt_tokens,
                           completion_tokens=completion_tokens)
 
     def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
