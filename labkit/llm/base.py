@@ -70,8 +70,8 @@ def cut_at_stop(text: str, stop: list[str] | None) -> str:
 def model_id(model: Any) -> str:
     """A cache and provenance identity for a model: what makes two models answer differently.
 
-    A model's own ``identity`` (API clients: model id @ host), else a local checkpoint's path + newest weight mtime,
-    else its name plus the settings that change its answers (the emulator's noise and seed).
+    A model's own ``identity`` (API clients: model id @ host), else a local checkpoint's path + newest weight mtime +
+    inference dtype, else its name plus the settings that change its answers (the emulator's noise and seed).
     """
     identity = getattr(model, "identity", None)
     if isinstance(identity, str):
@@ -80,6 +80,7 @@ def model_id(model: Any) -> str:
     if path is not None:
         weights = sorted(Path(path).glob("*.safetensors"))
         stamp = max((w.stat().st_mtime_ns for w in weights), default=0)
-        return f"{model.name}@{Path(path).resolve()}#{stamp}"
+        dtype = str(getattr(model, "dtype", "")).replace("torch.", "")  # bf16 and fp32 answers differ
+        return f"{model.name}@{Path(path).resolve()}#{stamp}:{dtype}"
     extra = [f"{k}={getattr(model, k)}" for k in ("noise", "seed", "model") if hasattr(model, k)]
     return ";".join([str(model.name), *extra])
