@@ -168,16 +168,17 @@ else:
 # %%
 from pathlib import Path
 
-from labkit.evaluate.benchmark import offered, prepare_split, select_queries
+from labkit.evaluate.benchmark import offered, select_queries
 from labkit.evaluate.runner import check_trace
 from labkit.jsonl import read_jsonl
+from labkit.labs import ensure_dataset
 from labkit.llm import OpenAIChat
 from labkit.llm.serve import LocalServer
 from labkit.paths import runs_dir
 
 trained = runs_dir() / "train" / mode
 served = served_model or (str(trained) if (trained / "config.json").exists() else ("tiny" if mode == "smoke" else ""))
-held_out = select_queries(read_jsonl(prepare_split(mode) / "test_queries.jsonl"), n_served_queries or
+held_out = select_queries(read_jsonl(ensure_dataset(mode) / "test_queries.jsonl"), n_served_queries or
                           (1 if mode == "smoke" else 3))
 print("served model:", served or "(none yet: run notebook 05 first)")
 

@@ -99,12 +99,11 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
+from labkit.labs import ensure_dataset
 from labkit.train.collate import IGNORE_INDEX, encode_messages, load_samples
 from labkit.train.tiny import resolve_model_path
 
-if not Path(cfg.data_path).exists():  # 还没运行数据构建 notebook:用 labkit.data 按同一 mode 构建
-    from labkit.data.pipeline import build_dataset
-    build_dataset(mode, out_dir=Path(cfg.data_path).parent, progress=False)
+ensure_dataset(mode, Path(cfg.data_path).parent, needs=[Path(cfg.data_path).name])  # 没跑过 03:按同一 mode 构建
 tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model_path))
 sample = load_samples(cfg.data_path, max_samples=1)[0]
 enc = encode_messages(sample["messages"], tokenizer, cfg.max_len)

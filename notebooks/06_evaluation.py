@@ -52,7 +52,8 @@ from IPython.display import display
 from labkit.display import api_ready
 from labkit.evaluate import benchmark_stats, build_benchmark, evaluate_model, read_split, score_predictions
 from labkit.evaluate import report as rep
-from labkit.evaluate.benchmark import general_test_path, golden_predictions, prepare_split, select_queries
+from labkit.evaluate.benchmark import general_test_path, golden_predictions, select_queries
+from labkit.labs import ensure_dataset
 from labkit.llm import get_model
 from labkit.modes import mode_section
 from labkit.paths import runs_dir
@@ -62,7 +63,7 @@ ev = mode_section(mode, "eval")  # configs/<mode>.yaml: the settings of this mod
 n_queries, n_agent_queries = n_queries or ev["n_queries"], n_agent_queries or ev["n_agent_queries"]
 n_general, n_curve_queries = n_general or ev["n_general"], n_curve_queries or ev["n_curve_queries"]
 templates_per_record, max_new_tokens = templates_per_record or ev["templates_per_record"], ev["max_new_tokens"]
-data_path = prepare_split(mode, data_dir or None)
+data_path = ensure_dataset(mode, data_dir or None)  # 没跑过 03 时先构建数据
 tuned_path = Path(tuned_dir) if tuned_dir else runs_dir() / "train" / mode
 out_dir = runs_dir() / "eval" / mode
 out_dir.mkdir(parents=True, exist_ok=True)

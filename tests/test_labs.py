@@ -81,3 +81,18 @@ def test_cli_list_and_unknown(labs_dir: Path, capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out.split() == ["01_ok", "02_bad", "03_after"]
     assert main(["labs", "run", "--dir", str(labs_dir), "nope"]) == 2
     assert "unknown notebook 'nope'" in capsys.readouterr().err
+
+
+def test_ensure_dataset_builds_only_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.data import pipeline
+    from labkit.labs import ensure_dataset
+
+    built: list[tuple[str, Path]] = []
+    monkeypatch.setattr(pipeline, "build_dataset", lambda mode, out_dir, **kw: built.append((mode, out_dir)))
+    folder = tmp_path / "d"
+    assert ensure_dataset("smoke", folder) == folder and built == [("smoke", folder)]
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("")
+    assert ensure_dataset("smoke", folder, needs=["train.jsonl"]) == folder and len(built) == 1
+    monkeypatch.setenv("LABKIT_RUNS", str(tmp_path / "runs"))
+    assert ensure_dataset("course") == tmp_path / "runs" / "data" / "course" and len(built) == 2

@@ -27,6 +27,7 @@ from labkit.paths import cache_dir
 from labkit.types import ChatResult, Message
 
 from .base import cut_at_stop, cut_until, until_end
+from .compat import check_vocab
 
 GEMMA_DIR = "gemma-3-270m"
 TINY_DIR = "tiny-gemma3"
@@ -226,6 +227,7 @@ class LocalHFModel:
         # its tokenizer gets the Gemma one
         has_tok = (self.path / "tokenizer_config.json").is_file()
         self.tokenizer = tokenizer_for(self.path.resolve()) if has_tok else load_tokenizer()
+        check_vocab(self.tokenizer, self.path)
         self.model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype, attn_implementation=attn)
         self.model.to(self.device).eval()
         self.stop_ids = [i for i in {self.tokenizer.convert_tokens_to_ids(END_OF_TURN), self.tokenizer.eos_token_id}

@@ -14,6 +14,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from labkit.errors import DataFileError, LabkitError
+from labkit.jsonl import read_text
 from labkit.paths import cache_dir, runs_dir
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -124,7 +125,7 @@ class SFTConfig:
 
         path = mode_path(path)
         try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            values = yaml.safe_load(read_text(path)) or {}
         except yaml.YAMLError as exc:
             raise DataFileError(path, f"invalid YAML: {exc}") from None
         if not isinstance(values, dict):

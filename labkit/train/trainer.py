@@ -29,8 +29,10 @@ from transformers.trainer_utils import get_last_checkpoint
 from labkit.chat import CHAT_TEMPLATE
 from labkit.errors import LabkitError
 from labkit.jsonl import append_jsonl, read_jsonl, write_jsonl
+from labkit.llm.compat import check_vocab
 from labkit.train.collate import IGNORE_INDEX, EncodeStats, PadCollator, SFTDataset, load_samples
 from labkit.train.config import SFTConfig
+from labkit.train.guard import check_output_dir
 from labkit.train.loss import supervised_logits_loss
 from labkit.llm.local import cpu_has_native_bf16
 from labkit.train.packing import PackedCollator
@@ -316,7 +318,9 @@ def _train(config: SFTConfig) -> TrainResult:
         deepspeed.init_distributed()
 
     model_path = resolve_model_path(cfg.model_path)
+    check_output_dir(out, model_path, resume=cfg.resume)  # before anything in `out` is rewritten
     tokenizer = AutoTokenizer.from_pretrained(model_path)
+    check_vocab(tokenizer, model_path)
     tokenizer.chat_template = CHAT_TEMPLATE
     dataset = SFTDataset(load_samples(cfg.data_path, max_samples=cfg.max_samples), tokenizer, cfg.max_len)
     attn = attention_implementation(cfg.packing)
