@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import html
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -95,11 +94,13 @@ def diagnose_trace(trace: Trace, *, output_format: str, max_new_tokens: int) -> 
 
 
 def api_ready() -> bool:
-    """True when an OpenAI-compatible API key is configured (``.env`` is read first); the key is never shown."""
-    from dotenv import find_dotenv, load_dotenv
+    """True when an OpenAI-compatible API key is configured (environment or ``.env``); the key is never shown.
 
-    load_dotenv(find_dotenv(usecwd=True))
-    return bool(os.environ.get("OPENAI_API_KEY"))
+    Reads the settings exactly as :meth:`labkit.llm.OpenAIChat.from_env` does (no parent folder's ``.env``, nothing
+    copied into ``os.environ``), so an untrusted ``.env`` cannot redirect the key through this check."""
+    from labkit.llm.openai_client import read_env
+
+    return bool(read_env().get("OPENAI_API_KEY"))
 
 
 API_HINT = """未检测到 OPENAI_API_KEY，跳过 API 模型。如需对比真实大模型，请在仓库根目录创建 .env 文件（已被 git 忽略）：

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+SECRET_ENV = ("OPENAI_API_KEY",)
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret (an API key read from a file or passed in) so :func:`scrub` hides it everywhere."""
+    if value and len(value) >= 8:
+        _SECRETS.add(value)
+
+
+def scrub(text: str) -> str:
+    """``text`` with every known secret (registered ones, and ``OPENAI_API_KEY`` from the environment) as ``***``."""
+    secrets = _SECRETS | {v for k in SECRET_ENV if len(v := os.environ.get(k) or "") >= 8}
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 class LabkitError(Exception):
-    """Base class for every error labkit raises on purpose."""
+    """Base class for every error labkit raises on purpose. Its message never shows a known secret."""
+
+    def __init__(self, *args: object):
+        super().__init__(*(scrub(a) if isinstance(a, str) else a for a in args))
 
 
 class DataFileError(LabkitError):

@@ -3,17 +3,72 @@
 Every reader reports the file and line of a bad record; every writer appends a whole line and flushes + fsyncs,
 so a run killed with SIGKILL leaves at most one torn last line, which ``read_jsonl(..., tolerate_torn_tail=True)``
 drops (the record is simply redone on resume).
+
+Text files are read as UTF-8; a UTF-8/UTF-16/UTF-32 byte-order mark, or UTF-16 without one (NUL-byte pattern), is
+decoded accordingly, and anything else (e.g. GBK) raises a :class:`DataFileError` naming the file and line.
+Strings holding lone surrogates (``"\\ud800"``, e.g. from a broken server reply) are written as JSON escapes, so
+such a record can always be written and reads back unchanged.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from labkit.errors import DataFileError
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def decode_text(data: bytes, path: str | Path) -> str:
+    """Bytes of a text file -> str (see module doc); undecodable bytes raise DataFileError with file and line."""
+    encoding = "utf-8"
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            data, encoding = data[len(bom):], name
+            break
+    else:
+        head = data[:4096]
+        if len(head) >= 4 and head.count(0) >= len(head) // 4:  # ASCII-range UTF-16 text: every other byte is NUL
+            encoding = "utf-16-le" if head[1::2].count(0) > head[0::2].count(0) else "utf-16-be"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1 if encoding == "utf-8" else None
+        hint = ""
+        if encoding == "utf-8":
+            try:
+                data.decode("gb18030")
+                hint = " (it decodes as GBK/GB18030: re-save it as UTF-8)"
+            except UnicodeDecodeError:
+                pass
+        raise DataFileError(path, f"not valid {encoding.upper()} text: {exc.reason} at byte {exc.start}{hint}",
+                            line=line) from None
+
+
+def read_text(path: str | Path) -> str:
+    """A whole text file, decoded as :func:`decode_text` does."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFileError(path, "file not found") from None
+    return decode_text(data, path)
+
+
+def dumps_line(record: dict[str, Any]) -> str:
+    """One JSONL line (with ``\\n``); non-ASCII stays readable, lone surrogates become ``\\udXXX`` escapes."""
+    text = json.dumps(record, ensure_ascii=False)
+    if LONE_SURROGATE.search(text):  # only inside JSON strings, where the escape is valid and round-trips
+        text = LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text + "\n"
 
 
 def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -21,8 +76,15 @@ def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
     path = Path(path)
     if not path.exists():
         raise DataFileError(path, "file not found")
-    with path.open("r", encoding="utf-8") as fh:
-        lines = fh.readlines()
+    data = path.read_bytes()
+    try:
+        text = decode_text(data, path)
+    except DataFileError:
+        if not (tolerate_torn_tail and data and not data.endswith(b"\n")):
+            raise
+        text = decode_text(data[: data.rfind(b"\n") + 1], path)  # a write torn inside a multi-byte character
+    lines = text.split("\n")  # not splitlines(): U+2028 and friends may sit inside JSON strings
+    lines = [ln + "\n" for ln in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     for i, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -49,7 +111,7 @@ def append_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     n = 0
     with path.open("a", encoding="utf-8") as fh:
         for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.write(dumps_line(rec))
             n += 1
         fh.flush()
         os.fsync(fh.fileno())
@@ -64,7 +126,7 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     n = 0
     with tmp.open("w", encoding="utf-8") as fh:
         for rec in records:
-            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            fh.write(dumps_line(rec))
             n += 1
         fh.flush()
         os.fsync(fh.fileno())

@@ -31,6 +31,19 @@ INJECTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 SOURCE_HEAD_LINES = 5
 
 
+def ensure_dataset(mode: str, data_dir: str | Path | None = None, *,
+                   needs: Sequence[str] = ("train.jsonl", "test_queries.jsonl", "stats.json")) -> Path:
+    """The data stage's folder for ``mode`` (default ``runs/data/<mode>``), built with
+    :func:`labkit.data.build_dataset` when one of ``needs`` is missing there, so that every lab also runs on its own
+    (in course order notebook 03 has built it already). Stages never build each other's inputs; the labs do."""
+    folder = Path(data_dir) if data_dir else runs_dir() / "data" / mode
+    if not all((folder / name).exists() for name in needs):
+        from labkit.data.pipeline import build_dataset
+
+        build_dataset(mode, out_dir=folder, progress=False)  # type: ignore[arg-type]
+    return folder
+
+
 def notebooks_dir() -> Path:
     return REPO_ROOT / "notebooks"
 

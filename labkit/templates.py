@@ -10,6 +10,10 @@ Jinja2 ``template`` text. :meth:`AgentTemplate.render` fills it with blocks buil
 * ``history_block``, ``knowledge``, ``goal``, ``now``, ``max_steps``, ``tool_names``, ``tool_specs``.
 
 Optional keys ``tool_style`` / ``memory_style`` override the family's default style, so new templates need no code.
+
+Template files are untrusted (Meta-Agent writes them): they are compiled and rendered in Jinja2's immutable sandbox
+with no globals but ``range``, so ``{{ cycler.__init__.__globals__.os.popen('id') }}`` and the like raise a
+:class:`~labkit.errors.DataFileError` naming the file instead of running anything.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 import yaml
 
 from labkit.errors import DataFileError, UnknownNameError
+from labkit.jsonl import read_text
 from labkit.parsing import FINISH_TOOL, GIVE_ANSWER, GIVE_UP, OUTPUT_FORMATS, THINK_END, THINK_START, detect_format
 from labkit.paths import data_dir
 from labkit.types import CompletedTask, ToolCall
@@ -137,7 +143,28 @@ def format_history(history: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"User: {q}\nAssistant: {a}" for q, a in history)
 
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+MAX_RENDER_CHARS = 200_000  # a template may not build strings (``'a' * n``) or powers larger than this
+
+
+class _TemplateSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """Jinja2's sandbox (no ``__attr__`` access, no mutation of passed values, bounded ``range``) that also bounds
+    ``*`` and ``**``, so neither loading nor rendering a template file can run code or exhaust memory."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+            raise jinja2.sandbox.SecurityError(f"exponent {right!r} is too large")
+        if operator == "*":
+            sizes = [len(v) for v in (left, right) if isinstance(v, (str, list, tuple))]
+            counts = [v for v in (left, right) if isinstance(v, int) and not isinstance(v, bool)]
+            if sizes and counts and sizes[0] * max(counts[0], 0) > MAX_RENDER_CHARS:
+                raise jinja2.sandbox.SecurityError(f"repeating a {sizes[0]}-item value {counts[0]} times is too large")
+        return super().call_binop(context, operator, left, right)
+
+
+_ENV = _TemplateSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+_ENV.globals = {"range": _ENV.globals["range"]}  # no cycler/joiner/namespace/lipsum objects to climb from
 
 
 @dataclass
@@ -180,8 +207,13 @@ class AgentTemplate:
         }
         try:
             text = self._compiled.render(**context)
+        except jinja2.sandbox.SecurityError as exc:
+            raise DataFileError(self.path, f"unsafe template, refused by the sandbox: {exc}",
+                                field="template") from None
         except jinja2.TemplateError as exc:
             raise DataFileError(self.path, f"cannot render: {exc}", field="template") from None
+        except (ArithmeticError, LookupError, TypeError, ValueError) as exc:  # e.g. {{ 1 / 0 }}, {{ goal + 1 }}
+            raise DataFileError(self.path, f"cannot render: {type(exc).__name__}: {exc}", field="template") from None
         return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
@@ -217,7 +249,7 @@ def load_template(name_or_path: str | Path) -> AgentTemplate:
     if not path.exists():
         raise DataFileError(path, "file not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise DataFileError(path, f"invalid YAML: {getattr(exc, 'problem', exc)}",

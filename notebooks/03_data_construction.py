@@ -125,14 +125,15 @@ print(prompt)
 # ## 4. 老师写出标准答案（第 3 步）并解析
 #
 # 把 prompt 发给老师（这里是**模拟器**：按金标注扮演 GPT-4 级老师，并以 `teacher_noise` 的概率犯真实老师会犯的错），
-# 再用解析器读出它的动作。ReAct 类格式要在 `Observation:` 处停下，由工具来填写结果。
+# 再用解析器读出它的动作。解码规则按模板的输出格式来（`decoding_for`，与 Agent 循环用的是同一套）：ReAct 类格式要在
+# `Observation:` 处停下，由工具来填写结果；JSON 格式在第一个完整的 JSON 对象闭合时停止。
 
 # %%
-from labkit.agent import STOP_MARKERS
+from labkit.agent import decoding_for
 from labkit.llm import get_model
 from labkit.parsing import parse_output
 
-reply = get_model(teacher_spec).chat([{"role": "user", "content": prompt}], stop=STOP_MARKERS.get(template.output_format))
+reply = get_model(teacher_spec).chat([{"role": "user", "content": prompt}], **decoding_for(template.output_format).kwargs())
 print("老师的输出：\n" + reply.text)
 print("\n模拟器注入的噪声：", reply.meta.get("noise"))
 print("解析结果：", parse_output(reply.text, template.output_format, tools=registry.subset(job.tools)))
@@ -143,13 +144,14 @@ print("解析结果：", parse_output(reply.text, template.output_format, tools=
 # `label_jobs` 对每个任务跑一遍完整的规划循环（实验 02 的 `run_plan` / 实验 01 的 `run_react`）：每一步的 prompt 和老师输出都记下来，
 # 工具真实执行，最后用模板-2 总结。老师调用有**磁盘缓存**（以“模型名 + messages + 生成参数”的 sha256 为键，追加写 JSONL）：
 # 重跑 0 次调用；中途被杀掉（哪怕 SIGKILL）也能断点续跑，不丢不重。进度条显示剩余时间，并统计 token 数与费用。
+# 标注好的轨迹以 `<query id>::<模板名>@<老师身份的哈希>` 为 `job_id`：同一个文件夹里换一位老师，会重新标注，而不是沿用别的老师的结果。
 
 # %%
-from labkit.data.label import label_jobs, load_labelled
+from labkit.data.label import label_jobs, load_labelled, teacher_job_id
 
 report = label_jobs(jobs, teacher_spec, out / "labelling", workers=workers, price_per_1k_prompt=price_per_1k_prompt,
                     price_per_1k_completion=price_per_1k_completion, registry=registry)
-wanted = {j.job_id for j in jobs}
+wanted = {teacher_job_id(j.job_id, report.teacher_id) for j in jobs}  # 只取这位老师的标注
 records = sorted((r for r in load_labelled(out / "labelling") if r["job_id"] in wanted), key=lambda r: r["job_id"])
 print(f"{len(records)} 条轨迹（本次新做 {report.new}，已完成跳过 {report.skipped}，失败 {report.failed}）；老师调用：{report.usage}")
 

@@ -65,11 +65,11 @@ KILL_SCRIPT = """
 import sys, time
 from labkit.data.label import label_jobs, plan_jobs
 from labkit.data.queries import load_queries
-from labkit.llm import get_model
+from labkit.llm import get_model, model_id
 
-class Slow:
+class Slow:  # the same teacher, slowed down: same identity, so its labels and cache entries are shared
     def __init__(self, inner):
-        self.inner, self.name = inner, inner.name
+        self.inner, self.name, self.identity = inner, inner.name, model_id(inner)
     def chat(self, messages, **kw):
         time.sleep(0.05)
         return self.inner.chat(messages, **kw)
@@ -213,3 +213,131 @@ def test_templates_per_query_rotates_templates_evenly(data_dir: Path) -> None:
     assert len(jobs) == 8 * 3 and len({j.job_id for j in jobs}) == 24
     per_template = Counter(j.template for j in jobs)
     assert set(per_template) == set(TEMPLATES) and max(per_template.values()) - min(per_template.values()) <= 1
+
+
+class FlakyTeacher:
+    """The emulator behind a link that drops about a quarter of the requests (seeded by prompt and attempt)."""
+
+    def __init__(self, rate: float = 0.25):
+        from labkit.llm import get_model
+
+        from labkit.llm import model_id
+
+        self.inner, self.rate, self.attempts = get_model("sandbox:noise=0.3"), rate, {}
+        self.name, self.identity = self.inner.name, model_id(self.inner)  # the same teacher behind a bad link
+
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        import hashlib
+
+        prompt = messages[-1]["content"]
+        n = self.attempts[prompt] = self.attempts.get(prompt, 0) + 1
+        if int(hashlib.sha256(f"{n}|{prompt}".encode()).hexdigest(), 16) % 1000 < self.rate * 1000:
+            raise RuntimeError("connection dropped")
+        return self.inner.chat(messages, **kw)
+
+
+def test_failed_jobs_are_not_done_and_resume_retries_them(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_failures, load_labelled, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs = plan_jobs(load_queries(), TEMPLATES, conclusion_templates=CONCLUSIONS)
+    ref = tmp_path / "ref"
+    label_jobs(jobs, "sandbox:noise=0.3", ref, workers=2, progress=False)
+    out, teacher = tmp_path / "flaky", FlakyTeacher()
+    first = label_jobs(jobs, teacher, out, workers=2, progress=False)
+    assert first.failed > 5 and first.new == len(jobs) - first.failed
+    rounds = [first]
+    while rounds[-1].failed and len(rounds) < 12:
+        rounds.append(label_jobs(jobs, teacher, out, workers=2, progress=False))
+    assert rounds[1].skipped == first.new and rounds[1].new > 0, "resume must retry the failed jobs"
+    assert rounds[-1].failed == 0 and len(load_failures(out)) == sum(r.failed for r in rounds)
+    ids = [r["job_id"] for r in load_labelled(out)]
+    assert len(ids) == len(set(ids)) == len(jobs)
+    assert _signature(out) == _signature(ref)
+
+
+class SlowTeacher:
+    def __init__(self, delay: float):
+        from labkit.llm import get_model
+
+        self.inner, self.delay = get_model("sandbox"), delay
+        self.name = self.inner.name
+
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        time.sleep(self.delay)
+        return self.inner.chat(messages, **kw)
+
+
+def test_job_and_run_deadlines(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_failures, load_labelled, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs = plan_jobs(load_queries(), ["kagent_planning_zh"], conclusion_templates=CONCLUSIONS)
+    report = label_jobs(jobs, SlowTeacher(0.03), tmp_path / "a", workers=2, progress=False, job_deadline_s=0.05)
+    assert report.failed == len(jobs) and report.new == 0  # every plan job needs 3+ calls: each overran
+    assert all("deadline" in f["reason"] and f["error_type"] == "JobDeadlineExceeded"
+               for f in load_failures(tmp_path / "a"))
+    run = label_jobs(jobs, SlowTeacher(0.03), tmp_path / "b", workers=1, progress=False, deadline_s=0.2)
+    assert run.not_started > 0 and run.new + run.failed + run.not_started == len(jobs) and run.seconds < 1.0
+    rest = label_jobs(jobs, SlowTeacher(0.0), tmp_path / "b", workers=2, progress=False)
+    assert rest.skipped == run.new and len(load_labelled(tmp_path / "b")) == len(jobs)
+
+
+def test_failure_reasons_never_hold_the_api_key(data_dir: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.data.label import label_jobs, plan_jobs
+    from labkit.data.queries import load_queries
+
+    key = "sk-planted-in-a-teacher-error-123"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+
+    class Leaky:
+        name = "leaky"
+
+        def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+            raise RuntimeError(f"proxy said: bad header Authorization: Bearer {key}")
+
+    jobs = plan_jobs(load_queries()[:2], ["react"])
+    assert label_jobs(jobs, Leaky(), tmp_path / "k", progress=False).failed == 2
+    text = (tmp_path / "k" / "failures.jsonl").read_text()
+    assert key not in text and "Bearer ***" in text
+
+
+def test_another_teacher_in_the_same_folder_makes_its_own_labels(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_labelled, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs = plan_jobs(load_queries(), ["kagent_planning_zh", "react"], conclusion_templates=CONCLUSIONS)
+    out = tmp_path / "shared"
+    noisy = label_jobs(jobs, "sandbox:noise=0.9", out, workers=2, progress=False)
+    clean = label_jobs(jobs, "sandbox:noise=0.0", out, workers=2, progress=False)  # same name, other teacher
+    assert noisy.new == clean.new == len(jobs) and clean.skipped == 0 and clean.usage.calls > 0
+    assert clean.usage.cache_hits == 0, "answers cached for another teacher must not be reused"
+    mine = [r for r in load_labelled(out) if r["teacher_id"] == clean.teacher_id]
+    assert len(mine) == len(jobs) and not any(m.get("noise") for r in mine for m in r["teacher_meta"])
+    assert len({r["job_id"] for r in load_labelled(out)}) == 2 * len(jobs)
+    assert label_jobs(jobs, "sandbox:noise=0.9", out, workers=2, progress=False).skipped == len(jobs)
+
+
+class BrokenTeacher:
+    name = "broken"
+
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        raise ConnectionError("teacher unreachable")
+
+
+def test_when_every_call_fails_nothing_is_written_and_the_error_is_clear(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.pipeline import build_dataset
+    from labkit.errors import LabkitError
+
+    out = tmp_path / "d"
+    with pytest.raises(LabkitError, match=r"no labelling job succeeded \(\d+ of \d+ failed; last error: "
+                                          r"ConnectionError: teacher unreachable\).*failures.jsonl"):
+        build_dataset("smoke", out, teacher=BrokenTeacher(), test_fraction=0.3, workers=2, progress=False)
+    assert not (out / "train.jsonl").exists() and (out / "labelling" / "failures.jsonl").stat().st_size > 0
+    build_dataset("smoke", out, teacher="sandbox", test_fraction=0.3, workers=2, progress=False)
+    stats, train = json.loads((out / "stats.json").read_text()), (out / "train.jsonl").read_bytes()
+    assert stats["teacher"] == "sandbox" and stats["teacher_id"].startswith("sandbox-teacher")
+    with pytest.raises(LabkitError, match="no labelling job succeeded"):
+        build_dataset("smoke", out, teacher=BrokenTeacher(), test_fraction=0.3, workers=2, progress=False)
+    assert (out / "train.jsonl").read_bytes() == train and json.loads((out / "stats.json").read_text()) == stats

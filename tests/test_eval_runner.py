@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from labkit.evaluate.benchmark import load_benchmark
 from labkit.evaluate.runner import (
-    PredictionCache,
     answer_matches,
     args_match,
     check_trace,
     evaluate_model,
     generate_predictions,
 )
+from labkit.llm.cached import RequestCache
 from labkit.types import ChatResult, Message
 
 FIXTURE = Path(__file__).parent / "fixtures" / "kagentbench_sample.jsonl"
@@ -55,7 +58,7 @@ def test_cache_makes_rerun_free_and_survives_a_torn_line(tmp_path: Path) -> None
     third = CountingModel()
     generate_predictions(third, bench, cache)
     assert third.calls == 1
-    assert len(PredictionCache(cache)) == n_prompts
+    assert len(RequestCache(cache)) == n_prompts
 
 
 def test_evaluate_model_writes_predictions_and_scores(tmp_path: Path) -> None:
@@ -106,3 +109,17 @@ def test_agent_success_with_the_sandbox_teacher(tmp_path: Path) -> None:
     # a teacher that knows nothing answers "cannot answer": no tool calls, no success
     rate, outcomes = agent_success(SandboxTeacher(bank=None), gold)
     assert rate == 0.0 and outcomes[0].missing_calls == ["get_weather_info"]
+
+
+def test_another_model_cannot_overwrite_an_eval_folder(tmp_path: Path) -> None:
+    from labkit.errors import LabkitError
+
+    bench, out = load_benchmark(FIXTURE), tmp_path / "eval"
+    evaluate_model(CountingModel(name="model-a"), bench, out)
+    before = {p: (out / p).read_bytes() for p in ("predictions.jsonl", "scores.json")}
+    with pytest.raises(LabkitError, match=r"holds the results of model 'model-a'.*one out_dir per model"):
+        evaluate_model(CountingModel(name="model-b"), bench, out)
+    assert {p: (out / p).read_bytes() for p in before} == before
+    evaluate_model(CountingModel(name="model-a"), bench, out)  # the same model may re-run into its own folder
+    evaluate_model(CountingModel(name="model-b"), bench, out, overwrite=True)
+    assert json.loads((out / "scores.json").read_text())["model"] == "model-b"

@@ -158,3 +158,18 @@ def test_progress_bar_shows_cell_n_of_m(labs_dir: Path, tmp_path: Path) -> None:
     run_labs(["01"], folder=labs_dir, out_dir=tmp_path / "o", progress=lambda name: progress_bar(name, buf))
     text = buf.getvalue()
     assert "01_ok: cell 4/4" in text and "elapsed" in text  # 3 cells + the injected parameters
+
+
+def test_ensure_dataset_builds_only_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.data import pipeline
+    from labkit.labs import ensure_dataset
+
+    built: list[tuple[str, Path]] = []
+    monkeypatch.setattr(pipeline, "build_dataset", lambda mode, out_dir, **kw: built.append((mode, out_dir)))
+    folder = tmp_path / "d"
+    assert ensure_dataset("smoke", folder) == folder and built == [("smoke", folder)]
+    folder.mkdir()
+    (folder / "train.jsonl").write_text("")
+    assert ensure_dataset("smoke", folder, needs=["train.jsonl"]) == folder and len(built) == 1
+    monkeypatch.setenv("LABKIT_RUNS", str(tmp_path / "runs"))
+    assert ensure_dataset("course") == tmp_path / "runs" / "data" / "course" and len(built) == 2

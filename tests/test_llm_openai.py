@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import traceback
@@ -28,9 +29,11 @@ def completion(text: str = "pong") -> dict:
 
 
 class Scripted:
-    """A tiny local HTTP server that answers POSTs from a script of (status, body, delay_s); the last one repeats."""
+    """A tiny local HTTP server that answers POSTs from a script of (status, body, delay_s[, headers]); the last one
+    repeats. A dict body is sent as JSON; a str/bytes body is sent as it is; header ``X-Truncate`` cuts the body short
+    after announcing its full length."""
 
-    def __init__(self, script: list[tuple[int, dict, float]]):
+    def __init__(self, script: list[tuple]):
         self.script, self.requests = script, []
         outer = self
 
@@ -38,24 +41,41 @@ class Scripted:
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                status, reply, delay = outer.script[min(len(outer.requests), len(outer.script)) - 1]
+                status, reply, delay, *extra = outer.script[min(len(outer.requests), len(outer.script)) - 1]
+                headers = dict(extra[0]) if extra else {}
                 time.sleep(delay)
-                data = json.dumps(reply).encode()
+                data = reply.encode() if isinstance(reply, str) else reply if isinstance(reply, bytes) \
+                    else json.dumps(reply).encode()
+                truncate = headers.pop("X-Truncate", None)
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
                     self.send_header("Content-Length", str(len(data)))
+                    for k, v in headers.items():
+                        self.send_header(k, v)
                     self.end_headers()
-                    self.wfile.write(data)
+                    self.wfile.write(data[: len(data) // 2] if truncate else data)
+                    if truncate:
+                        self.wfile.flush()
+                        self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def do_GET(self) -> None:  # noqa: N802  (/v1/models)
+                data = json.dumps(outer.models).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args: object) -> None:
                 pass
 
+        self.models: object = {"object": "list", "data": [{"id": "served-model", "object": "model"}]}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -125,12 +145,87 @@ def test_key_never_shown(scripted) -> None:
         c.chat(MSG)
     shown = "".join(traceback.format_exception(info.value)) + repr(info.value)
     assert SECRET not in shown and "***" in shown and len(srv.requests) == 1
+    chain, exc = [], info.value  # nothing in the exception chain may keep the SDK error with the raw message
+    while exc is not None and len(chain) < 10:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    assert chain == [info.value], [type(e).__name__ for e in chain]
 
 
 def test_chat_batch_keeps_order(scripted) -> None:
     srv = scripted([(200, completion("same"), 0)])
     out = client(srv.url, concurrency=3).chat_batch([MSG] * 5)
     assert [r.text for r in out] == ["same"] * 5 and len(srv.requests) == 5
+
+
+def test_bad_200_replies_are_typed_retryable_errors(scripted) -> None:
+    bad = [(200, "<html>upstream broke</html>", 0, {"Content-Type": "text/html"}),
+           (200, '{"choices": [{"message": {"content": "po', 0),
+           (200, "not json at all", 0),
+           (200, {"choices": []}, 0),
+           (200, {"choices": [{"index": 0, "message": {"role": "assistant"}}]}, 0),
+           (200, {"choices": [{"index": 0}]}, 0),
+           (200, {"error": {"message": "overloaded"}}, 0),
+           (200, [1, 2], 0),
+           (200, completion("pong"), 0, {"X-Truncate": "1"})]
+    srv = scripted(bad + [(200, completion("pong"), 0)])
+    c = client(srv.url, max_retries=len(bad))
+    assert c.chat(MSG).text == "pong"
+    assert len(srv.requests) == len(bad) + 1 and c.requests == len(bad) + 1 and c.retries == len(bad)
+    for reply in bad:
+        srv = scripted([reply])
+        with pytest.raises(LLMRequestError) as info:
+            client(srv.url, max_retries=1).chat(MSG)
+        assert info.value.retryable and info.value.kind in ("bad_reply", "connection"), str(info.value)
+        assert len(srv.requests) == 2
+
+
+def test_model_name_is_discovered_or_the_error_is_clear(scripted) -> None:
+    srv = scripted([(200, completion("hi"), 0)])
+    c = OpenAIChat(base_url=srv.url, api_key=SECRET)
+    assert c.name == "served-model" and c.chat(MSG).model == "served-model"
+    srv.models = {"object": "list", "data": []}
+    with pytest.raises(LLMRequestError, match="lists no models"):
+        _ = OpenAIChat(base_url=srv.url, api_key=SECRET).name
+    srv.models = ["garbage"]
+    with pytest.raises(LLMRequestError, match="unreadable model list"):
+        _ = OpenAIChat(base_url=srv.url, api_key=SECRET).name
+
+
+def test_lone_surrogate_in_a_reply_is_replaced(scripted) -> None:
+    srv = scripted([(200, completion("half an emoji \ud83d here"), 0)])
+    assert client(srv.url).chat(MSG).text == "half an emoji \ufffd here"
+
+
+def test_retry_after_is_honoured_in_seconds_and_as_http_date(scripted) -> None:
+    import email.utils
+
+    date = email.utils.formatdate(time.time() + 30, usegmt=True)
+    srv = scripted([(429, {"error": {"message": "slow"}}, 0, {"Retry-After": "7"}),
+                    (503, {"error": {"message": "busy"}}, 0, {"Retry-After": date}),
+                    (429, {"error": {"message": "slow"}}, 0, {"retry-after-ms": "250"}),
+                    (200, completion("ok"), 0)])
+    c = client(srv.url)
+    sleeps: list[float] = []
+    c._sleep = sleeps.append
+    assert c.chat(MSG).text == "ok"
+    assert sleeps[0] == 7 and 27 <= sleeps[1] <= 30 and sleeps[2] == 0.25
+    srv = scripted([(429, {"error": {"message": "come back tomorrow"}}, 0, {"Retry-After": "86400"})])
+    c = client(srv.url)
+    c._sleep = sleeps.append
+    with pytest.raises(LLMRequestError, match="retry after 86400 s") as info:
+        c.chat(MSG)
+    assert len(srv.requests) == 1 and info.value.status_code == 429
+
+
+def test_a_hung_server_costs_at_most_the_deadline(scripted) -> None:
+    srv = scripted([(200, completion(), 5.0)])
+    start = time.monotonic()
+    with pytest.raises(LLMRequestError, match="deadline") as info:
+        client(srv.url, timeout=0.3, deadline=1.0, max_retries=100).chat(MSG)
+    assert time.monotonic() - start < 1.8 and info.value.kind == "timeout"
+    defaults = OpenAIChat(api_key=SECRET)
+    assert defaults.timeout <= 30 and defaults.deadline <= 120  # not 5 x 60 s as before
 
 
 @pytest.fixture
@@ -179,3 +274,57 @@ def test_real_transformers_server(model_server) -> None:
     batch = c.chat_batch([MSG, MSG], max_new_tokens=4)  # concurrent requests against one server
     assert [r.text for r in batch][0] == batch[1].text  # greedy: same prompt, same answer
     assert SECRET not in repr(c)
+
+
+def test_a_parent_folders_dotenv_is_not_read(clean_env: Path, monkeypatch: pytest.MonkeyPatch, scripted) -> None:
+    evil = scripted([(200, completion("stolen"), 0)])
+    (clean_env / ".env").write_text(f"OPENAI_BASE_URL={evil.url}\nOPENAI_API_KEY=sk-from-parent-dotenv-0000\n")
+    child = clean_env / "project"
+    child.mkdir()
+    monkeypatch.chdir(child)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    c = OpenAIChat.from_env(model="m")
+    assert c.base_url is None and c._api_key == SECRET and not evil.requests
+
+
+def test_a_dotenv_cannot_redirect_a_key_it_did_not_supply(clean_env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          scripted) -> None:
+    evil = scripted([(200, completion("stolen"), 0)])
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    (clean_env / ".env").write_text(f"OPENAI_BASE_URL={evil.url}\n")
+    with pytest.raises(LabkitError, match=r"OPENAI_BASE_URL is set by .*\.env but OPENAI_API_KEY comes from the "
+                                          r"environment") as info:
+        OpenAIChat.from_env(model="m").chat(MSG)
+    assert not evil.requests and SECRET not in str(info.value)
+    repo = clean_env / "repo"  # the repo root's .env names the host, the current folder's supplies the key
+    repo.mkdir()
+    (repo / ".env").write_text(f"OPENAI_BASE_URL={evil.url}\n")
+    (clean_env / ".env").write_text("OPENAI_API_KEY=sk-other-file-key-000000\n")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(LabkitError, match="refusing"):
+        OpenAIChat.from_env(model="m")
+    monkeypatch.setenv("OPENAI_BASE_URL", evil.url)  # the environment may name the host for any key
+    assert OpenAIChat.from_env(model="m").chat(MSG).text == "stolen"
+
+
+def test_known_keys_are_scrubbed_from_every_labkit_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.errors import DataFileError
+
+    OpenAIChat(base_url="http://127.0.0.1:9/v1", api_key=SECRET)
+    assert SECRET not in str(DataFileError("x.jsonl", f"bad value {SECRET}", line=3))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-only-in-the-environment-42")
+    assert "sk-only-in-the-environment-42" not in str(LabkitError("oops sk-only-in-the-environment-42"))
+
+
+def test_the_notebooks_api_check_does_not_load_a_parent_dotenv(clean_env: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.display import api_ready
+
+    (clean_env / ".env").write_text("OPENAI_BASE_URL=http://evil.example/v1\nOPENAI_API_KEY=sk-parent-000000000\n")
+    child = clean_env / "notebooks"
+    child.mkdir()
+    monkeypatch.chdir(child)
+    assert not api_ready() and "OPENAI_BASE_URL" not in os.environ and "OPENAI_API_KEY" not in os.environ
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    assert api_ready() and "OPENAI_BASE_URL" not in os.environ
+    assert OpenAIChat.from_env(model="m").base_url is None

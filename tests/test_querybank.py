@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import collections
 import re
+from pathlib import Path
 
 import pytest
 
+from labkit.build import querygen
+from labkit.build.general import build_general
 from labkit.jsonl import read_jsonl
 from labkit.paths import data_dir
 from labkit.tools import default_registry
-from labkit.tools import querygen
-from labkit.tools.general import build_general
 from labkit.types import ToolCall
 
 
@@ -70,7 +71,7 @@ def test_every_gold_call_reexecutes_and_grounds_the_answer(bank):
 
 def test_generator_is_deterministic_and_matches_the_file(bank, general):
     again = querygen.build_queries()
-    assert again == bank, "data/queries/agent_queries.jsonl is stale: run python -m labkit.tools.querygen"
+    assert again == bank, "data/queries/agent_queries.jsonl is stale: run python -m labkit.build.querygen"
     assert build_general(querygen.SEED, target=querygen.GENERAL_TARGET) == general
     other = querygen.build_queries(seed=1)
     assert [q["query"] for q in other] != [q["query"] for q in bank]
@@ -90,3 +91,19 @@ def test_general_samples(general):
     for g in arith:
         a, b, r = map(int, re.match(r"(\d+) × (\d+) = (\d+)", g["output"]).groups())
         assert a * b == r
+
+
+def test_build_entry_points_regenerate_the_committed_files(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from labkit.build.worldgen import build_corpus
+    from labkit.paths import REPO_ROOT
+
+    assert build_corpus() == read_jsonl(REPO_ROOT / "data" / "world" / "corpus.jsonl"), \
+        "data/world/corpus.jsonl is stale: run python -m labkit.build.worldgen"
+    done = subprocess.run([sys.executable, "-m", "labkit.build.querygen", "--out", str(tmp_path)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for name in ("agent_queries.jsonl", "general.jsonl"):
+        assert (tmp_path / name).read_bytes() == (REPO_ROOT / "data" / "queries" / name).read_bytes()

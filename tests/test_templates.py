@@ -226,3 +226,44 @@ def test_template_1_keeps_the_notes_nine_constraints() -> None:
     assert [line.split(".", 1)[0] for line in numbered] == [str(i) for i in range(1, 10)]
     for phrase in ("~4000字的短期记忆", "鉴别真伪", "不能重复调用", "自我批评", "最多只能进行5步思考", "应继续规划"):
         assert phrase in constraints
+
+
+# ---------------------------------------------------------------- untrusted template files cannot run code
+PAYLOADS = [
+    "{{ cycler.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "{{ joiner.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "{{ namespace.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "{{ lipsum.__globals__['os'].popen('touch MARKER').read() }}",
+    "{{ self._TemplateReference__context.cycler.__init__.__globals__.os.popen('touch MARKER').read() }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ goal.__class__.__base__.__subclasses__() }}",
+    "{{ '{0.__class__.__mro__}'.format(goal) }}",
+    "{{ tool_specs.append(1) }}{{ tool_specs.clear() }}",
+    "{{ 'a' * 100000000 }}",
+    "{{ 10 ** 100000000 }}",
+    "{% for i in range(10 ** 9) %}{% endfor %}",
+    "{{ 1 / 0 }}",
+]
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_template_payloads_raise_instead_of_running(tmp_path: Path, payload: str,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "MARKER"
+    path = write(tmp_path, dict(VALID, template=VALID["template"] + payload.replace("MARKER", str(marker))))
+    with pytest.raises(DataFileError) as err:
+        load_template(path)
+    assert str(path) in str(err.value) and err.value.field == "template"
+    assert not marker.exists(), "the template ran a shell command"
+
+
+def test_template_in_gbk_names_the_file(tmp_path: Path) -> None:
+    import yaml
+
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes(yaml.safe_dump(dict(VALID, description="中文说明"), allow_unicode=True).encode("gbk"))
+    with pytest.raises(DataFileError, match="gbk.yaml.*GBK"):
+        load_template(path)
+    path.write_bytes(yaml.safe_dump(dict(VALID, description="中文说明"), allow_unicode=True).encode("utf-16"))
+    assert load_template(path).description == "中文说明"

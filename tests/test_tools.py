@@ -166,3 +166,32 @@ def test_world_size_and_every_name_resolves(reg):
     for c in cities():
         for name in (c["en"], c["zh"]):
             assert call(reg, "get_weather_info", location=name, start_date="2025-03-16", end_date="2025-03-16").ok
+
+
+@pytest.mark.parametrize("name", [["web_search"], {"n": 1}, None, 3])
+def test_a_tool_name_that_is_not_a_string_is_a_clear_observation(reg, name):
+    obs = reg.call(ToolCall(name, {"query": "x"}))  # type: ignore[arg-type]
+    assert not obs.ok and obs.error == "unknown_tool" and "tool name must be a string" in obs.text
+
+
+def test_what_goes_back_into_a_prompt_is_capped_and_marked(reg):
+    from labkit.tools.registry import MAX_ECHO_CHARS, MAX_OBSERVATION_CHARS
+
+    huge = "zzqxw " * 200_000  # no result: the sandbox search echoes the query
+    for obs in (call(reg, "web_search", query=huge), reg.call(ToolCall("x" * 100_000, {})),
+                call(reg, "currency_convert", amount=100, from_currency=huge, to_currency="CNY"),
+                call(reg, "get_weather_info", location=["a" * 100_000], start_date="2025-03-15")):
+        assert len(obs.text) <= MAX_OBSERVATION_CHARS + 40, len(obs.text)
+    assert "…[truncated " in call(reg, "web_search", query=huge).text
+    echoed = reg.call(ToolCall("x" * 100_000, {})).text
+    assert len(echoed) < MAX_ECHO_CHARS + 400 and "truncated" in echoed
+    assert call(reg, "calculator", expression="2+3").text == "2+3 = 5"  # normal answers are untouched
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), "NaN", "inf", "1e999"])
+def test_non_finite_numbers_are_rejected_not_turned_into_nan_text(reg, value):
+    obs = call(reg, "currency_convert", amount=value, from_currency="USD", to_currency="CNY")
+    assert not obs.ok and obs.error == "invalid_args" and "amount" in obs.text and "nan" not in obs.text.lower()[:6]
+    assert "nan USD" not in obs.text and "inf km" not in obs.text
+    nested = call(reg, "web_search", query=float("nan"))
+    assert not nested.ok and "finite" in nested.text

@@ -147,7 +147,7 @@ class AgentRun:
             else:
                 self.seen.append(call)
                 obs = self.registry.call(call)
-                step.observation, step.tool_ok = obs.text, obs.ok
+                step.observation, step.tool_ok, step.tool_error = obs.text, obs.ok, obs.error
                 state.memory.append(CompletedTask(task_name=parsed.thought, call=call, result=obs.text))
                 if len(trace.steps) - self.attempt_start >= self.budget:
                     stopped = "max_steps"

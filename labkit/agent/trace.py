@@ -1,53 +1,20 @@
-"""A record of one agent run: every step's prompt, raw output, parsed action and tool observation."""
+"""A record of one agent run: every step's prompt, raw output, parsed action and tool observation.
+
+The step record itself (:class:`~labkit.records.TraceStep`, with its validator) lives at the bottom layer, so the
+data and evaluation stages read saved traces with the same type.
+"""
 
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.errors import DataFileError
 from labkit.jsonl import append_jsonl, iter_jsonl, require
-from labkit.types import ParseError, ParseResult
+from labkit.records import TraceStep, parsed_to_dict, trace_steps
 
 STOP_REASONS = ("finished", "max_steps", "parse_error", "give_up", "repeated_call")
-
-
-def parsed_to_dict(result: ParseResult) -> dict[str, Any]:
-    """``{"ok": True, thought, call, final_answer, give_up, repaired}`` or ``{"ok": False, code, message}``."""
-    if isinstance(result, ParseError):
-        return {"ok": False, **result.to_dict()}
-    d = result.to_dict()
-    d["repaired"] = list(d.get("repaired", ()))
-    return {"ok": True, **d}
-
-
-@dataclass
-class TraceStep:
-    prompt: str
-    output: str
-    parsed: dict[str, Any]
-    observation: str | None = None
-    kind: str = "step"  # "step" (plan / tool call) or "conclusion" (the summarising prompt)
-    tool_ok: bool | None = None  # False when the registry rejected the call (unknown tool, bad args, tool error)
-    completion_tokens: int = 0  # as the model reported it (0 when unknown)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.parsed.get("ok"))
-
-    def action_text(self) -> str:
-        """A one-line human reading of the parsed output."""
-        p = self.parsed
-        if not p.get("ok"):
-            return f"ParseError[{p.get('code')}]: {p.get('message')}"
-        if p.get("give_up"):
-            return "give_up_and_restart"
-        if p.get("call"):
-            return f"{p['call']['name']}({json.dumps(p['call']['args'], ensure_ascii=False)})"
-        return f"Final Answer: {p.get('final_answer')}"
 
 
 @dataclass
@@ -78,11 +45,7 @@ class Trace:
     def from_dict(cls, d: dict[str, Any], *, path: str | Path = "<dict>", line: int = 0) -> Trace:
         for name, typ in (("query", str), ("template", str), ("model", str), ("steps", list), ("stopped", str)):
             require(d, name, typ, path=path, line=line)
-        steps = []
-        for i, s in enumerate(d["steps"]):
-            if not isinstance(s, dict) or not all(k in s for k in ("prompt", "output", "parsed")):
-                raise DataFileError(path, "each step needs prompt, output and parsed", line=line, field=f"steps[{i}]")
-            steps.append(TraceStep(**{k: s[k] for k in s if k in TraceStep.__dataclass_fields__}))
+        steps = trace_steps(d, path=path, line=line)
         return cls(d["query"], d["template"], d["model"], steps, d.get("final_answer"), d["stopped"],
                    d.get("conclusion_template"), int(d.get("restarts", 0)))
 

@@ -19,7 +19,6 @@ _LAZY = {
     "load_queries": "queries", "load_general": "queries",
     "LabelJob": "label", "plan_jobs": "label", "label_jobs": "label", "load_labelled": "label",
     "load_failures": "label",
-    "RequestCache": "cache", "CachedChatModel": "cache", "request_key": "cache",
     "check_record": "filters", "filter_records": "filters", "rejection_table": "filters", "REASONS": "filters",
     "Verdict": "filters",
     "Reviewer": "review", "record_decision": "review", "load_decisions": "review", "apply_decisions": "review",

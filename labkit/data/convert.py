@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import DataFileError, UnknownNameError
-from labkit.jsonl import iter_jsonl, write_jsonl
+from labkit.jsonl import iter_jsonl, read_text, write_jsonl
 
 Sample = dict[str, Any]
 
@@ -222,7 +222,7 @@ def read_format(path: str | Path, fmt: str) -> list[Sample]:
     _, _, fields = _format(fmt)
     path = Path(path)
     if path.suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
         numbered: Iterable[tuple[int, dict[str, Any]]] = enumerate(data, start=1)
     else:
         numbered = iter_jsonl(path)

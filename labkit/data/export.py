@@ -8,11 +8,11 @@ from typing import Any
 
 import datasets
 
-from labkit.errors import DataFileError
-from labkit.jsonl import iter_jsonl, require, write_jsonl
+from labkit.jsonl import iter_jsonl, write_jsonl
+from labkit.records import ROLES, SAMPLE_FIELDS, validate_sample
 
-SAMPLE_FIELDS = ("id", "source", "query_id", "template", "step", "messages")
-ROLES = ("system", "user", "assistant")
+__all__ = ["ROLES", "SAMPLE_FIELDS", "check_sample", "normalize_sample", "read_training_set", "to_hf_dataset",
+           "write_training_set"]
 
 
 def normalize_sample(sample: dict[str, Any]) -> dict[str, Any]:
@@ -24,19 +24,7 @@ def normalize_sample(sample: dict[str, Any]) -> dict[str, Any]:
 
 def check_sample(sample: dict[str, Any], *, path: str | Path = "<samples>", line: int | None = None) -> None:
     """Raise DataFileError naming the field when ``sample`` is not a valid training sample."""
-    for f in SAMPLE_FIELDS:
-        if f not in sample:
-            raise DataFileError(path, "missing field", line=line, field=f)
-    if sample["source"] not in ("agent", "general"):
-        raise DataFileError(path, f"source must be agent|general, got {sample['source']!r}", line=line, field="source")
-    msgs = sample["messages"]
-    if not isinstance(msgs, list) or not msgs:
-        raise DataFileError(path, "messages must be a non-empty list", line=line, field="messages")
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            raise DataFileError(path, f"need role in {ROLES} and string content", line=line, field=f"messages[{i}]")
-    if not any(m.get("loss", m["role"] == "assistant") for m in msgs):
-        raise DataFileError(path, "no supervised turn (loss=true)", line=line, field="messages")
+    validate_sample(sample, path, line)
 
 
 def write_training_set(samples: Iterable[dict[str, Any]], path: str | Path) -> int:
@@ -51,7 +39,6 @@ def write_training_set(samples: Iterable[dict[str, Any]], path: str | Path) -> i
 def read_training_set(path: str | Path) -> list[dict[str, Any]]:
     rows = []
     for line, rec in iter_jsonl(path):
-        require(rec, "messages", list, path=path, line=line)
         check_sample(rec, path=path, line=line)
         rows.append(normalize_sample(rec))
     return rows

@@ -25,9 +25,10 @@ from typing import Any
 import pandas as pd
 
 from labkit.parsing import parse_output
+from labkit.records import TraceStep, trace_steps
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import ToolRegistry
-from labkit.types import ParseError, ToolCall
+from labkit.types import ParsedAction, ParseError, ParseResult, ToolCall
 
 MAX_STEPS = 5
 FINISH_TOOL = "task_complete"
@@ -122,26 +123,44 @@ def _gold_names(query: dict[str, Any]) -> list[str]:
     return [c["name"] for c in query["gold_calls"] if c["name"] != FINISH_TOOL]
 
 
+def _read_step(step: TraceStep, fmt: str, tools: ToolRegistry, registry: ToolRegistry,
+               edited: bool) -> tuple[ParseResult, str | None]:
+    """The step's parsed action and the tool's error code, as the agent loop recorded them in the trace. Only a
+    step a human edited is parsed (and its call validated by the registry) again."""
+    if not edited:
+        return step.action, step.tool_error
+    parsed = parse_output(step.output, fmt, tools=tools)
+    call = parsed.call if isinstance(parsed, ParsedAction) else None
+    if call is None or call.name == FINISH_TOOL or call.name not in tools:
+        return parsed, None
+    return parsed, registry.call(ToolCall(call.name, dict(call.args))).error
+
+
 def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegistry) -> Verdict:
-    """Run every filter over one labelled record; ``query`` is its query-bank record (with gold_calls)."""
+    """Run every filter over one labelled record; ``query`` is its query-bank record (with gold_calls).
+
+    The filters read the trace (parsed actions, tool error codes); they do not re-parse or re-run tools, except for
+    steps listed in ``human_edited_steps``."""
     v = Verdict(rec["job_id"])
     trace = rec["trace"]
     offered = set(rec["tools"])
     tools = registry.subset([n for n in rec["tools"] if n in registry])
+    edited = set(rec.get("human_edited_steps", []))
     calls: list[str] = []
     observations: list[str] = []
     final_answer = trace.get("final_answer")
     n_tool_steps = 0
-    for i, step in enumerate(trace["steps"]):
-        name = rec.get("conclusion_template") if step.get("kind") == "conclusion" else rec["template"]
-        parsed = parse_output(step["output"], _template(name or rec["template"]).output_format, tools=tools)
+    for i, step in enumerate(trace_steps(trace, path=f"<labelled {rec['job_id']}>")):
+        name = rec.get("conclusion_template") if step.kind == "conclusion" else rec["template"]
+        fmt = _template(name or rec["template"]).output_format
+        parsed, tool_error = _read_step(step, fmt, tools, registry, i in edited)
         if isinstance(parsed, ParseError):
             v.reasons.append({"code": "unparseable", "step": i, "detail": f"{parsed.code}: {parsed.message}"})
             continue
         v.repaired += [f"step {i}: {r}" for r in parsed.repaired]
-        _format_checks(v, i, step["output"], parsed.repaired, _template(name or rec["template"]).output_format)
-        if step.get("kind") == "conclusion":
-            final_answer = parsed.final_answer if parsed.final_answer is not None else step["output"]
+        _format_checks(v, i, step.output, parsed.repaired, fmt)
+        if step.kind == "conclusion":
+            final_answer = parsed.final_answer if parsed.final_answer is not None else step.output
             continue
         if parsed.give_up:
             v.reasons.append({"code": "tool_sequence_mismatch", "step": i, "detail": "gave up and restarted"})
@@ -157,11 +176,10 @@ def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegis
         if parsed.call.name not in offered or parsed.call.name not in registry:
             v.reasons.append({"code": "unknown_tool", "step": i, "detail": parsed.call.name})
             continue
-        obs = registry.call(ToolCall(parsed.call.name, dict(parsed.call.args)))
-        if obs.error == "invalid_args":
-            v.reasons.append({"code": "args_schema_invalid", "step": i, "detail": obs.text})
-        if step.get("observation"):
-            observations.append(step["observation"])
+        if tool_error == "invalid_args":
+            v.reasons.append({"code": "args_schema_invalid", "step": i, "detail": step.observation or ""})
+        if step.observation:
+            observations.append(step.observation)
     if n_tool_steps > MAX_STEPS or trace.get("stopped") == "max_steps":
         v.reasons.append({"code": "too_many_steps", "step": None,
                           "detail": f"{n_tool_steps} tool steps, stopped={trace.get('stopped')}"})

@@ -1,9 +1,14 @@
 """Teacher labelling: run every (query, template) job through the agent loop with a teacher model.
 
 Every step's prompt and output is recorded (the trace). Results go to ``labelled.jsonl`` (one line per finished
-job, fsynced) and errors to ``failures.jsonl`` (one line per failed job, with its reason); a job is never half
-written, so a run killed with SIGKILL resumes where it stopped, with nothing lost and nothing duplicated. Teacher
-requests go through :class:`~labkit.data.cache.CachedChatModel`, so a re-run makes no teacher calls.
+job, fsynced) and errors to ``failures.jsonl`` (one line per failed attempt, with its reason). Only
+``labelled.jsonl`` marks a job done: ``failures.jsonl`` is a log, so a resumed run retries every failed job. A job is
+never half written, so a run killed with SIGKILL resumes where it stopped, with nothing lost and nothing duplicated.
+Teacher requests go through :class:`~labkit.llm.cached.CachedChatModel`, so a re-run makes no teacher calls.
+
+Time is bounded: each teacher call by the client's own deadline, each job by ``job_deadline_s`` (checked before
+every call; an overrun is a failure, retried on resume) and, optionally, the whole run by ``deadline_s`` (jobs not
+started by then are left for the next run and reported as ``not_started``).
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from labkit.agent import is_planning_format, run_agent
-from labkit.data.cache import CachedChatModel, RequestCache, Usage, repair_jsonl_tail
-from labkit.jsonl import append_jsonl, read_jsonl
-from labkit.llm import ChatModel, get_model
+from labkit.errors import LabkitError, scrub
+from labkit.jsonl import read_jsonl
+from labkit.llm import ChatModel, get_model, model_id
+from labkit.llm.cached import CachedChatModel, RequestCache, Usage
+from labkit.store import KeyedStore
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import ToolRegistry, default_registry
 from labkit.tools.offer import offer_tools
@@ -79,13 +86,23 @@ def plan_jobs(queries: Sequence[dict[str, Any]], templates: Sequence[str | Agent
     return jobs
 
 
-class _Recorder:
-    """Per-job wrapper that remembers each reply's backend ``meta`` (e.g. the emulator's injected noise)."""
+class JobDeadlineExceeded(LabkitError):
+    """A labelling job ran past its ``job_deadline_s``; it is logged as a failure and retried on resume."""
 
-    def __init__(self, model: ChatModel):
+
+class _Recorder:
+    """Per-job wrapper that remembers each reply's backend ``meta`` (e.g. the emulator's injected noise) and stops a
+    job that has run past its deadline."""
+
+    def __init__(self, model: ChatModel, deadline_s: float | None = None):
         self.model, self.name, self.metas = model, model.name, []  # type: ignore[var-annotated]
+        self.deadline_s, self.start = deadline_s, time.monotonic()
 
     def chat(self, messages: list[Message], **kw: Any) -> ChatResult:
+        spent = time.monotonic() - self.start
+        if self.deadline_s is not None and spent > self.deadline_s:
+            raise JobDeadlineExceeded(f"job ran {spent:.1f} s, past its deadline of {self.deadline_s:g} s, "
+                                      f"after {len(self.metas)} teacher calls")
         result = self.model.chat(messages, **kw)
         self.metas.append({**result.meta, "cached": result.cached})
         return result
@@ -94,51 +111,64 @@ class _Recorder:
         return [self.chat(m, **kw) for m in batch]
 
 
+def teacher_job_id(plan_job_id: str, teacher_id: str) -> str:
+    """The id of one job labelled by one teacher: ``<query>::<template>@<hash of the teacher identity>``, so a
+    different teacher in the same folder makes new labels instead of reusing another teacher's."""
+    return f"{plan_job_id}@{hashlib.sha256(teacher_id.encode()).hexdigest()[:10]}"
+
+
 @dataclass
 class LabelReport:
     out_dir: Path
     total_jobs: int
+    teacher_id: str = ""
     new: int = 0
     skipped: int = 0
     failed: int = 0
+    not_started: int = 0  # left for the next run by ``deadline_s``
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": str(self.out_dir), "total_jobs": self.total_jobs, "new": self.new,
-                "skipped": self.skipped, "failed": self.failed, "usage": self.usage.to_dict(),
-                "seconds": round(self.seconds, 2)}
+        return {"out_dir": str(self.out_dir), "total_jobs": self.total_jobs, "teacher_id": self.teacher_id,
+                "new": self.new,
+                "skipped": self.skipped, "failed": self.failed, "not_started": self.not_started,
+                "usage": self.usage.to_dict(), "seconds": round(self.seconds, 2)}
+
+
+def labelled_store(out_dir: str | Path) -> KeyedStore:
+    """``labelled.jsonl`` as a store: teacher job id -> its labelled record (the only "done" mark)."""
+    return KeyedStore(Path(out_dir) / LABELLED, "job_id")
 
 
 def done_job_ids(out_dir: str | Path) -> set[str]:
-    """Jobs already finished (labelled or failed) — repairs a torn last line first."""
-    out_dir = Path(out_dir)
-    done: set[str] = set()
-    for name in (LABELLED, FAILURES):
-        path = out_dir / name
-        if path.exists():
-            repair_jsonl_tail(path)
-            done |= {r["job_id"] for r in read_jsonl(path)}
-    return done
+    """Jobs already labelled (``labelled.jsonl`` only: a logged failure is not done)."""
+    return set(labelled_store(out_dir).keys())
 
 
 def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_steps: int = 5,
-            max_new_tokens: int = 512) -> dict[str, Any]:
-    """Label one job; returns the record written to ``labelled.jsonl``."""
-    recorder = _Recorder(model)
-    trace = run_agent(recorder, job.query["query"], template=job.template, tools=registry.subset(job.tools),
-                      max_steps=max_steps, max_new_tokens=max_new_tokens,
-                      conclusion_template=job.conclusion_template or "kagent_conclusion_zh")
-    q = job.query
-    return {"job_id": job.job_id, "query_id": q["id"], "query": q["query"], "lang": q.get("lang"),
-            "cluster": q.get("cluster"), "template": job.template, "conclusion_template": trace.conclusion_template,
-            "tools": list(job.tools), "teacher": model.name, "trace": trace.to_dict(), "teacher_meta": recorder.metas}
+            max_new_tokens: int = 512, deadline_s: float | None = None,
+            templates: dict[str, AgentTemplate] | None = None) -> dict[str, Any]:
+    """Label one job; returns the record written to ``labelled.jsonl`` (``job_id`` names the teacher too).
+    ``templates``: already loaded templates by name (else each job reads its template files)."""
+    recorder = _Recorder(model, deadline_s)
+    concl = job.conclusion_template or "kagent_conclusion_zh"
+    loaded = templates or {}
+    trace = run_agent(recorder, job.query["query"], template=loaded.get(job.template, job.template),
+                      tools=registry.subset(job.tools), max_steps=max_steps, max_new_tokens=max_new_tokens,
+                      conclusion_template=loaded.get(concl, concl))
+    q, tid = job.query, model_id(model)
+    return {"job_id": teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "query_id": q["id"],
+            "query": q["query"], "lang": q.get("lang"), "cluster": q.get("cluster"), "template": job.template,
+            "conclusion_template": trace.conclusion_template, "tools": list(job.tools), "teacher": model.name,
+            "teacher_id": tid, "trace": trace.to_dict(), "teacher_meta": recorder.metas}
 
 
 def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str | Path, *, workers: int = 4,
                max_steps: int = 5, max_new_tokens: int = 512, price_per_1k_prompt: float = 0.0,
                price_per_1k_completion: float = 0.0, cache_path: str | Path | None = None,
-               registry: ToolRegistry | None = None, progress: bool = True) -> LabelReport:
+               registry: ToolRegistry | None = None, progress: bool = True, job_deadline_s: float | None = 600.0,
+               deadline_s: float | None = None) -> LabelReport:
     """Label the jobs not yet done in ``out_dir`` with ``workers`` threads; see the module docstring."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -146,22 +176,31 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
     cached = CachedChatModel(model, RequestCache(cache_path or out_dir / CACHE), price_per_1k_prompt,
                              price_per_1k_completion)
     registry = registry or default_registry()
-    done = done_job_ids(out_dir)
-    todo = [j for j in jobs if j.job_id not in done]
-    report = LabelReport(out_dir, len(jobs), skipped=len(jobs) - len(todo), usage=cached.usage)
+    labelled, failures = labelled_store(out_dir), KeyedStore(out_dir / FAILURES, "job_id")
+    tid = model_id(cached)
+    todo = [j for j in jobs if teacher_job_id(j.job_id, tid) not in labelled]
+    report = LabelReport(out_dir, len(jobs), tid, skipped=len(jobs) - len(todo), usage=cached.usage)
+    names = {n for j in todo for n in (j.template, j.conclusion_template or "kagent_conclusion_zh")}
+    templates = {n: load_template(n) for n in sorted(names)}  # parsed and checked once, not once per job
     lock, start = threading.Lock(), time.perf_counter()
     bar = tqdm(total=len(jobs), initial=report.skipped, desc="labelling", unit="job", disable=not progress)
 
     def work(job: LabelJob) -> None:
+        if deadline_s is not None and time.perf_counter() - start > deadline_s:
+            with lock:
+                report.not_started += 1
+            return
         try:
-            rec = run_job(job, cached, registry, max_steps=max_steps, max_new_tokens=max_new_tokens)
-            path, failed = out_dir / LABELLED, False
+            rec = run_job(job, cached, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
+                          deadline_s=job_deadline_s, templates=templates)
+            store, failed = labelled, False
         except Exception as exc:  # kept with its reason, never dropped
-            rec = {"job_id": job.job_id, "query_id": job.query["id"], "template": job.template,
-                   "error_type": type(exc).__name__, "reason": str(exc)[:2000]}
-            path, failed = out_dir / FAILURES, True
+            rec = {"job_id": teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "teacher_id": tid,
+                   "query_id": job.query["id"], "template": job.template,
+                   "error_type": type(exc).__name__, "reason": scrub(str(exc))[:2000]}
+            store, failed = failures, True
+        store.put(rec)
         with lock:
-            append_jsonl(path, [rec])
             report.failed += failed
             report.new += not failed
             u = cached.usage
@@ -180,10 +219,11 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
 
 
 def load_labelled(out_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(out_dir) / LABELLED
-    return read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []
+    """Every labelled record in ``out_dir`` (the latest per teacher job id; all teachers)."""
+    return labelled_store(out_dir).values()
 
 
 def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
+    """The failure log: one record per failed attempt (a job retried later appears here too)."""
     path = Path(out_dir) / FAILURES
     return read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []

@@ -28,11 +28,12 @@ from labkit.data.convert import to_kagentinstruct
 from labkit.data.dedup import NEAR_DUP_THRESHOLD, DedupResult, cross_duplicates, deduplicate
 from labkit.data.export import to_hf_dataset, write_training_set
 from labkit.data.filters import Verdict, check_record, rejection_table
-from labkit.data.label import LabelJob, label_jobs, load_failures, load_labelled, plan_jobs
+from labkit.data.label import LabelJob, label_jobs, load_failures, load_labelled, plan_jobs, teacher_job_id
 from labkit.data.mix import mix
 from labkit.data.queries import load_general, load_queries
 from labkit.data.review import apply_decisions, load_decisions
 from labkit.data.split import QuerySplit, leakage_report, split_queries, split_templates
+from labkit.errors import LabkitError
 from labkit.jsonl import write_jsonl
 from labkit.paths import runs_dir
 from labkit.templates import list_templates, load_templates
@@ -42,6 +43,14 @@ Mode = str  # a configs/<mode>.yaml name: "smoke", "course", ...
 # Held out for the test set: two Meta-Agent-style planning templates and one conclusion template ("unseen").
 DEFAULT_TEST_TEMPLATES = ("meta_xml_en", "meta_roleplay_zh", "meta_conclusion_brief_en")
 DATA_SETTINGS = ("train_queries", "test_queries", "templates", "templates_per_query", "general_test")
+
+
+def train_max_len(mode: str) -> int | None:
+    """The ``train.max_len`` of the mode's config (what stats.json checks every sample against), if it sets one."""
+    from labkit.modes import mode_section
+
+    value = mode_section(mode, "train").get("max_len")
+    return int(value) if value else None
 
 
 def data_settings(mode: str) -> dict[str, Any]:
@@ -208,7 +217,7 @@ def anonymize_samples(samples: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teacher: str = "sandbox:noise=0.15", *,
+def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teacher: Any = "sandbox:noise=0.15", *,
                   test_templates: Sequence[str] | None = None, templates: Sequence[str] | None = None,
                   test_fraction: float = 0.2, split_by: Literal["cluster", "query"] = "query",
                   agent_general_ratio: float = 5.0, templates_per_query: int | None = None, workers: int = 4,
@@ -234,9 +243,17 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     label_dir = out / "labelling"
     report = label_jobs(jobs, teacher, label_dir, workers=workers, price_per_1k_prompt=price_per_1k_prompt,
                         price_per_1k_completion=price_per_1k_completion, registry=registry, progress=progress)
-    wanted = {j.job_id for j in jobs}
+    wanted = {teacher_job_id(j.job_id, report.teacher_id) for j in jobs}  # this teacher's labels only
     records = sorted((r for r in load_labelled(label_dir) if r["job_id"] in wanted), key=lambda r: r["job_id"])
-    failures = [f for f in load_failures(label_dir) if f["job_id"] in wanted]
+    labelled_ids = {r["job_id"] for r in records}
+    failures = [f for f in load_failures(label_dir) if f["job_id"] in wanted]  # a log: retried jobs appear too
+    still_failing = sorted({f["job_id"] for f in failures} - labelled_ids)
+    if not records:
+        first = next((f for f in reversed(failures) if f["job_id"] in still_failing), None)
+        why = f"; last error: {first['error_type']}: {first['reason'][:300]}" if first else ""
+        raise LabkitError(f"no labelling job succeeded ({len(still_failing)} of {len(jobs)} failed{why}); see "
+                          f"{label_dir / 'failures.jsonl'}. Nothing was written; fix the teacher and run again "
+                          "(answers already cached are kept).")
 
     # 3. filters, then saved human decisions.
     by_id = {q["id"]: q for q in train_q}
@@ -273,12 +290,14 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     rej = rejection_table(verdicts)
     noisy = [any(m.get("noise") for m in r.get("teacher_meta", [])) for r in records]
     stats = {
-        "mode": mode, "teacher": teacher, "seed": seed, "seconds": round(time.perf_counter() - t0, 2),
+        "mode": mode, "teacher": teacher if isinstance(teacher, str) else teacher.name,
+        "teacher_id": report.teacher_id, "seed": seed, "seconds": round(time.perf_counter() - t0, 2),
         "queries": {"bank": len(bank), "bank_duplicates_removed": len(bank_dd.removed), "train_pool": len(split.train),
                     "test_pool": len(split.test), "dropped_for_leakage": len(split.dropped), "train": len(train_q),
                     "test": len(test_q), "test_groups": split.test_groups, "split_by": split_by},
         "train_templates": train_p + train_c, "test_templates": test_p + test_c,
-        "labelling": {**report.to_dict(), "jobs": len(jobs), "labelled": len(records), "failures": len(failures)},
+        "labelling": {**report.to_dict(), "jobs": len(jobs), "labelled": len(records), "failures": len(still_failing),
+                      "failure_log_lines": len(failures)},
         "filters": {"accepted": len(accepted), "rejected": len(records) - len(accepted),
                     "by_reason": {k: int(v) for k, v in rej["samples"].items()},
                     "flagged_for_review": len(flagged), "review": review,
@@ -289,7 +308,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                     "general_duplicates_removed": len(gen_dd.removed), "general_test": len(gen_test),
                     "accepted_templates": sorted({s["template"] for s in agent_dd.kept})},
         "pii_replaced": pii, "near_dup_threshold": NEAR_DUP_THRESHOLD, "token_counter": counter_name,
-        **st.summarize(traces_df, samples_df),
+        **st.summarize(traces_df, samples_df, max_len=train_max_len(mode)),
         "files": ["train.jsonl", "hf_dataset/", "train_kagentinstruct.jsonl", "test_queries.jsonl",
                   "general_test.jsonl", "stats.json", "leakage_report.json", "rejections.csv",
                   "labelling/labelled.jsonl", "labelling/failures.jsonl", "labelling/teacher_cache.jsonl"],

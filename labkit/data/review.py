@@ -16,9 +16,26 @@ from typing import Any
 
 from labkit.data.filters import Verdict
 from labkit.errors import DataFileError
-from labkit.jsonl import append_jsonl, iter_jsonl, require
+from labkit.jsonl import require
+from labkit.store import KeyedStore
 
 DECISIONS = ("accept", "edit", "reject")
+
+
+def _check_decision(rec: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+    require(rec, "job_id", str, path=path, line=line)
+    decision = require(rec, "decision", str, path=path, line=line)
+    if decision not in DECISIONS:
+        raise DataFileError(path, f"must be one of {DECISIONS}", line=line, field="decision")
+    if decision == "edit":
+        require(rec, "step", int, path=path, line=line)
+        require(rec, "output", str, path=path, line=line)
+    return rec
+
+
+def decisions_store(path: str | Path) -> KeyedStore:
+    """The decisions file as a :class:`~labkit.store.KeyedStore`: job id -> latest decision (validated)."""
+    return KeyedStore(path, "job_id", validate=_check_decision)
 
 
 def record_decision(path: str | Path, job_id: str, decision: str, *, step: int | None = None,
@@ -30,26 +47,13 @@ def record_decision(path: str | Path, job_id: str, decision: str, *, step: int |
         raise ValueError("an edit needs step= and output=")
     rec = {"job_id": job_id, "decision": decision, "step": step, "output": output, "reviewer": reviewer,
            "note": note, "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    append_jsonl(path, [rec])
+    decisions_store(path).put(rec)
     return rec
 
 
 def load_decisions(path: str | Path) -> dict[str, dict[str, Any]]:
     """The latest decision per job id; a malformed line raises DataFileError naming file, line and field."""
-    path = Path(path)
-    latest: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return latest
-    for line, rec in iter_jsonl(path, tolerate_torn_tail=True):
-        job_id = require(rec, "job_id", str, path=path, line=line)
-        decision = require(rec, "decision", str, path=path, line=line)
-        if decision not in DECISIONS:
-            raise DataFileError(path, f"must be one of {DECISIONS}", line=line, field="decision")
-        if decision == "edit":
-            require(rec, "step", int, path=path, line=line)
-            require(rec, "output", str, path=path, line=line)
-        latest[job_id] = rec
-    return latest
+    return dict(decisions_store(path).items())
 
 
 def apply_edit(rec: dict[str, Any], step: int, output: str) -> dict[str, Any]:

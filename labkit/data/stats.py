@@ -47,10 +47,16 @@ def sample_table(samples: Sequence[dict[str, Any]], count: Callable[[list[str]],
                                        "total_tokens"])
 
 
-def summarize(traces: pd.DataFrame, samples: pd.DataFrame) -> dict[str, Any]:
+def summarize(traces: pd.DataFrame, samples: pd.DataFrame, max_len: int | None = None) -> dict[str, Any]:
+    """Counts for stats.json; ``max_len`` (the mode's training max_len) adds how many samples would not fit."""
     tools = Counter(c for calls in traces["calls"] for c in calls) if len(traces) else Counter()
     tok = samples["total_tokens"] if len(samples) else pd.Series([0])
+    prompt = samples["prompt_tokens"] if len(samples) else pd.Series([0])
+    # + 3: the <bos>, <end_of_turn> and newline that training adds around prompt + output
+    fits = {} if max_len is None else {"fits_max_len": {"max_len": max_len, "longer": int((tok + 3 > max_len).sum())}}
     return {
+        **fits,
+        "prompt_tokens": {"p50": int(prompt.median()), "p95": int(prompt.quantile(0.95)), "max": int(prompt.max())},
         "tool_calls": dict(tools.most_common()),
         "tool_steps_per_trace": {int(k): int(v) for k, v in traces["tool_steps"].value_counts().sort_index().items()}
         if len(traces) else {},

@@ -30,44 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import DataFileError
-from labkit.evaluate.scorer import NONE, RECORD_TYPES
-from labkit.jsonl import iter_jsonl, require, write_jsonl
+from labkit.evaluate.scorer import output_format_of
+from labkit.jsonl import read_text, write_jsonl
+from labkit.records import RECORD_TYPES, load_benchmark, read_queries  # noqa: F401  (load_benchmark: re-exported)
 from labkit.types import CompletedTask, ToolCall
 
 PROFILE_NAME = {"zh": "小析", "en": "Lexi"}
-
-
-def load_benchmark(path: str | Path) -> list[dict[str, Any]]:
-    """Read a KAgentBench-layout JSONL (ours, or the public ``benchmark_eval.jsonl``), checking what scoring reads.
-
-    As lenient as the official script where it does not read a field: ``query`` and ``prompt_input`` may be missing
-    or empty (the official script takes templates from the predictions), ``memory_last_task`` may be any value (a
-    reflection record whose value lacks ``tool_name`` / ``tool_args`` is scored 0 with a note, where the official
-    script stops), ``funcs`` may be missing. Stricter on purpose: an unknown ``type`` is an error (the official
-    script silently skips the record), and golden items must have the keys the scorer reads.
-    """
-    records = []
-    for line, rec in iter_jsonl(path):
-        if not isinstance(rec.get("id"), (str, int)):
-            raise DataFileError(path, "missing or non-string id", line=line, field="id")
-        rec["id"] = str(rec["id"])
-        typ = require(rec, "type", str, path=path, line=line)
-        if typ not in RECORD_TYPES:
-            raise DataFileError(path, f"unknown type {typ!r}; expected one of {RECORD_TYPES}", line=line, field="type")
-        golden = require(rec, "golden_result_list", list, path=path, line=line)
-        if not isinstance(rec.setdefault("prompt_input", {}), dict):
-            raise DataFileError(path, "expected a {template: prompt} object", line=line, field="prompt_input")
-        for i, g in enumerate(golden):
-            key = "tool_name" if typ in ("plantooluse", "reflextion") else "golden_result"
-            if not isinstance(g, dict) or key not in g:
-                raise DataFileError(path, f"item {i} lacks {key!r}", line=line, field="golden_result_list")
-            if key == "tool_name" and str(g[key]) != NONE and not isinstance(g.get("tool_args", {}), dict):
-                raise DataFileError(path, f"item {i}: tool_args must be an object", line=line,
-                                    field="golden_result_list")
-        if not isinstance(rec.get("funcs", []), list):
-            raise DataFileError(path, "expected a list", line=line, field="funcs")
-        records.append(rec)
-    return records
 
 
 def benchmark_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -233,12 +201,12 @@ def _reflection(q: Mapping[str, Any], chooser: _Chooser, registry: Any, rng: ran
 def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """Held-out queries and the (seen, unseen) template names that the data stage wrote into ``data_dir``."""
     data_dir = Path(data_dir)
-    queries = [rec for _, rec in iter_jsonl(data_dir / "test_queries.jsonl")]
+    queries = read_queries(data_dir / "test_queries.jsonl", allow_empty=True)
     stats_path = data_dir / "stats.json"
     if not stats_path.exists():
         raise DataFileError(stats_path, "file not found (run the data stage, notebook 03)")
     try:
-        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+        stats = json.loads(read_text(stats_path))
     except json.JSONDecodeError as exc:
         raise DataFileError(stats_path, f"invalid JSON ({exc.msg})", line=exc.lineno) from None
     for key in ("train_templates", "test_templates"):
@@ -253,25 +221,11 @@ def general_test_path(data_dir: str | Path) -> Path | None:
     return hits[0] if hits else None
 
 
-def prepare_split(mode: str, data_dir: str | Path | None = None) -> Path:
-    """``runs/data/<mode>`` with test_queries.jsonl + stats.json, built by the data stage when missing."""
-    from labkit.paths import runs_dir
-
-    data_dir = Path(data_dir) if data_dir else runs_dir() / "data" / mode
-    if not ((data_dir / "test_queries.jsonl").exists() and (data_dir / "stats.json").exists()):
-        from labkit.data.pipeline import (
-            build_dataset,  # the data stage's public entry point
-        )
-        build_dataset(mode=mode, out_dir=data_dir)
-    return data_dir
-
-
 def golden_predictions(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Each record's first golden item written as every template's output (in that template's format).
 
     A sanity check for the scorer: these predictions must score 100 on every ability.
     """
-    from labkit.evaluate.scorer import output_format_of
     from labkit.parsing import render_gold
 
     preds = []

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import DataFileError
-from labkit.jsonl import append_jsonl, iter_jsonl, require
+from labkit.jsonl import require
+from labkit.store import KeyedStore
 
 RUBRIC: dict[int, str] = {
     5: "完全正确",
@@ -40,34 +41,37 @@ class Label:
     time: float = 0.0
 
 
+def _check_label(rec: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+    require(rec, "item_id", str, path=path, line=line)
+    if rec.get("retracted") is True:  # an undone label (see retract_label): the item has no label any more
+        return rec
+    score = require(rec, "score", int, path=path, line=line)
+    if isinstance(score, bool) or score not in RUBRIC:
+        raise DataFileError(path, f"score must be an integer 0..5, got {score!r}", line=line, field="score")
+    return rec
+
+
+def labels_store(path: str | Path) -> KeyedStore:
+    """A labels file as a :class:`~labkit.store.KeyedStore`: item id -> latest label (validated)."""
+    return KeyedStore(path, "item_id", validate=_check_label)
+
+
 def load_labels(path: str | Path) -> dict[str, Label]:
     """Labels by item id (the last one per item wins); a bad line raises :class:`DataFileError` naming line + field."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    labels: dict[str, Label] = {}
-    for line, rec in iter_jsonl(path, tolerate_torn_tail=True):
-        item = require(rec, "item_id", str, path=path, line=line)
-        if rec.get("retracted") is True:  # an undone label (see retract_label)
-            labels.pop(item, None)
-            continue
-        score = require(rec, "score", int, path=path, line=line)
-        if isinstance(score, bool) or score not in RUBRIC:
-            raise DataFileError(path, f"score must be an integer 0..5, got {score!r}", line=line, field="score")
-        labels[item] = Label(item, score, str(rec.get("annotator", "")), str(rec.get("note", "")),
-                             float(rec.get("time", 0.0)))
-    return labels
+    return {item: Label(item, rec["score"], str(rec.get("annotator", "")), str(rec.get("note", "")),
+                        float(rec.get("time", 0.0)))
+            for item, rec in labels_store(path).items() if rec.get("retracted") is not True}
 
 
 def save_label(path: str | Path, label: Label) -> None:
     if label.score not in RUBRIC:
         raise ValueError(f"score must be one of {sorted(RUBRIC)}, got {label.score!r}")
-    append_jsonl(path, [asdict(label)])
+    labels_store(path).put(asdict(label))
 
 
 def retract_label(path: str | Path, item_id: str, annotator: str = "") -> None:
     """Record that ``item_id`` has no label any more (undoing its first label); the file stays append-only."""
-    append_jsonl(path, [{"item_id": str(item_id), "retracted": True, "annotator": annotator, "time": time.time()}])
+    labels_store(path).put({"item_id": str(item_id), "retracted": True, "annotator": annotator, "time": time.time()})
 
 
 def usable_rate(labels: Mapping[str, Label] | Sequence[Label]) -> float:

@@ -1,8 +1,9 @@
 """Generate benchmark predictions with any ChatModel (batched, cached, resumable) and run end-to-end agent checks.
 
-Each template prompt is sent as one single-turn user message, as KAgentBench's inference scripts do. Every answer is
-appended at once (flush + fsync) to a cache JSONL keyed by sha256(model id, prompt, max_new_tokens): a re-run, or a
-run resumed after a kill, asks the model only for what is not cached yet (0 new calls when everything is).
+Each template prompt is sent as one single-turn user message, as KAgentBench's inference scripts do. Answers go
+through the same cached chat model as teacher labelling (:class:`~labkit.llm.cached.CachedChatModel`: keyed by model
+identity, prompt and generation parameters, appended and fsynced at once): a re-run, or a run resumed after a kill,
+asks the model only for what is not cached yet (0 new calls when everything is).
 
 End-to-end success (the model drives the agent loop in the sandbox on a held-out query) is strict:
 
@@ -13,7 +14,6 @@ End-to-end success (the model drives the agent loop in the sandbox on a held-out
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -22,62 +22,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.errors import LabkitError
 from labkit.evaluate.rouge import rouge_l
 from labkit.evaluate.scorer import ScoreReport, output_format_of, score_predictions
-from labkit.jsonl import append_jsonl, iter_jsonl, write_jsonl
+from labkit.jsonl import append_jsonl, write_jsonl
+from labkit.llm.base import model_id
+from labkit.llm.cached import CachedChatModel, RequestCache
 
 ARG_MATCH = 0.5
 ANSWER_MATCH = 0.5
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
-
-def model_id(model: Any) -> str:
-    """A cache identity for a model: a local checkpoint's path + weight mtime, else its name (+ emulator noise)."""
-    path = getattr(model, "path", None)
-    if path is not None:
-        weights = sorted(Path(path).glob("*.safetensors"))
-        stamp = max((w.stat().st_mtime_ns for w in weights), default=0)
-        return f"{model.name}@{Path(path).resolve()}#{stamp}"
-    extra = [f"{k}={getattr(model, k)}" for k in ("noise", "seed", "model") if hasattr(model, k)]
-    return ";".join([str(model.name), *extra])
-
-
-def cache_key(mid: str, prompt: str, decoding: Any) -> str:
-    """sha256 of the model id, the decoding settings (budget, stop strings, completion rule) and the prompt."""
-    settings = json.dumps([decoding.max_new_tokens, list(decoding.stop or ()), decoding.until])
-    return hashlib.sha256(f"{mid}\x00{settings}\x00{prompt}".encode()).hexdigest()
-
-
-class PredictionCache:
-    """Append-only JSONL of model answers; a torn last line (killed run) is dropped and redone."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.entries: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            self._drop_torn_tail()
-            self.entries = {rec["key"]: rec for _, rec in iter_jsonl(self.path, tolerate_torn_tail=True)
-                            if isinstance(rec.get("key"), str)}
-
-    def _drop_torn_tail(self) -> None:
-        """Cut a half-written last line (killed run) so the next append starts on a fresh line."""
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with self.path.open("r+b") as fh:
-                fh.truncate(data.rfind(b"\n") + 1)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.entries
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def get(self, key: str) -> str:
-        return str(self.entries[key]["text"])
-
-    def add(self, rows: Sequence[dict[str, Any]]) -> None:
-        append_jsonl(self.path, rows)
-        self.entries.update({r["key"]: r for r in rows})
 
 
 @dataclass
@@ -97,27 +51,25 @@ def cached_generate(model: Any, prompts: Sequence[tuple[str, Any]], cache_path: 
                     mid: str | None = None, progress: Callable[[int, int], None] | None = None
                     ) -> tuple[list[str], GenerationStats]:
     """Answers for ``(prompt, decoding)`` pairs (:class:`labkit.agent.Decoding`: budget, stop strings, completion
-    rule), each sent as one user turn; only uncached ones hit the model. A batch holds one decoding setting."""
-    mid = mid or model_id(model)
-    cache = PredictionCache(cache_path)
-    keys = [cache_key(mid, p, d) for p, d in prompts]
-    todo = sorted({k: (p, d) for k, (p, d) in zip(keys, prompts) if k not in cache}.items(),
-                  key=lambda kv: (repr(kv[1][1]), len(kv[1][0])))  # one setting per batch, similar lengths together
-    stats = GenerationStats(prompts=len(prompts), cached=sum(k in cache for k in keys))
+    rule), each sent as one user turn, through the one cached chat model (:class:`~labkit.llm.cached.CachedChatModel`):
+    only uncached ones hit the model, ``batch_size`` at a time. A batch holds one decoding setting."""
+    cached = CachedChatModel(model, RequestCache(cache_path), mid=mid)
+    chats = [[{"role": "user", "content": p}] for p, _ in prompts]
+    keys = [cached.key(c, **d.kwargs()) for c, (_, d) in zip(chats, prompts)]
+    todo = sorted({k: (c, d) for k, c, (_, d) in zip(keys, chats, prompts) if k not in cached.cache}.items(),
+                  key=lambda kv: (repr(kv[1][1]), len(kv[1][0][0]["content"])))  # one setting per batch, similar lengths
+    stats = GenerationStats(prompts=len(prompts), cached=sum(k in cached.cache for k in keys))
     start = time.perf_counter()
     for i in range(0, len(todo), batch_size):
         chunk = todo[i: i + batch_size]
         for dec in sorted({d for _, (_, d) in chunk}, key=repr):
-            group = [(k, p) for k, (p, d) in chunk if d == dec]
-            results = model.chat_batch([[{"role": "user", "content": p}] for _, p in group], **dec.kwargs())
-            cache.add([{"key": k, "model": mid, "text": res.text, "completion_tokens": res.completion_tokens}
-                       for (k, _), res in zip(group, results)])
-            stats.generated += len(group)
+            results = cached.chat_batch([c for _, (c, d) in chunk if d == dec], **dec.kwargs())
+            stats.generated += len(results)
             stats.completion_tokens += sum(res.completion_tokens for res in results)
         if progress:
             progress(min(i + batch_size, len(todo)), len(todo))
     stats.seconds = time.perf_counter() - start
-    return [cache.get(k) for k in keys], stats
+    return [str(cached.cache.get(k)["text"]) for k in keys], stats  # type: ignore[index]
 
 
 def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cache_path: str | Path, *,
@@ -143,20 +95,45 @@ def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cac
     return predictions, stats
 
 
+def check_eval_dir(out_dir: str | Path, model: Any, *, overwrite: bool = False) -> None:
+    """Refuse to overwrite another model's ``predictions.jsonl`` / ``scores.json`` in ``out_dir``.
+
+    Models are told apart by :func:`labkit.llm.model_id` without the weights' timestamp, so the same checkpoint
+    folder re-trained counts as the same model (older files without ``model_id``: by model name)."""
+    scores = Path(out_dir) / "scores.json"
+    if overwrite or not scores.exists():
+        return
+    try:
+        saved = json.loads(scores.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return  # an unreadable file holds nothing worth keeping
+    if not isinstance(saved, dict):
+        return
+    mine = model_id(model) if "model_id" in saved else str(model.name)
+    theirs = str(saved.get("model_id", saved.get("model", mine)))
+    if theirs.split("#")[0] != mine.split("#")[0]:
+        raise LabkitError(f"{out_dir} holds the results of model {theirs!r}; evaluating {mine!r} there would "
+                          "overwrite its predictions.jsonl and scores.json. Use one out_dir per model, or "
+                          "overwrite=True.")
+
+
 def evaluate_model(model: Any, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
                    batch_size: int = 8, cache_path: str | Path | None = None,
-                   max_new_tokens: int | None = None) -> tuple[ScoreReport, GenerationStats]:
-    """Generate (cached) + score; writes ``predictions.jsonl`` and ``scores.json`` into ``out_dir``."""
+                   max_new_tokens: int | None = None, overwrite: bool = False) -> tuple[ScoreReport, GenerationStats]:
+    """Generate (cached) + score; writes ``predictions.jsonl`` and ``scores.json`` into ``out_dir`` (refusing a
+    folder that holds another model's results, see :func:`check_eval_dir`)."""
     import json
 
     out_dir = Path(out_dir)
+    check_eval_dir(out_dir, model, overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_path = cache_path or out_dir / "cache.jsonl"
     predictions, stats = generate_predictions(model, benchmark, cache_path, batch_size=batch_size,
                                               max_new_tokens=max_new_tokens)
     write_jsonl(out_dir / "predictions.jsonl", predictions)
     report = score_predictions(benchmark, predictions, source=out_dir / "predictions.jsonl")
-    (out_dir / "scores.json").write_text(json.dumps({"model": model.name, **report.summary(), "bleu": report.bleu,
+    (out_dir / "scores.json").write_text(json.dumps({"model": model.name, "model_id": model_id(model),
+                                                     **report.summary(), "bleu": report.bleu,
                                                      "queries": report.queries, "generation": asdict(stats)},
                                                     ensure_ascii=False, indent=2), encoding="utf-8")
     return report, stats

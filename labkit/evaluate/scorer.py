@@ -41,10 +41,10 @@ from labkit.evaluate.kagentbench import NONE, OfficialCrash, Step
 from labkit.evaluate.rouge import bleu, rouge_l, tokenize
 from labkit.jsonl import iter_jsonl
 from labkit.parsing import clean_tool_name, first_parameter, read_json_object, strip_tail, strip_thought_label
+from labkit.records import RECORD_TYPES, load_benchmark  # noqa: F401  (RECORD_TYPES: part of this module's API)
 
 DIMENSIONS: tuple[str, ...] = ("Planning", "Tool-use", "Reflection", "Concluding", "Profile")
 WEIGHTS: dict[str, float] = dict(kb.WEIGHTS)
-RECORD_TYPES: tuple[str, ...] = ("plantooluse", "reflextion", "conclusion", "profile")
 # KAgentBench's prompt_input keys -> labkit.parsing output formats
 KAGENTBENCH_FORMATS: dict[str, str] = {"ReACT": "react", "AutoGPT": "autogpt", "ToolLlama": "toolllama",
                                        "ModelScope": "modelscope", "KuaiAgent": "task_json", "Kuaiagent": "task_json"}
@@ -551,7 +551,6 @@ def load_predictions(path: str | Path, *, with_lines: bool = False) -> Any:
 def score_files(benchmark_path: str | Path, predictions_path: str | Path, *, compat: str | None = None,
                 options: ScoringOptions | None = None) -> ScoreReport:
     """Score a predictions JSONL against a benchmark JSONL (ours or the public KAgentBench file)."""
-    from labkit.evaluate.benchmark import load_benchmark
     preds, lines = load_predictions(predictions_path, with_lines=True)
     return score_predictions(load_benchmark(benchmark_path), preds, compat=compat, options=options,
                              source=predictions_path, benchmark_source=benchmark_path, lines=lines)

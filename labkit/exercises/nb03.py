@@ -77,11 +77,11 @@ def filters_miss(answer: Any, *, records: Sequence[dict[str, Any]], verdicts: Se
     if isinstance(answer, str):
         answer = [answer]
     if not isinstance(answer, (list, tuple, set)) or not all(isinstance(a, str) for a in answer):
-        return failed("答案应是 job_id 字符串组成的列表（例如 ['calc-en-001::react', ...]）。")
+        return failed("答案应是 job_id 字符串组成的列表（例如 ['calc-en-001::react@1a2b3c4d5e', ...]）。")
     by_job = {r["job_id"]: (r, v) for r, v in zip(records, verdicts)}
     unknown = [a for a in answer if a not in by_job]
     if unknown:
-        return failed(f"不认识的 job_id：{unknown[:3]}。job_id 的形式是 \"<query id>::<模板名>\"，见 records[i]['job_id']。")
+        return failed(f"不认识的 job_id：{unknown[:3]}。job_id 的形式是 \"<query id>::<模板名>@<老师哈希>\"，见 records[i]['job_id']。")
     rejected = [a for a in answer if not by_job[a][1].accepted]
     if rejected:
         codes = by_job[rejected[0]][1].codes

@@ -8,21 +8,23 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .base import ChatModel
+from .base import ChatModel, model_id
 from .factory import get_model
 
 if TYPE_CHECKING:
+    from .cached import CachedChatModel, RequestCache, Usage
     from .local import LocalHFModel, ensure_gemma, load_tokenizer
     from .openai_client import LLMRequestError, OpenAIChat
     from .sandbox import SandboxTeacher
 
 _LAZY = {
+    "CachedChatModel": "cached", "RequestCache": "cached", "Usage": "cached",
     "OpenAIChat": "openai_client", "LLMRequestError": "openai_client",
     "LocalHFModel": "local", "ensure_gemma": "local", "load_tokenizer": "local",
     "SandboxTeacher": "sandbox",
 }
 
-__all__ = ["ChatModel", "get_model", *_LAZY]
+__all__ = ["ChatModel", "get_model", "model_id", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from labkit.types import ChatResult, Message
@@ -64,3 +65,22 @@ def cut_at_stop(text: str, stop: list[str] | None) -> str:
         if s and s in text:
             text = text[: text.index(s)]
     return text
+
+
+def model_id(model: Any) -> str:
+    """A cache and provenance identity for a model: what makes two models answer differently.
+
+    A model's own ``identity`` (API clients: model id @ host), else a local checkpoint's path + newest weight mtime +
+    inference dtype, else its name plus the settings that change its answers (the emulator's noise and seed).
+    """
+    identity = getattr(model, "identity", None)
+    if isinstance(identity, str):
+        return identity
+    path = getattr(model, "path", None)
+    if path is not None:
+        weights = sorted(Path(path).glob("*.safetensors"))
+        stamp = max((w.stat().st_mtime_ns for w in weights), default=0)
+        dtype = str(getattr(model, "dtype", "")).replace("torch.", "")  # bf16 and fp32 answers differ
+        return f"{model.name}@{Path(path).resolve()}#{stamp}:{dtype}"
+    extra = [f"{k}={getattr(model, k)}" for k in ("noise", "seed", "model") if hasattr(model, k)]
+    return ";".join([str(model.name), *extra])

@@ -1,24 +1,40 @@
 """OpenAI-compatible chat client (OpenAI, DeepSeek, DashScope, vLLM, Ollama, llama.cpp server, ...).
 
-Configuration comes from arguments, else the environment, else a ``.env`` file (python-dotenv; the current folder
-upwards, then the repo root): ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``, ``LABKIT_API_MODEL``.
+Configuration comes from arguments, else the environment, else a ``.env`` file (python-dotenv, no interpolation;
+only the repo root's and the current folder's, never a parent folder's): ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``,
+``LABKIT_API_MODEL``. A ``.env`` may not redirect a key it did not supply: when ``OPENAI_BASE_URL`` comes from a
+``.env`` file, the key must come from that same file, otherwise :func:`read_env` refuses with a clear error.
 
-Retries: the SDK's own retries are switched off (``max_retries=0``) and tenacity retries instead, with exponential
-backoff plus jitter, on 429, 5xx, timeouts and connection errors only; other errors (400, 401, ...) fail at once.
-The API key never appears in ``repr``/``str``, logs or raised errors (messages are scrubbed of it).
+Every failure is a :class:`LLMRequestError` with ``retryable`` set: 408/409/429, 5xx, timeouts, dropped connections
+and *bad 200 replies* (not JSON, invalid JSON, an ``error`` body, no ``choices``, no message content) are retryable;
+other errors (400, 401, ...) are not. Retries happen here and only here (the SDK's own are off, and
+:class:`~labkit.llm.cached.CachedChatModel` does not retry): tenacity with exponential backoff plus jitter, or the
+server's ``Retry-After`` (seconds or an HTTP date, also ``retry-after-ms``) when it sends one. Time is bounded twice:
+``timeout`` per attempt and ``deadline`` for one ``chat`` call with all its retries, so a hung server costs at most
+``deadline`` seconds (default 120 s), not minutes. Lone surrogates in a reply become U+FFFD.
+The API key never appears in ``repr``/``str``, logs or raised errors (messages are scrubbed of it, and the SDK's
+exception is not kept as ``__cause__``/``__context__``).
 """
 
 from __future__ import annotations
 
+import email.utils
+import json
 import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
-from dotenv import dotenv_values, find_dotenv
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
+from dotenv import dotenv_values
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, register_secret, scrub
+from labkit.jsonl import LONE_SURROGATE
 from labkit.paths import REPO_ROOT
 from labkit.types import ChatResult, Message
 
@@ -26,35 +42,115 @@ from .base import cut_at_stop, cut_until
 
 ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LABKIT_API_MODEL")
 NO_KEY = "not-needed"  # placeholder for local servers (llama.cpp, vLLM, Ollama) that ignore the key
+RETRYABLE_STATUS = (408, 409, 429)
 
 
 class LLMRequestError(LabkitError):
-    """A request to an OpenAI-compatible server failed (after retries when the error was retryable)."""
+    """A request to an OpenAI-compatible server failed (after retries when the error was retryable).
 
-    def __init__(self, message: str, status_code: int | None = None):
+    ``kind``: ``status`` (HTTP error), ``timeout``, ``connection``, ``bad_reply`` (a 200 that is not a usable chat
+    completion), ``deadline`` (the call ran out of time) or ``config``. ``retry_after``: seconds the server asked for.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None, *, kind: str = "status",
+                 retryable: bool = False, retry_after: float | None = None):
         super().__init__(message)
-        self.status_code = status_code
+        self.status_code, self.kind, self.retryable, self.retry_after = status_code, kind, retryable, retry_after
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """The wait a server asks for: ``retry-after-ms``, ``retry-after`` in seconds, or ``retry-after`` as HTTP date."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def dotenv_files() -> list[Path]:
+    """The ``.env`` files read, in order (a later one wins): the repo root's, then the current folder's."""
+    found: list[Path] = []
+    for path in (REPO_ROOT / ".env", Path.cwd() / ".env"):
+        if path.is_file() and path.resolve() not in {p.resolve() for p in found}:
+            found.append(path)
+    return found
 
 
 def read_env() -> dict[str, str]:
-    """``OPENAI_*``/``LABKIT_API_MODEL`` settings: process environment first, then ``.env`` files."""
+    """``OPENAI_*``/``LABKIT_API_MODEL`` settings: process environment first, then ``.env`` files (see module doc)."""
     values: dict[str, str] = {}
-    for path in (REPO_ROOT / ".env", find_dotenv(usecwd=True)):
-        if path and os.path.isfile(path):
-            values.update({k: v for k, v in dotenv_values(path).items() if k in ENV_KEYS and v})
-    values.update({k: os.environ[k] for k in ENV_KEYS if os.environ.get(k)})
+    source: dict[str, str] = {}
+    for path in dotenv_files():
+        for k, v in dotenv_values(path, interpolate=False).items():
+            if k in ENV_KEYS and v:
+                values[k], source[k] = v, str(path)
+    for k in ENV_KEYS:
+        if os.environ.get(k):
+            values[k], source[k] = os.environ[k], "the environment"
+    register_secret(values.get("OPENAI_API_KEY"))
+    url_from = source.get("OPENAI_BASE_URL")
+    if "OPENAI_API_KEY" in values and url_from not in (None, "the environment", source["OPENAI_API_KEY"]):
+        raise LabkitError(
+            f"OPENAI_BASE_URL is set by {url_from} but OPENAI_API_KEY comes from {source['OPENAI_API_KEY']}: "
+            "refusing to send that key to a host named by another file. Put both in the same .env file, or set "
+            "OPENAI_BASE_URL in the environment as well.")
     return values
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """429, 5xx, timeouts and connection errors are worth retrying; everything else is not."""
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError)):
-        return True
-    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+    return isinstance(exc, LLMRequestError) and exc.retryable
+
+
+def _bad_reply(why: str) -> LLMRequestError:
+    return LLMRequestError(f"bad reply: {why}", 200, kind="bad_reply", retryable=True)
+
+
+def parse_completion(body: str) -> tuple[str, int, int]:
+    """``(content, prompt_tokens, completion_tokens)`` of a chat-completion body, or a retryable bad_reply error."""
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise _bad_reply(f"not JSON ({exc.msg} at char {exc.pos}): {body[:120]!r}") from None
+    if not isinstance(data, dict):
+        raise _bad_reply(f"expected a JSON object, got {type(data).__name__}")
+    if data.get("error"):
+        raise _bad_reply(f"error body: {str(data['error'])[:300]}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise _bad_reply(f"no choices ({str(choices)[:80]})")
+    message = choices[0].get("message") if isinstance(choices[0], dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, str):
+        raise _bad_reply(f"no message content in choices[0] ({str(choices[0])[:200]})")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+
+    def count(key: str) -> int:
+        value = usage.get(key)
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    return LONE_SURROGATE.sub("\ufffd", content), count("prompt_tokens"), count("completion_tokens")
 
 
 class OpenAIChat:
-    """Chat with any OpenAI-compatible ``/v1/chat/completions`` endpoint through the official ``openai`` SDK."""
+    """Chat with any OpenAI-compatible ``/v1/chat/completions`` endpoint through the official ``openai`` SDK.
+
+    ``requests`` / ``retries`` count HTTP attempts and retries (thread-safe) for usage reports.
+    """
 
     def __init__(
         self,
@@ -62,10 +158,12 @@ class OpenAIChat:
         base_url: str | None = None,
         api_key: str | None = None,
         *,
-        timeout: float = 60.0,
+        timeout: float = 30.0,
+        deadline: float = 120.0,
         max_retries: int = 4,
         backoff: float = 1.0,
-        max_backoff: float = 30.0,
+        max_backoff: float = 20.0,
+        max_retry_after: float = 60.0,
         concurrency: int = 4,
     ):
         if not api_key and not base_url:
@@ -74,10 +172,15 @@ class OpenAIChat:
                 "LABKIT_API_MODEL for the model) in the environment or in a .env file (see .env.example)"
             )
         self._api_key = api_key or NO_KEY
+        register_secret(api_key)
         self.base_url = base_url
         self._model = model
-        self.timeout, self.max_retries = timeout, max_retries
-        self.backoff, self.max_backoff, self.concurrency = backoff, max_backoff, concurrency
+        self.timeout, self.deadline, self.max_retries = timeout, deadline, max_retries
+        self.backoff, self.max_backoff, self.max_retry_after = backoff, max_backoff, max_retry_after
+        self.concurrency = concurrency
+        self.requests = self.retries = 0
+        self._lock = threading.Lock()
+        self._sleep: Callable[[float], None] = time.sleep
         self._client = openai.OpenAI(api_key=self._api_key, base_url=base_url, timeout=timeout, max_retries=0)
 
     @classmethod
@@ -95,11 +198,26 @@ class OpenAIChat:
     def name(self) -> str:
         """The model id; when none was configured, the first model the server lists."""
         if self._model is None:
-            models = self._call(lambda: self._client.models.list().data)
-            if not models:
-                raise LLMRequestError(f"server {self.base_url} lists no models; set LABKIT_API_MODEL")
-            self._model = models[0].id
+            body = self._call(lambda t: self._client.models.with_raw_response.list(timeout=t).http_response.text)
+            try:
+                models = json.loads(body).get("data") or []
+                first = models[0]["id"] if models else None
+            except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
+                raise LLMRequestError(self._scrub(f"server {self.where} sent an unreadable model list: "
+                                                  f"{body[:120]!r}"), kind="bad_reply") from None
+            if not isinstance(first, str):
+                raise LLMRequestError(f"server {self.where} lists no models; set LABKIT_API_MODEL", kind="config")
+            self._model = first
         return self._model
+
+    @property
+    def identity(self) -> str:
+        """``openai:<model>@<host>``: which model on which server answered (for caches and job ids)."""
+        return f"openai:{self.name}@{self.where}"
+
+    @property
+    def where(self) -> str:
+        return self.base_url or "api.openai.com"
 
     def __repr__(self) -> str:
         key = "<unset>" if self._api_key == NO_KEY else "<set, hidden>"
@@ -108,23 +226,70 @@ class OpenAIChat:
     __str__ = __repr__
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._api_key, "***") if self._api_key != NO_KEY else text
+        return scrub(text.replace(self._api_key, "***") if self._api_key != NO_KEY else text)
 
-    def _call(self, fn: Any) -> Any:
-        """Run one SDK call with retries; SDK errors become :class:`LLMRequestError` without the key."""
-        retrying = Retrying(
-            retry=retry_if_exception(is_retryable),
-            stop=stop_after_attempt(self.max_retries + 1),
-            wait=wait_exponential(multiplier=self.backoff, max=self.max_backoff) + wait_random(0, self.backoff),
-            reraise=True,
-        )
+    def _error(self, exc: Exception) -> LLMRequestError:
+        """An SDK exception as a scrubbed :class:`LLMRequestError` (the SDK exception itself is not kept)."""
+        kind_name = type(exc).__name__
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            return LLMRequestError(self._scrub(f"{kind_name} from {self.where}: {exc}"), status, kind="status",
+                                   retryable=status in RETRYABLE_STATUS or status >= 500,
+                                   retry_after=retry_after_seconds(exc.response.headers))
+        kind = "timeout" if isinstance(exc, openai.APITimeoutError) else \
+            "connection" if isinstance(exc, openai.APIConnectionError) else "bad_reply"
+        return LLMRequestError(self._scrub(f"{kind_name} from {self.where}: {exc}"), kind=kind, retryable=True)
+
+    def _attempt(self, fn: Callable[[float], Any], started: float) -> Any:
+        """One HTTP attempt, its timeout cut to what is left of the call's deadline."""
+        left = self.deadline - (time.monotonic() - started)
+        with self._lock:
+            self.requests += 1
+        failure: LLMRequestError
         try:
-            return retrying(fn)
-        except openai.APIError as exc:
-            status = getattr(exc, "status_code", None)
-            kind = type(exc).__name__
-            where = self.base_url or "api.openai.com"
-            raise LLMRequestError(self._scrub(f"{kind} from {where}: {exc}"), status_code=status) from None
+            return fn(max(0.05, min(self.timeout, left)))
+        except LLMRequestError as exc:
+            failure = exc
+        except openai.APIError as exc:  # a body cut short after the headers arrives as APIConnectionError too
+            failure = self._error(exc)
+        failure.__traceback__ = None
+        raise failure  # raised outside the except block: no __context__ pointing at the unscrubbed SDK error
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, LLMRequestError) and exc.retry_after is not None:
+            return exc.retry_after
+        return min(self.max_backoff, self.backoff * 2 ** (state.attempt_number - 1)) + random.uniform(0, self.backoff)
+
+    def _stop(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, LLMRequestError) and exc.retry_after is not None and exc.retry_after > self.max_retry_after:
+            return True  # the server wants a longer pause than we may take: give up now, clearly
+        return (state.attempt_number > self.max_retries
+                or state.seconds_since_start + (state.upcoming_sleep or 0.0) >= self.deadline)
+
+    def _call(self, fn: Callable[[float], Any]) -> Any:
+        """Run ``fn(timeout)`` with retries (see module doc); failures raise :class:`LLMRequestError`."""
+        started = time.monotonic()
+        retrying = Retrying(retry=retry_if_exception(is_retryable), stop=self._stop, wait=self._wait,
+                            sleep=lambda s: self._sleep(s), before_sleep=lambda _: self._count_retry(), reraise=True)
+        failure: LLMRequestError
+        try:
+            return retrying(self._attempt, fn, started)
+        except LLMRequestError as exc:
+            failure = exc
+        spent = time.monotonic() - started
+        if failure.retryable:
+            why = (f"server asked to retry after {failure.retry_after:.0f} s (more than max_retry_after="
+                   f"{self.max_retry_after:.0f} s)" if (failure.retry_after or 0) > self.max_retry_after
+                   else f"gave up after {spent:.1f} s (deadline {self.deadline:.0f} s, max_retries {self.max_retries})")
+            failure.args = (f"{failure.args[0]}; {why}",)
+        failure.__context__ = failure.__cause__ = None
+        raise failure
+
+    def _count_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
 
     def chat(
         self,
@@ -137,20 +302,16 @@ class OpenAIChat:
     ) -> ChatResult:
         payload = [{"role": m["role"], "content": m["content"]} for m in messages]
         model = self.name
-        resp = self._call(
-            lambda: self._client.chat.completions.create(
+
+        def create(timeout: float) -> tuple[str, int, int]:
+            raw = self._client.chat.completions.with_raw_response.create(
                 model=model, messages=payload, max_tokens=max_new_tokens, temperature=temperature,
-                stop=stop or None,
-            )
-        )
-        text = cut_until(cut_at_stop(resp.choices[0].message.content or "", stop), until)
-        usage = resp.usage
-        return ChatResult(
-            text=text,
-            model=model,
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-        )
+                stop=stop or None, timeout=timeout)
+            return parse_completion(raw.http_response.text)
+
+        text, prompt_tokens, completion_tokens = self._call(create)
+        return ChatResult(text=cut_until(cut_at_stop(text, stop), until), model=model, prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens)
 
     def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
         """Send up to ``concurrency`` requests at a time; results keep the input order."""

@@ -24,9 +24,9 @@ from itertools import permutations
 from pathlib import Path
 from typing import Any, Literal
 
-from labkit.errors import DataFileError
 from labkit.jsonl import iter_jsonl, require
 from labkit.paths import data_dir
+from labkit.records import validate_gold
 from labkit.types import ChatResult, Message, ToolCall
 
 from .base import cut_at_stop, cut_until
@@ -63,21 +63,13 @@ class GoldQuery:
 
 def gold_from_record(rec: dict[str, Any], *, path: str | Path, line: int) -> GoldQuery:
     """Validate one gold-bank record; a bad one raises :class:`DataFileError` naming file, line and field."""
-    calls = require(rec, "gold_calls", list, path=path, line=line)
-    thoughts = require(rec, "thoughts", list, path=path, line=line)
-    if len(thoughts) != len(calls):
-        raise DataFileError(path, f"{len(thoughts)} thoughts for {len(calls)} gold calls", line=line, field="thoughts")
-    parsed = []
-    for i, c in enumerate(calls):
-        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not isinstance(c.get("args", {}), dict):
-            raise DataFileError(path, "expected {'name': str, 'args': dict}", line=line, field=f"gold_calls[{i}]")
-        parsed.append(ToolCall(c["name"], dict(c.get("args", {}))))
+    parsed = validate_gold(rec, path, line)
     return GoldQuery(
         id=str(require(rec, "id", (str, int), path=path, line=line)),
         query=require(rec, "query", str, path=path, line=line),
         lang=str(rec.get("lang", "zh")),
         gold_calls=tuple(parsed),
-        thoughts=tuple(str(t) for t in thoughts),
+        thoughts=tuple(str(t) for t in rec["thoughts"]),
         reference_answer=require(rec, "reference_answer", str, path=path, line=line),
     )
 

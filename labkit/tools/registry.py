@@ -1,7 +1,13 @@
-"""Tool and ToolRegistry: KAgentSys-style specs, OpenAI schemas, and a `call` that never raises."""
+"""Tool and ToolRegistry: KAgentSys-style specs, OpenAI schemas, and a `call` that never raises.
+
+What goes back into a prompt is bounded: an observation longer than :data:`MAX_OBSERVATION_CHARS` is cut with a
+marked truncation, and a value echoed in an error message (a tool name, a bad argument) is cut at
+:data:`MAX_ECHO_CHARS`. Arguments must be finite: ``NaN``/``inf`` are rejected, never turned into the text "nan".
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +17,32 @@ import jsonschema
 from labkit.errors import UnknownNameError
 from labkit.types import Observation, ToolCall
 
+MAX_OBSERVATION_CHARS = 2000  # the sandbox's longest real observation is ~430 characters
+MAX_ECHO_CHARS = 200
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters, with a marker saying how much was dropped."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[truncated {len(text) - limit} characters]"
+
+
+def echo(value: Any) -> str:
+    """``repr(value)`` for an error message, clipped to :data:`MAX_ECHO_CHARS`."""
+    return clip(repr(value), MAX_ECHO_CHARS)
+
+
+def _non_finite(value: Any, path: str) -> str | None:
+    """The path of the first NaN/inf number inside ``value`` (args are JSON: dicts, lists, scalars)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = _non_finite(v, f"{path}.{k}" if isinstance(value, dict) else f"{path}[{k}]")
+        if found:
+            return found
+    return None
 
 
 @dataclass
@@ -58,6 +90,8 @@ def _coerce(args: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
                 num = float(text)
             except ValueError:
                 continue
+            if not math.isfinite(num):  # "NaN", "inf", "1e999": left as text, so the schema rejects them
+                continue
             if num.is_integer():
                 out[name] = int(num)
             elif want == "number":
@@ -79,10 +113,10 @@ def _describe_error(tool: Tool, err: jsonschema.ValidationError) -> str:
         return f"Error: {tool.name}: {err.message}; known arguments: {known}"
     if err.validator == "type":
         return (f"Error: {tool.name}: argument {path!r} must be of type {err.validator_value}, "
-                f"got {type(err.instance).__name__} {err.instance!r}")
+                f"got {type(err.instance).__name__} {echo(err.instance)}")
     if err.validator == "enum":
-        return f"Error: {tool.name}: argument {path!r} must be one of {err.validator_value}, got {err.instance!r}"
-    return f"Error: {tool.name}: argument {path or '(args)'!r}: {err.message}"
+        return f"Error: {tool.name}: argument {path!r} must be one of {err.validator_value}, got {echo(err.instance)}"
+    return f"Error: {tool.name}: argument {path or '(args)'!r}: {clip(err.message, MAX_ECHO_CHARS)}"
 
 
 class ToolRegistry:
@@ -119,14 +153,27 @@ class ToolRegistry:
         return [t.spec() for t in self]
 
     def call(self, call: ToolCall) -> Observation:
-        """Run one call. Never raises: every failure becomes ``Observation(ok=False, text="Error: ...")``."""
+        """Run one call. Never raises: every failure becomes ``Observation(ok=False, text="Error: ...")``; the text
+        is at most :data:`MAX_OBSERVATION_CHARS` (plus the truncation marker)."""
+        obs = self._call(call)
+        obs.text = clip(obs.text, MAX_OBSERVATION_CHARS)
+        return obs
+
+    def _call(self, call: ToolCall) -> Observation:
         name = call.name
+        if not isinstance(name, str):
+            text = f"Error: a tool name must be a string, got {type(name).__name__} {echo(name)}"
+            return Observation(text=text, ok=False, error="unknown_tool")
         if name not in self._tools:
-            text = f"Error: unknown tool {name!r}; available tools: {', '.join(self.names())}"
+            text = f"Error: unknown tool {echo(name)}; available tools: {', '.join(self.names())}"
             return Observation(text=text, ok=False, error="unknown_tool")
         tool = self._tools[name]
         if not isinstance(call.args, dict):
             text = f"Error: {name}: arguments must be a JSON object, got {type(call.args).__name__}"
+            return Observation(text=text, ok=False, error="invalid_args")
+        bad = _non_finite(call.args, "args")
+        if bad:
+            text = f"Error: {name}: argument {bad.removeprefix('args.')!r} must be a finite number, got NaN/inf"
             return Observation(text=text, ok=False, error="invalid_args")
         args = _coerce(call.args, tool.parameters)
         schema = {**tool.parameters, "required": list(tool.required)}

@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 
 from labkit.chat import render_turns
 from labkit.errors import DataFileError
-from labkit.jsonl import iter_jsonl, require
+from labkit.jsonl import iter_jsonl
+from labkit.records import validate_sample
 from labkit.types import Message
 
 IGNORE_INDEX = -100
@@ -59,20 +60,7 @@ def load_samples(path: str | Path, *, max_samples: int = -1) -> list[dict[str, A
     """Read training samples (docs/ARCHITECTURE.md format), validating the fields training needs."""
     samples: list[dict[str, Any]] = []
     for line, rec in iter_jsonl(path):
-        messages = require(rec, "messages", list, path=path, line=line)
-        if not messages:
-            raise DataFileError(path, "empty conversation", line=line, field="messages")
-        for j, m in enumerate(messages):
-            where = f"messages[{j}]"
-            if not isinstance(m, dict):
-                raise DataFileError(path, "expected an object", line=line, field=where)
-            if m.get("role") not in ("system", "user", "assistant"):
-                raise DataFileError(path, f"role must be system/user/assistant, got {m.get('role')!r}",
-                                    line=line, field=f"{where}.role")
-            if not isinstance(m.get("content"), str):
-                raise DataFileError(path, "content must be a string", line=line, field=f"{where}.content")
-        if not any(m.get("loss", m["role"] == "assistant") for m in messages):
-            raise DataFileError(path, "no supervised (assistant / loss=true) turn", line=line, field="messages")
+        messages = validate_sample(rec, path, line, contract=False)["messages"]
         samples.append({"id": str(rec.get("id", f"line{line}")), "messages": messages})
         if 0 < max_samples <= len(samples):
             break

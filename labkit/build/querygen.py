@@ -1,7 +1,7 @@
 """Generate the query bank (data/queries/agent_queries.jsonl) and general samples (data/queries/general.jsonl).
 
 Every query comes from a seeded template over the sandbox world; its gold calls are executed against the tools and
-the reference answer is written from the values those calls return. Run ``python -m labkit.tools.querygen``.
+the reference answer is written from the values those calls return. Run ``python -m labkit.build.querygen``.
 """
 
 from __future__ import annotations
@@ -762,7 +762,7 @@ def build_queries(seed: int = SEED, registry: ToolRegistry | None = None) -> lis
 
 
 def main(argv: list[str] | None = None) -> None:
-    from labkit.tools.general import build_general
+    from labkit.build.general import build_general
 
     ap = argparse.ArgumentParser(description="Regenerate data/queries/*.jsonl from the sandbox world.")
     ap.add_argument("--seed", type=int, default=SEED)
