@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labkit.agent.loop import STOP_MARKERS, ToolsArg, resolve_template, resolve_tools, run_steps
+from labkit.agent.loop import ToolsArg, resolve_template, resolve_tools, run_steps
 from labkit.agent.plan import is_planning_format, run_conclusion, run_plan
 from labkit.agent.react import run_react
 from labkit.agent.trace import STOP_REASONS, Trace, TraceStep, parsed_to_dict
@@ -27,5 +27,5 @@ def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "
                      step_budget=step_budget)
 
 
-__all__ = ["Trace", "TraceStep", "STOP_REASONS", "STOP_MARKERS", "parsed_to_dict", "run_react", "run_plan",
+__all__ = ["Trace", "TraceStep", "STOP_REASONS", "parsed_to_dict", "run_react", "run_plan",
            "run_agent", "run_conclusion", "run_steps", "resolve_tools", "resolve_template", "is_planning_format"]

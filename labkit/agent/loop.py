@@ -1,8 +1,8 @@
 """The step loop shared by every agent style: render prompt -> model -> parse -> call tool -> remember.
 
-The loop is driven by the template's ``output_format`` (react, modelscope, autogpt, toolllama, task_json), so one
-engine serves ReAct-style scratchpads and KAgent-style planning: both are rendered from the ``memory`` of completed
-tasks in the template family's own style.
+The loop is driven by the template's output format object (:mod:`labkit.formats`: its parser and its stop markers),
+so one engine serves ReAct-style scratchpads, KAgent-style planning and formats declared in a template file: all are
+rendered from the ``memory`` of completed tasks in the template's own layout.
 """
 
 from __future__ import annotations
@@ -12,17 +12,9 @@ from dataclasses import dataclass, field
 
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
 from labkit.llm import ChatModel
-from labkit.parsing import parse_output
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import Tool, ToolRegistry, default_registry
 from labkit.types import CompletedTask, ParseError, ToolCall
-
-# Where a model must stop so that the *tool* supplies the observation, not the model's imagination.
-STOP_MARKERS: dict[str, list[str]] = {
-    "react": ["Observation:"],
-    "toolllama": ["Observation:"],
-    "modelscope": ["<|startofexec|>"],
-}
 
 ToolsArg = ToolRegistry | Sequence[Tool] | Sequence[str] | None
 
@@ -67,9 +59,10 @@ def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: T
     for _ in range(max_steps if step_budget is None else min(step_budget, max_steps)):
         prompt = template.render(goal=query, tools=registry, memory=state.memory, history=state.history,
                                  max_steps=max_steps)
+        # stop where the *tool* supplies the observation, not the model's imagination
         result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens,
-                            stop=STOP_MARKERS.get(template.output_format))
-        parsed = parse_output(result.text, template.output_format, tools=registry)
+                            stop=list(template.format.stop_markers) or None)
+        parsed = template.format.parse(result.text, tools=registry)
         step = TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed),
                          completion_tokens=result.completion_tokens)
         trace.steps.append(step)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from labkit.agent.loop import ToolsArg, resolve_template, resolve_tools, run_steps
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
 from labkit.llm import ChatModel
-from labkit.parsing import parse_output
+from labkit.formats import get_format
 from labkit.templates import AgentTemplate
 from labkit.tools import ToolRegistry
 from labkit.types import CompletedTask
@@ -25,7 +25,7 @@ def run_conclusion(model: ChatModel, query: str, template: AgentTemplate, regist
     """Render the conclusion prompt (Template-2) over the completed tasks and ask the model for the answer."""
     prompt = template.render(goal=query, tools=registry, memory=memory)
     result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens)
-    parsed = parse_output(result.text, template.output_format, tools=registry)
+    parsed = template.format.parse(result.text, tools=registry)
     return TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed), kind="conclusion",
                      completion_tokens=result.completion_tokens)
 
@@ -54,6 +54,6 @@ def run_plan(model: ChatModel, query: str, *, tools: ToolsArg = None,
 
 
 def is_planning_format(output_format: str) -> bool:
-    """JSON-task formats have no in-format final answer: they need Template-2 to conclude."""
-    return output_format in ("task_json", "autogpt")
+    """Formats that finish with a ``task_complete`` call (no in-format final answer) need Template-2 to conclude."""
+    return get_format(output_format).finishes_with_call
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from labkit.parsing import parse_output
+from labkit.formats import OutputFormat
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import ToolRegistry
 from labkit.types import ParseError, ToolCall
@@ -45,7 +45,6 @@ TITLE_RE = re.compile(r"《([^》]+)》")
 FILLER_RE = re.compile(r"希望(这|以上)?(对你|对您)有(所)?帮助|我来分析一下|以上就是我的|I hope this helps|"
                        r"^\s*(Sure|Certainly|Of course)\b[!,.]|[Ll]et me think about this step by step|"
                        r"[Aa]s an AI( language model)?\b", re.M)
-THOUGHT_FORMATS = ("react", "toolllama")
 CAPITALISED_RE = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")
 
 
@@ -100,7 +99,7 @@ def ungrounded_facts(answer: str, sources: Sequence[str]) -> list[str]:
     return missing
 
 
-def _format_checks(v: Verdict, i: int, output: str, repaired: Sequence[str], fmt: str) -> None:
+def _format_checks(v: Verdict, i: int, output: str, repaired: Sequence[str], fmt: OutputFormat) -> None:
     """Strict-format checks on a step the tolerant parser could read."""
     if "json_repair" in repaired:
         v.reasons.append({"code": "unparseable", "step": i, "detail": "parses only after json_repair"})
@@ -109,8 +108,8 @@ def _format_checks(v: Verdict, i: int, output: str, repaired: Sequence[str], fmt
     if other or filler:
         detail = f"parser repairs {other}" if other else f"filler text {filler.group()!r}"  # type: ignore[union-attr]
         v.reasons.append({"code": "off_format_text", "step": i, "detail": detail})
-    elif fmt in THOUGHT_FORMATS and not output.lstrip().startswith("Thought"):
-        v.reasons.append({"code": "off_format_text", "step": i, "detail": "text before 'Thought:'"})
+    elif fmt.opening and not output.lstrip().startswith(fmt.opening):
+        v.reasons.append({"code": "off_format_text", "step": i, "detail": f"text before {fmt.opening!r}"})
 
 
 def _sentence_start(text: str, pos: int) -> bool:
@@ -134,12 +133,13 @@ def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegis
     n_tool_steps = 0
     for i, step in enumerate(trace["steps"]):
         name = rec.get("conclusion_template") if step.get("kind") == "conclusion" else rec["template"]
-        parsed = parse_output(step["output"], _template(name or rec["template"]).output_format, tools=tools)
+        fmt = _template(name or rec["template"]).format
+        parsed = fmt.parse(step["output"], tools=tools)
         if isinstance(parsed, ParseError):
             v.reasons.append({"code": "unparseable", "step": i, "detail": f"{parsed.code}: {parsed.message}"})
             continue
         v.repaired += [f"step {i}: {r}" for r in parsed.repaired]
-        _format_checks(v, i, step["output"], parsed.repaired, _template(name or rec["template"]).output_format)
+        _format_checks(v, i, step["output"], parsed.repaired, fmt)
         if step.get("kind") == "conclusion":
             final_answer = parsed.final_answer if parsed.final_answer is not None else step["output"]
             continue
