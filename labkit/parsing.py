@@ -3,8 +3,12 @@
 One parser per output format: ``react``, ``toolllama``, ``task_json`` (KAgent planning JSON), ``autogpt``,
 ``modelscope`` and ``conclusion``. Parsing never raises; it is tolerant where a format allows (JSON in code
 fences, prose around the JSON, single quotes / trailing commas / unquoted keys fixed by ``json_repair``) and every
-such fix is named in ``ParsedAction.repaired``. :func:`render_gold` writes the canonical text of a step in each
-format, and :func:`detect_format` tells which format a rendered prompt asks for.
+such fix is named in ``ParsedAction.repaired``. A step is kept whenever its tool name can be read: a missing
+``task_name``, arguments that are not an object or an unreadable ``Action Input`` give an empty thought / ``{}``
+arguments (named in ``repaired``) instead of an error, and one-line ReAct (``Thought: … Action: … Action Input: …``)
+is read too. :func:`render_gold` writes the canonical text of a step in each format, and :func:`detect_format` tells
+which format a rendered prompt asks for. The scorer reuses the pieces: :func:`read_json_object`,
+:func:`clean_tool_name`, :func:`strip_thought_label`, :func:`first_parameter`, :func:`strip_tail`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ ERROR_CODES: dict[str, str] = {
     "not_object": "the JSON is not an object",
     "missing_field": "a field the format requires is missing or empty",
     "bad_field_type": "a field has the wrong type (e.g. a tool name that is not a string)",
-    "bad_args_type": "the tool arguments are not a JSON object",
     "no_action": "neither a tool call nor a final answer was found",
     "internal_error": "the parser hit an unexpected condition (a bug; the raw text is kept)",
 }
@@ -52,6 +55,11 @@ MAX_REPAIR_DEPTH = 16  # json_repair is very slow on deeply nested garbage; agen
 _TAIL_MARKERS = ("<end_of_turn>", "<eos>", "<start_of_turn>", "</s>")
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|Json)?[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _ACTION = re.compile(r"^[ \t]*Action[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+# One-line outputs ("Thought: ... Action: x Action Input: {...}"): markers preceded by a word boundary, used only
+# when no marker starts a line (so "my next action: ..." inside a multi-line thought is never taken for one).
+_ACTION_INLINE = re.compile(r"\bAction[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+_FINAL_INLINE = re.compile(r"\bFinal[ \t]*Answer[ \t]*:[ \t]*", re.IGNORECASE)
+_OBSERVATION_INLINE = re.compile(r"\bObservation[ \t]*:", re.IGNORECASE)
 _ACTION_INPUT = re.compile(r"^[ \t]*Action[ \t]*Input[ \t]*:[ \t]*", re.IGNORECASE | re.MULTILINE)
 _FINAL = re.compile(r"^[ \t]*Final[ \t]*Answer[ \t]*:[ \t]*", re.IGNORECASE | re.MULTILINE)
 _INLINE_INPUT = re.compile(r"Action[ \t]*Input[ \t]*:", re.IGNORECASE)
@@ -79,7 +87,7 @@ def parse_output(text: Any, output_format: str, tools: Any = None) -> ParseResul
     if parser is None:
         return ParseError("unknown_format", f"unknown output format {output_format!r}; known: "
                           f"{', '.join(OUTPUT_FORMATS)}", raw=text)
-    body = _strip_tail(text).strip()
+    body = strip_tail(text).strip()
     if not body:
         return ParseError("empty", "the output is empty", raw=text)
     try:
@@ -90,7 +98,7 @@ def parse_output(text: Any, output_format: str, tools: Any = None) -> ParseResul
         return ParseError("internal_error", f"{type(exc).__name__}: {exc}", raw=text)
 
 
-def _strip_tail(text: str) -> str:
+def strip_tail(text: str) -> str:
     """Cut the text at the first end-of-turn / end-of-sequence marker the model emitted."""
     cut = len(text)
     for marker in _TAIL_MARKERS:
@@ -101,6 +109,17 @@ def _strip_tail(text: str) -> str:
 
 
 # ---------------------------------------------------------------- JSON helpers
+
+def read_json_object(text: str) -> dict[str, Any] | ParseError:
+    """The JSON object in ``text``, read as tolerantly as :func:`parse_output` reads one (code fences, prose around
+    it, ``json_repair`` for single quotes / trailing commas / truncation, a list holding an object)."""
+    if not isinstance(text, str):
+        return ParseError("not_text", f"expected str, got {type(text).__name__}", raw=repr(text)[:200])
+    try:
+        return _load_json_object(text, [])
+    except _Fail as fail:
+        return ParseError(fail.code, fail.message, raw=text)
+
 
 def _load_json_object(text: str, repairs: list[str], *, what: str = "output") -> dict[str, Any]:
     """Find and read the JSON object in ``text``, tolerating fences, surrounding prose and common syntax slips."""
@@ -183,20 +202,27 @@ def _field(obj: Mapping[str, Any], key: str, what: str) -> Any:
     return obj[key]
 
 
+def clean_tool_name(name: str) -> str:
+    """A tool name without the spaces, backticks, quotes and brackets models wrap around it ('' when nothing is left)."""
+    return name.strip().strip("`'\"[]").strip()
+
+
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise _Fail("bad_field_type", f"{what} must be a string, got {type(value).__name__}")
-    name = value.strip().strip("`'\"[]").strip()
+    name = clean_tool_name(value)
     if not name:
         raise _Fail("missing_field", f"{what} is empty")
     return name
 
 
-def _args(value: Any, what: str) -> dict[str, Any]:
+def _args(value: Any, repairs: list[str]) -> dict[str, Any]:
+    """Tool arguments; arguments that are not an object are dropped (``{}``) so the thought and tool still count."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _Fail("bad_args_type", f"{what} must be a JSON object, got {type(value).__name__}")
+        repairs.append("args_not_object")
+        return {}
     return dict(value)
 
 
@@ -211,12 +237,12 @@ def _text(value: Any) -> str:
 def _parse_task_json(body: str, tools: Any) -> ParsedAction:
     repairs: list[str] = []
     obj = _load_json_object(body, repairs)
-    thought = _text(_field(obj, "task_name", "the task"))
+    thought = _text(obj.get("task_name"))  # a missing task name loses the thought, not the tool call
     command = _field(obj, "command", "the task")
     if not isinstance(command, dict):
         raise _Fail("bad_field_type", f"'command' must be an object, got {type(command).__name__}")
     name = _name(_field(command, "name", "the command"), "command.name")
-    return ParsedAction(thought, ToolCall(name, _args(command.get("args"), "command.args")), repaired=tuple(repairs))
+    return ParsedAction(thought, ToolCall(name, _args(command.get("args"), repairs)), repaired=tuple(repairs))
 
 
 def _parse_autogpt(body: str, tools: Any) -> ParsedAction:
@@ -228,7 +254,7 @@ def _parse_autogpt(body: str, tools: Any) -> ParsedAction:
     if not isinstance(command, dict):
         raise _Fail("bad_field_type", f"'command' must be an object, got {type(command).__name__}")
     name = _name(_field(command, "name", "the command"), "command.name")
-    return ParsedAction(thought, ToolCall(name, _args(command.get("args"), "command.args")), repaired=tuple(repairs))
+    return ParsedAction(thought, ToolCall(name, _args(command.get("args"), repairs)), repaired=tuple(repairs))
 
 
 def _parse_modelscope(body: str, tools: Any) -> ParsedAction:
@@ -245,7 +271,7 @@ def _parse_modelscope(body: str, tools: Any) -> ParsedAction:
         inner = inner[:end]
     obj = _load_json_object(inner, repairs, what="think block")
     name = _name(_field(obj, "api_name", "the think block"), "api_name")
-    return ParsedAction(thought, ToolCall(name, _args(obj.get("parameters"), "parameters")), repaired=tuple(repairs))
+    return ParsedAction(thought, ToolCall(name, _args(obj.get("parameters"), repairs)), repaired=tuple(repairs))
 
 
 def _parse_conclusion(body: str, tools: Any) -> ParsedAction:
@@ -263,13 +289,17 @@ def _parse_toolllama(body: str, tools: Any) -> ParsedAction:
 def _parse_thought_action(body: str, tools: Any, *, toolllama: bool) -> ParsedAction:
     repairs: list[str] = []
     action, final = _ACTION.search(body), _FINAL.search(body)
+    if action is None and final is None:  # a one-line output: markers inside the line
+        action, final = _ACTION_INLINE.search(body), _FINAL_INLINE.search(body)
+        if action is not None or final is not None:
+            repairs.append("inline_markers")
     observation = _OBSERVATION.search(body, action.end() if action else 0)
     if action is not None and (final is None or action.start() < final.start()):
         if observation is not None:
             repairs.append("invented_observation")
         stop = observation.start() if observation is not None else len(body)
-        thought = _thought(body[: action.start()])
-        name_line, *same_line_input = _INLINE_INPUT.split(action.group(1), maxsplit=1)
+        thought = strip_thought_label(body[: action.start()])
+        name_line, *same_line_input = _INLINE_INPUT.split(_OBSERVATION_INLINE.split(action.group(1), 1)[0], 1)
         name = _name(name_line, "Action")
         raw_input = same_line_input[0].strip() if same_line_input else _action_input(body[action.end(): stop])
         if toolllama and name.lower() == FINISH_TOOL.lower():
@@ -285,11 +315,12 @@ def _parse_thought_action(body: str, tools: Any, *, toolllama: bool) -> ParsedAc
             raise _Fail("empty", "the Final Answer is empty")
         if toolllama:
             repairs.append("react_final_answer")
-        return ParsedAction(_thought(body[: final.start()]), final_answer=answer, repaired=tuple(repairs))
+        return ParsedAction(strip_thought_label(body[: final.start()]), final_answer=answer, repaired=tuple(repairs))
     raise _Fail("no_action", "no 'Action:' line and no 'Final Answer:' found")
 
 
-def _thought(prefix: str) -> str:
+def strip_thought_label(prefix: str) -> str:
+    """The thought in the text before an action: what follows the last line-initial ``Thought:`` label, stripped."""
     marks = list(_THOUGHT.finditer(prefix))
     return (prefix[marks[-1].end():] if marks else prefix).strip()
 
@@ -304,12 +335,16 @@ def _react_args(raw: str | None, name: str, tools: Any, repairs: list[str], *, j
         repairs.append("missing_action_input")
         return {}
     if raw.startswith(("{", "```")):
-        return _args(_load_json_object(raw, repairs, what="Action Input"), "Action Input")
+        try:
+            return _args(_load_json_object(raw, repairs, what="Action Input"), repairs)
+        except _Fail:  # e.g. a lone "{": keep the thought and the tool, without arguments
+            repairs.append("unreadable_action_input")
+            return {}
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
         raw = raw[1:-1]
     if json_only:
         repairs.append("plain_action_input")
-    return {_first_parameter(name, tools): raw}
+    return {first_parameter(name, tools): raw}
 
 
 def _finish(thought: str, raw: str | None, repairs: list[str]) -> ParsedAction:
@@ -327,7 +362,7 @@ def _finish(thought: str, raw: str | None, repairs: list[str]) -> ParsedAction:
     return ParsedAction(thought, final_answer=answer, repaired=tuple(repairs))
 
 
-def _first_parameter(tool_name: str, tools: Any) -> str:
+def first_parameter(tool_name: str, tools: Any) -> str:
     """The parameter a single plain ReAct input belongs to: first required, else first declared, else 'input'."""
     for spec in _iter_specs(tools):
         if spec.get("name") == tool_name:

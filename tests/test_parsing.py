@@ -6,7 +6,18 @@ import json
 
 import pytest
 
-from labkit.parsing import ERROR_CODES, OUTPUT_FORMATS, detect_format, parse_output, render_gold
+from labkit.parsing import (
+    ERROR_CODES,
+    OUTPUT_FORMATS,
+    clean_tool_name,
+    detect_format,
+    first_parameter,
+    parse_output,
+    read_json_object,
+    render_gold,
+    strip_tail,
+    strip_thought_label,
+)
 from labkit.templates import list_templates, load_template
 from labkit.tools import ToolRegistry, default_registry
 from labkit.types import ParsedAction, ParseError, ToolCall
@@ -134,17 +145,14 @@ def test_autogpt_and_modelscope_tolerance() -> None:
     ("   \n", "conclusion", "empty"),
     ("I will just chat.", "task_json", "no_json"),
     ('{"task_name": "x"}', "task_json", "missing_field"),
-    ('{"command": {"name": "web_search"}}', "task_json", "missing_field"),
     ('{"task_name": "x", "command": {"args": {}}}', "task_json", "missing_field"),
-    ('{"task_name": "x", "command": {"name": "web_search", "args": "北京"}}', "task_json", "bad_args_type"),
     ('{"task_name": "x", "command": "web_search"}', "task_json", "bad_field_type"),
     ('{"task_name": "x", "command": {"name": 3}}', "task_json", "bad_field_type"),
     ('"just a string"', "task_json", "no_json"),
     ("[1, 2, 3]", "task_json", "not_object"),
+    ('{"task_name": "x", "args": {"q": 1}}', "task_json", "missing_field"),  # no command: no tool to credit
     ("Thought: hmm, let me think", "react", "no_action"),
     ("Thought: t\nFinal Answer:   ", "react", "empty"),
-    ('<|startofthink|>{"api_name": "web_search", "parameters": "q"}<|endofthink|>', "modelscope", "bad_args_type"),
-    ("Thought: t\nAction: web_search\nAction Input: ```json\n[1, 2]\n```", "react", "not_object"),
     ("Thought: t\nAction:   \nAction Input: {}", "react", "missing_field"),
     ("Thought: t\nAction: Finish\nAction Input: {\"return_type\": \"maybe\"}", "toolllama", "bad_field_type"),
     ("Thought: t\nAction: Finish", "toolllama", "missing_field"),
@@ -196,3 +204,55 @@ def test_detect_format_on_chat_wrapped_prompts_and_fallback() -> None:
         assert detect_format(prompt) == tpl.output_format
     assert detect_format("hello") == "conclusion"
     assert set(OUTPUT_FORMATS) == {"react", "toolllama", "task_json", "autogpt", "modelscope", "conclusion"}
+
+
+# ---------------------------------------------------------------- steps the official KAgentBench script scores
+# (issue 11): each of these used to be a ParseError, throwing away a correct thought and tool.
+
+def test_one_line_react_is_read() -> None:
+    text = 'Thought: 我需要查天气。 Action: get_weather_info Action Input: {"location": "北京"} Observation: 晴'
+    parsed = parse_output(text, "react", sample_tools())
+    assert parsed.thought == "我需要查天气。" and parsed.call == ToolCall("get_weather_info", {"location": "北京"})
+    assert "inline_markers" in parsed.repaired
+    plain = parse_output("Thought: search it Action: web_search Action Input: 北京 天气 Observation: ...", "react",
+                         sample_tools())
+    assert plain.call == ToolCall("web_search", {"query": "北京 天气"}) and plain.thought == "search it"
+    final = parse_output("Thought: I know it. Final Answer: 42", "react")
+    assert final.final_answer == "42" and final.thought == "I know it."
+    # a multi-line output keeps using the line-initial markers: "action:" inside the thought is not the action
+    multi = parse_output("Thought: my next action: search\nAction: web_search\nAction Input: x", "react",
+                         sample_tools())
+    assert multi.call == ToolCall("web_search", {"query": "x"}) and multi.thought == "my next action: search"
+    assert "inline_markers" not in multi.repaired
+
+
+def test_task_json_without_task_name_keeps_the_call() -> None:
+    parsed = parse_output('{"command": {"name": "web_search", "args": {"query": "x"}}}', "task_json")
+    assert parsed.call == ToolCall("web_search", {"query": "x"}) and parsed.thought == ""
+
+
+@pytest.mark.parametrize(("text", "fmt", "thought", "name"), [
+    ('{"task_name": "查天气", "command": {"name": "web_search", "args": "北京"}}', "task_json", "查天气", "web_search"),
+    ('{"thoughts": {"text": "查"}, "command": {"name": "web_search", "args": ["北京"]}}', "autogpt", "查", "web_search"),
+    ('先查<|startofthink|>{"api_name": "web_search", "parameters": "q"}<|endofthink|>', "modelscope", "先查",
+     "web_search"),
+    ("Thought: 查一下\nAction: web_search\nAction Input: {", "react", "查一下", "web_search"),
+    ("Thought: 查一下\nAction: web_search\nAction Input: ```json\n[1, 2]\n```", "react", "查一下", "web_search"),
+    ("Thought: 查一下\nAction: web_search\nAction Input: {", "toolllama", "查一下", "web_search"),
+])
+def test_args_that_are_not_an_object_keep_thought_and_tool(text: str, fmt: str, thought: str, name: str) -> None:
+    parsed = parse_output(text, fmt)
+    assert isinstance(parsed, ParsedAction), parsed
+    assert parsed.thought == thought and parsed.call == ToolCall(name, {})
+    assert {"args_not_object", "unreadable_action_input"} & set(parsed.repaired)
+
+
+def test_public_helpers() -> None:
+    assert read_json_object('Sure: ```json\n{"a": 1,}\n```') == {"a": 1}
+    assert isinstance(read_json_object("no json"), ParseError) and read_json_object("no json").code == "no_json"
+    assert clean_tool_name(" `web_search` ") == "web_search" and clean_tool_name(' ["x"] ') == "x"
+    assert clean_tool_name("  ") == ""
+    assert strip_thought_label("Thought: a\nThought: b ") == "b" and strip_thought_label(" plain ") == "plain"
+    assert first_parameter("get_weather_info", sample_tools()) == "location"
+    assert first_parameter("nope", sample_tools()) == "input"
+    assert strip_tail("answer<end_of_turn>\n<start_of_turn>user") == "answer"
