@@ -85,7 +85,7 @@ def detect_format(prompt: str) -> str:
             return fmt.name
     hits = [d for d in list(_declared.values()) if all(m in prompt for m in d.markers)]
     if hits:
-        return max(hits, key=lambda d: (len(d.markers), sum(map(len, d.markers)), d.name)).name
+        return max(hits, key=lambda d: (len(set(d.markers)), sum(map(len, set(d.markers))), d.name)).name
     return "conclusion"
 
 

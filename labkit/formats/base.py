@@ -32,7 +32,6 @@ ERROR_CODES: dict[str, str] = {
     "not_object": "the JSON is not an object",
     "missing_field": "a field the format requires is missing or empty",
     "bad_field_type": "a field has the wrong type (e.g. a tool name that is not a string)",
-    "bad_args_type": "the tool arguments are not a JSON object",
     "no_action": "neither a tool call nor a final answer was found",
     "internal_error": "the parser hit an unexpected condition (a bug; the raw text is kept)",
 }

@@ -33,7 +33,7 @@ from typing import Any
 
 from labkit.errors import LabkitError
 from labkit.formats.base import Fail, OutputFormat, dumps
-from labkit.formats.jsontext import first_parameter, json_args, load_json_object, name_text, text_value
+from labkit.formats.jsontext import first_parameter, load_json_object, read_tool_args, read_tool_name, text_value
 from labkit.types import CompletedTask, ParsedAction, ToolCall
 
 STYLES = ("json", "yaml", "xml", "kv", "prefixed")
@@ -74,7 +74,8 @@ class DeclaredFormat(OutputFormat):
         self.memory_style = memory_style
         self.description = description or f"declared {style} format ({', '.join(self.labels.values())})"
         self._explicit_markers = tuple(markers)
-        self.markers = tuple(markers) or tuple(self._syntax(self.labels[r]) for r in ("thought", "tool", "args"))
+        shown = ("thought", "tool", "args") + (("answer",) if self.has_answer_form else ())
+        self.markers = tuple(markers) or tuple(self._syntax(self.labels[r]) for r in shown)
         self.stop_markers = (self._syntax(self.labels["observation"]),)
         self.opening = None
         if style in _SEP:
@@ -206,7 +207,7 @@ class DeclaredFormat(OutputFormat):
         tool = values.get("tool")
         answer = values.get("answer") if self.has_answer_form else None
         if tool not in (None, ""):
-            name = name_text(tool, f"the {self.labels['tool']!r} field")
+            name = read_tool_name(tool, f"the {self.labels['tool']!r} field")
             args = self._args(values.get("args"), name, tools, repairs)
             return ParsedAction(thought, ToolCall(name, args), repaired=tuple(repairs))
         if answer not in (None, ""):
@@ -216,17 +217,27 @@ class DeclaredFormat(OutputFormat):
         raise Fail("no_action", f"neither a {self.labels['tool']!r} nor an {self.labels['answer']!r} field was found")
 
     def _args(self, raw: Any, name: str, tools: Any, repairs: list[str]) -> dict[str, Any]:
+        """The arguments field; like the built-ins, arguments that cannot be read become ``{}`` (named in
+        ``repaired``) so the thought and the tool still count."""
         what = f"the {self.labels['args']!r} field"
         if raw is None or (isinstance(raw, str) and not raw.strip()):
             repairs.append("missing_args")
             return {}
         if not isinstance(raw, str):  # json style: already a value
-            return json_args(raw, what)
+            return read_tool_args(raw, repairs)
         text = raw.strip()
         if text.startswith(("{", "```")):
-            return json_args(load_json_object(text, repairs, what=what), what)
+            try:
+                return read_tool_args(load_json_object(text, repairs, what=what), repairs)
+            except Fail:
+                repairs.append("unreadable_args")
+                return {}
         if self.style == "yaml":
-            return _yaml_block(raw, what)
+            block = _yaml_block(raw)
+            if block is None:
+                repairs.append("unreadable_args")
+                return {}
+            return block
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
             text = text[1:-1]
         repairs.append("plain_args")
@@ -262,8 +273,8 @@ def _yaml_key(key: str) -> str:
     return key if re.fullmatch(r"[A-Za-z_\u4e00-\u9fff][\w\-\u4e00-\u9fff]*", key) else dumps(key)
 
 
-def _yaml_block(raw: str, what: str) -> dict[str, Any]:
-    """Indented ``key: <JSON value>`` lines (a bare word value is read as text)."""
+def _yaml_block(raw: str) -> dict[str, Any] | None:
+    """Indented ``key: <JSON value>`` lines (a bare word value is read as text); None when a line is not one."""
     out: dict[str, Any] = {}
     for line in raw.splitlines():
         if not line.strip():
@@ -273,15 +284,13 @@ def _yaml_block(raw: str, what: str) -> dict[str, Any]:
             try:
                 key, end = json.JSONDecoder().raw_decode(item)
             except json.JSONDecodeError:
-                raise Fail("bad_args_type", f"{what}: cannot read the quoted key in {line.strip()!r}") from None
+                return None
             rest = item[end:].lstrip()
         else:
             key, colon, rest = item.partition(":")
-            if not colon:
-                raise Fail("bad_args_type", f"{what} must be 'key: value' lines, got {line.strip()!r}")
-            rest = ":" + rest
+            rest = colon + rest
         if not rest.startswith(":"):
-            raise Fail("bad_args_type", f"{what}: expected ':' after the key in {line.strip()!r}")
+            return None
         value = rest[1:].strip()
         try:
             out[str(key).strip()] = json.loads(value) if value else ""
