@@ -359,6 +359,7 @@ def template_yaml(data: dict[str, Any]) -> str:
 
 _SENTINEL_GOAL = "ZQGOALSENTINEL"
 _SENTINEL_TOOL = "zq_sentinel_tool"
+_SENTINEL_DONE_TOOL = "zq_done_tool"  # the memory's completed call names another tool, so it cannot pass as a tool list
 _SENTINEL_RESULT = "ZQRESULTSENTINEL"
 _PROFILE_CUES = re.compile(r"you are|you.re|act as|\brole\b|as an? [a-z]+ (agent|assistant|planner)|你是|作为|扮演|"
                            r"角色|身份", re.IGNORECASE)
@@ -370,7 +371,7 @@ _INSTRUCTION_CUES = re.compile(r"constraint|rule|\bnotes?:|instruction|guideline
 def _sentinel_render(template: AgentTemplate) -> str:
     tool = {"name": _SENTINEL_TOOL, "description": "sentinel", "required": ["q"],
             "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": "q"}}}}
-    task = CompletedTask("sentinel task", ToolCall(_SENTINEL_TOOL, {"q": "x"}), _SENTINEL_RESULT)
+    task = CompletedTask("sentinel task", ToolCall(_SENTINEL_DONE_TOOL, {"q": "x"}), _SENTINEL_RESULT)
     return template.render(goal=_SENTINEL_GOAL, tools=[tool], memory=[task], history=[("hi", "hello")],
                            knowledge="sentinel knowledge")
 
@@ -387,7 +388,9 @@ def check_sections(template: AgentTemplate) -> list[str]:
     declared output format; profile/instruction: the static text must contain a role cue / a rule cue.
     """
     rendered = _sentinel_render(template)
-    static = rendered.replace(_SENTINEL_GOAL, "").replace(_SENTINEL_TOOL, "").replace(_SENTINEL_RESULT, "")
+    static = rendered
+    for sentinel in (_SENTINEL_GOAL, _SENTINEL_TOOL, _SENTINEL_DONE_TOOL, _SENTINEL_RESULT):
+        static = static.replace(sentinel, "")
     present = {
         "goal": _SENTINEL_GOAL in rendered,
         "tools": _SENTINEL_TOOL in rendered,

@@ -65,7 +65,7 @@ class DeclaredFormat(OutputFormat):
     def __init__(self, name: str, style: str, fields: Mapping[str, str], finish: str = "answer", *,
                  tool_style: str = "", memory_style: str = "own", markers: Sequence[str] = (),
                  description: str = ""):
-        self.name, self.style, self.finish = name, style, finish
+        self.name, self.style, self.finish_by = name, style, finish
         self.labels = {r: fields[r] for r in ROLES if r in fields}
         self.labels.setdefault("observation", DEFAULT_OBSERVATION[style])
         self.finishes_with_call = finish == "call"
@@ -88,7 +88,7 @@ class DeclaredFormat(OutputFormat):
     # -- identity -----------------------------------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
         """The declaration as it is written in a template file's ``format:`` mapping."""
-        out: dict[str, Any] = {"style": self.style, "fields": dict(self.labels), "finish": self.finish}
+        out: dict[str, Any] = {"style": self.style, "fields": dict(self.labels), "finish": self.finish_by}
         if self.tool_style != DEFAULT_TOOL_STYLE[self.style]:
             out["tool_style"] = self.tool_style
         if self.memory_style != "own":

@@ -14,12 +14,13 @@ from .factory import get_model
 if TYPE_CHECKING:
     from .local import LocalHFModel, ensure_gemma, load_tokenizer
     from .openai_client import LLMRequestError, OpenAIChat
+    from .reader import SandboxReader
     from .sandbox import SandboxTeacher
 
 _LAZY = {
     "OpenAIChat": "openai_client", "LLMRequestError": "openai_client",
     "LocalHFModel": "local", "ensure_gemma": "local", "load_tokenizer": "local",
-    "SandboxTeacher": "sandbox",
+    "SandboxTeacher": "sandbox", "SandboxReader": "reader",
 }
 
 __all__ = ["ChatModel", "get_model", *_LAZY]
