@@ -27,6 +27,7 @@
 
 # %% tags=["parameters"]
 mode = "smoke"            # "smoke" | "course"
+config = ""               # "" -> configs/<mode>.yaml 的 train 部分;集群上如 "cluster_7b"(configs/cluster_7b.yaml)
 model_path = ""           # "" -> 按 mode:smoke 用 "tiny",course 用 "gemma-3-270m";也可以是任意模型目录
 data_path = ""            # "" -> runs/data/<mode>/train.jsonl(由 03 数据构建 notebook 生成)
 output_dir = ""           # "" -> runs/train/<mode>
@@ -54,7 +55,7 @@ from labkit.train import checks
 from labkit.train.checks import compare_generations, plot_loss
 
 cfg = SFTConfig.for_mode(
-    mode, model_path=model_path, data_path=data_path, output_dir=output_dir, deepspeed=deepspeed or None,
+    config or mode, model_path=model_path, data_path=data_path, output_dir=output_dir, deepspeed=deepspeed or None,
     max_len=max_len, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
     save_steps=save_steps, gradient_checkpointing=gradient_checkpointing, stop_file=stop_file or None)
 is_main = int(os.environ.get("RANK", "0")) == 0   # 多卡时每个 rank 都执行本 notebook,只有 rank 0 画图和生成
@@ -97,7 +98,7 @@ tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model_path))
 sample = load_samples(cfg.data_path, max_samples=1)[0]
 enc = encode_messages(sample["messages"], tokenizer, cfg.max_len)
 supervised = tokenizer.decode([t for t, lab in zip(enc.input_ids, enc.labels) if lab != IGNORE_INDEX])
-print(f"{len(enc.input_ids)} tokens, {sum(lab != IGNORE_INDEX for lab in enc.labels)} supervised, truncated={enc.truncated}")
+print(f"{len(enc.input_ids)} tokens, {sum(lab != IGNORE_INDEX for lab in enc.labels)} supervised")
 print("被监督的部分:\n" + supervised)
 
 # %% [markdown]
@@ -111,7 +112,8 @@ result = train(cfg)
 result.raise_if_preempted()  # 被抢占:停在这里,Slurm 重新排队后从 checkpoint 继续
 print(f"global_step={result.global_step}  resumed_from={result.resumed_from}")
 print(f"{result.s_per_step:.2f} s/step, {result.tokens_per_s:.0f} tokens/s, 本次用时 {result.seconds:.0f} s")
-print(f"样本: 保留 {result.data.kept}, 截断提示 {result.data.truncated}, 回答过长丢弃 {result.data.dropped_too_long}")
+print(f"样本: 保留 {result.data.kept}, 超过 max_len 而整条丢弃 {result.data.dropped_too_long}(从不截断提示), "
+      f"最长 {result.data.longest} token")
 
 # %%
 if is_main:

@@ -1,4 +1,4 @@
-"""OpenAIChat: a real llama.cpp server, retries/backoff against a scripted local HTTP server, timeouts, secrets."""
+"""OpenAIChat: a real `transformers serve` server, retries/backoff against a scripted local HTTP server, timeouts, secrets."""
 
 from __future__ import annotations
 
@@ -161,11 +161,21 @@ def test_from_env_reads_dotenv_and_env_wins(clean_env: Path, monkeypatch: pytest
     assert srv.requests[0]["auth"] == f"Bearer {SECRET}"
 
 
-@pytest.mark.server  # ~15 s: starts llama_cpp.server on the real GGUF
-def test_real_llama_cpp_server(llama_server: str) -> None:
-    c = OpenAIChat(base_url=llama_server, api_key=SECRET, timeout=120)
-    assert c.name  # discovered from /v1/models
+@pytest.mark.server  # seconds: `transformers serve` on the tiny Gemma-3, a real process on 127.0.0.1
+def test_real_transformers_server(model_server) -> None:
+    c = OpenAIChat(base_url=model_server.base_url, api_key=SECRET, timeout=120)
+    assert c.name == model_server.model_id  # discovered from /v1/models
     res = c.chat([{"role": "user", "content": "The capital of France is"}], max_new_tokens=8)
     assert isinstance(res.text, str) and res.model == c.name
     assert res.prompt_tokens > 3 and 1 <= res.completion_tokens <= 8
+    # the chat template the checkpoint carries is applied: the server's prompt count matches labkit's rendering
+    from labkit.chat import render_chat
+    from labkit.llm.local import load_tokenizer
+
+    tok = load_tokenizer()
+    expected = len(tok(tok.bos_token + render_chat([{"role": "user", "content": "The capital of France is"}]),
+                       add_special_tokens=False)["input_ids"])
+    assert res.prompt_tokens == expected
+    batch = c.chat_batch([MSG, MSG], max_new_tokens=4)  # concurrent requests against one server
+    assert [r.text for r in batch][0] == batch[1].text  # greedy: same prompt, same answer
     assert SECRET not in repr(c)

@@ -34,7 +34,7 @@ def test_only_assistant_turns_are_supervised(tok):
     assert _supervised_text(tok, enc) == "Action: get_weather_info" + END_OF_TURN + "Final Answer: 晴天" + END_OF_TURN
     # the full sequence is exactly <bos> + our chat rendering
     assert tok.decode(enc.input_ids) == tok.bos_token + render_chat(msgs, add_generation_prompt=False)
-    assert enc.labels[0] == IGNORE_INDEX and not enc.truncated
+    assert enc.labels[0] == IGNORE_INDEX
 
 
 def test_loss_false_turn_is_not_supervised(tok):
@@ -43,21 +43,23 @@ def test_loss_false_turn_is_not_supervised(tok):
     assert _supervised_text(tok, encode_messages(msgs, tok, 4096)) == "new" + END_OF_TURN
 
 
-def test_truncates_prompt_from_the_left_and_keeps_response(tok):
+def test_a_prompt_is_never_cut(tok):
+    """Cutting would drop the instructions / tool list (left) or the goal (right): the sample goes whole or not."""
     msgs = [{"role": "user", "content": "很长的提示。" * 200}, {"role": "assistant", "content": "Final Answer: 42"}]
-    full = encode_messages(msgs, tok, 100000)
-    enc = encode_messages(msgs, tok, 64)
-    assert len(full.input_ids) > 64 and len(enc.input_ids) == 64 and enc.truncated
-    assert enc.input_ids[0] == tok.bos_token_id
-    assert enc.input_ids[1:] == full.input_ids[-63:]
-    assert _supervised_text(tok, enc) == "Final Answer: 42" + END_OF_TURN
+    full = encode_messages(msgs, tok)
+    assert len(full.input_ids) > 64 and encode_messages(msgs, tok, 64) is None
+    assert encode_messages(msgs, tok, len(full.input_ids)).input_ids == full.input_ids
 
 
-def test_drops_samples_whose_response_alone_is_too_long(tok):
-    long = {"id": "long", "messages": [{"role": "user", "content": "q"},
-                                       {"role": "assistant", "content": "答案" * 300}]}
-    ds = SFTDataset([long] + make_samples(3), tok, max_len=128)
-    assert len(ds) == 3 and ds.stats.dropped_too_long == 1 and ds.stats.dropped_ids == ["long"]
+def test_drops_samples_longer_than_max_len_and_says_so(tok):
+    long_answer = {"id": "long", "messages": [{"role": "user", "content": "q"},
+                                              {"role": "assistant", "content": "答案" * 300}]}
+    long_prompt = {"id": "long_prompt", "messages": [{"role": "user", "content": "提示" * 300},
+                                                     {"role": "assistant", "content": "ok"}]}
+    with pytest.warns(UserWarning, match="2 of 5 samples are longer than max_len=128"):
+        ds = SFTDataset([long_answer, long_prompt] + make_samples(3), tok, max_len=128)
+    assert len(ds) == 3 and ds.stats.dropped_too_long == 2 and ds.stats.dropped_ids == ["long", "long_prompt"]
+    assert ds.stats.longest > 128 and max(ds.lengths()) <= 128
 
 
 def test_collator_pads_right_without_mixing_samples(tok):

@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "build_dataset": "pipeline", "BuildResult": "pipeline", "MODES": "pipeline", "step_samples": "pipeline",
+    "build_dataset": "pipeline", "BuildResult": "pipeline", "data_settings": "pipeline", "step_samples": "pipeline",
     "load_queries": "queries", "load_general": "queries",
     "LabelJob": "label", "plan_jobs": "label", "label_jobs": "label", "load_labelled": "label",
     "load_failures": "label",

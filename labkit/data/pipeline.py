@@ -33,16 +33,23 @@ from labkit.paths import runs_dir
 from labkit.templates import list_templates, load_templates
 from labkit.tools import default_registry
 
-Mode = Literal["smoke", "course"]
+Mode = str  # a configs/<mode>.yaml name: "smoke", "course", ...
 # Held out for the test set: two Meta-Agent-style planning templates and one conclusion template ("unseen").
 DEFAULT_TEST_TEMPLATES = ("meta_xml_en", "meta_roleplay_zh", "meta_conclusion_brief_en")
-SMOKE_TEMPLATES = ("kagent_planning_zh", "react", "autogpt", "toolllama")
-MODES: dict[str, dict[str, Any]] = {
-    "smoke": {"train_queries": 12, "test_queries": 6, "templates": SMOKE_TEMPLATES, "templates_per_query": None,
-              "general_test": 5},
-    "course": {"train_queries": None, "test_queries": None, "templates": None, "templates_per_query": 3,
-               "general_test": 20},
-}
+DATA_SETTINGS = ("train_queries", "test_queries", "templates", "templates_per_query", "general_test")
+
+
+def data_settings(mode: str) -> dict[str, Any]:
+    """The ``data`` section of ``configs/<mode>.yaml`` (every key of :data:`DATA_SETTINGS`, checked)."""
+    from labkit.errors import DataFileError
+    from labkit.modes import check_keys, mode_path, mode_section
+
+    values = mode_section(mode, "data")
+    check_keys(values, DATA_SETTINGS, mode=mode, section="data")
+    missing = [k for k in DATA_SETTINGS if k not in values]
+    if missing:
+        raise DataFileError(mode_path(mode), f"missing data settings: {', '.join(missing)}", field="data")
+    return values
 
 
 @dataclass
@@ -122,9 +129,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                   price_per_1k_completion: float = 0.0, progress: bool = True,
                   queries_path: str | Path | None = None, general_path: str | Path | None = None) -> BuildResult:
     """Build the training set; see the module docstring. Re-running reuses every cached teacher answer."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
-    cfg, t0 = MODES[mode], time.perf_counter()
+    cfg, t0 = data_settings(mode), time.perf_counter()
     out = Path(out_dir) if out_dir else runs_dir() / "data" / mode
     out.mkdir(parents=True, exist_ok=True)
     registry = default_registry()

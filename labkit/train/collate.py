@@ -1,10 +1,14 @@
 """Turn chat training samples into token ids + labels (loss only on supervised turns), and pad them into batches.
 
-Each sample stays its own row (no packing), so attention never crosses two samples.
+A sample longer than ``max_len`` is dropped and counted, never cut: cutting an agent prompt removes its instructions
+or its tool list (left truncation) or its goal and memory (right truncation), and the model would learn to answer a
+prompt it cannot read. The data stage keeps prompts short enough (tool subsets) and reports their token lengths.
+Padding is here; packing several samples into one row is :mod:`labkit.train.packing`.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,21 +29,20 @@ IGNORE_INDEX = -100
 class Encoded:
     input_ids: list[int]
     labels: list[int]
-    truncated: bool = False  # prompt tokens were cut from the left
 
 
 @dataclass
 class EncodeStats:
     kept: int = 0
-    truncated: int = 0
-    dropped_too_long: int = 0  # response alone longer than max_len
+    dropped_too_long: int = 0  # longer than max_len (prompt + response): dropped whole, never cut
     dropped_ids: list[str] = field(default_factory=list)
+    longest: int = 0  # tokens of the longest sample seen (kept or dropped)
 
 
-def encode_messages(messages: Sequence[Message], tokenizer: Any, max_len: int) -> Encoded | None:
+def encode_messages(messages: Sequence[Message], tokenizer: Any, max_len: int | None = None) -> Encoded | None:
     """Tokenise one conversation piece by piece; label = token id on supervised pieces, -100 elsewhere.
 
-    Too long -> drop prompt tokens from the left (after ``<bos>``); ``None`` when the supervised part alone does not fit.
+    ``None`` when the whole conversation is longer than ``max_len`` (it is never cut; see the module doc).
     """
     ids: list[int] = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     labels: list[int] = [IGNORE_INDEX] * len(ids)
@@ -47,14 +50,9 @@ def encode_messages(messages: Sequence[Message], tokenizer: Any, max_len: int) -
         piece = tokenizer(text, add_special_tokens=False)["input_ids"]
         ids.extend(piece)
         labels.extend(piece if supervised else [IGNORE_INDEX] * len(piece))
-    if len(ids) <= max_len:
-        return Encoded(ids, labels)
-    head = 1 if tokenizer.bos_token_id is not None else 0
-    first_supervised = next((i for i, lab in enumerate(labels) if lab != IGNORE_INDEX), len(labels))
-    keep_tail = max_len - head
-    if len(ids) - first_supervised > keep_tail:
+    if max_len is not None and len(ids) > max_len:
         return None
-    return Encoded(ids[:head] + ids[-keep_tail:], labels[:head] + labels[-keep_tail:], truncated=True)
+    return Encoded(ids, labels)
 
 
 def load_samples(path: str | Path, *, max_samples: int = -1) -> list[dict[str, Any]]:
@@ -84,22 +82,28 @@ def load_samples(path: str | Path, *, max_samples: int = -1) -> list[dict[str, A
 
 
 class SFTDataset(Dataset):
-    """Pre-tokenised samples; ``self.stats`` counts truncated and dropped ones."""
+    """Pre-tokenised samples; ``self.stats`` counts the ones dropped for being longer than ``max_len``."""
 
     def __init__(self, samples: Iterable[dict[str, Any]], tokenizer: Any, max_len: int):
         self.rows: list[dict[str, list[int]]] = []
         self.stats = EncodeStats()
         for s in samples:
-            enc = encode_messages(s["messages"], tokenizer, max_len)
-            if enc is None:
+            enc = encode_messages(s["messages"], tokenizer)
+            n = len(enc.input_ids) if enc else 0
+            self.stats.longest = max(self.stats.longest, n)
+            if n > max_len:
                 self.stats.dropped_too_long += 1
                 self.stats.dropped_ids.append(s.get("id", "?"))
                 continue
             self.stats.kept += 1
-            self.stats.truncated += enc.truncated
             self.rows.append({"input_ids": enc.input_ids, "labels": enc.labels})
         if not self.rows:
-            raise ValueError(f"every sample was longer than max_len={max_len} in its response alone")
+            raise ValueError(f"every sample is longer than max_len={max_len} tokens (the longest has "
+                             f"{self.stats.longest}); raise max_len or shorten the prompts")
+        if self.stats.dropped_too_long:
+            warnings.warn(f"{self.stats.dropped_too_long} of {len(self) + self.stats.dropped_too_long} samples are "
+                          f"longer than max_len={max_len} tokens (longest {self.stats.longest}) and were dropped, not "
+                          f"cut; e.g. {self.stats.dropped_ids[:3]}", stacklevel=2)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -18,14 +18,9 @@ from labkit.paths import cache_dir, runs_dir
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
-# Per-mode defaults for the notebook / Slurm jobs. smoke: tiny random model, seconds. course: gemma-3-270m full
-# fine-tuning on a 2-core CPU, measured: 130 steps in 1350 s (10.0 s/step, 47 tokens/s), logits only where supervised.
-MODE_PRESETS: dict[str, dict[str, Any]] = {
-    "smoke": {"model_path": "tiny", "max_len": 512, "max_steps": 8, "save_steps": 4, "lr": 1e-3, "batch_size": 2,
-              "save_total_limit": 1, "warmup_ratio": 0.0},
-    "course": {"model_path": "gemma-3-270m", "max_len": 768, "max_steps": 130, "save_steps": 40, "lr": 5e-5,
-               "batch_size": 1, "save_total_limit": 1},
-}
+# Relative paths inside a YAML file are relative to the repository root (configs/*.yaml are written that way), so a
+# job reads the same files whatever its working folder (papermill runs notebooks in notebooks/).
+PATH_KEYS = ("deepspeed", "data_path", "output_dir", "model_path", "stop_file")
 
 
 def _default_model() -> str:
@@ -56,7 +51,7 @@ class SFTConfig:
     lr_scheduler: str = "cosine"
     batch_size: int = 1  # per device
     grad_accum: int = 1
-    precision: str = "auto"  # auto: bf16 on CUDA with bf16 support, fp32 on CPU
+    precision: str = "auto"  # auto: bf16 on a CUDA GPU with bf16 and on a CPU with native bf16 (AVX512-BF16/AMX), else fp32
     deepspeed: str | None = None  # path to a DeepSpeed JSON (slurm/ds_zero3.json) or None
     save_steps: int = 50
     save_total_limit: int = 2
@@ -65,6 +60,12 @@ class SFTConfig:
     group_by_length: bool = True
     seed: int = 42
     loss_on_supervised_logits_only: bool = True
+    # Freeze the (tied) input embedding / LM head: 268M -> 100M trainable parameters for gemma-3-270m, so AdamW and
+    # the 262k-row weight gradient shrink. A course-on-a-CPU setting: the note's recipe (GPUs, Slurm) trains all.
+    freeze_embeddings: bool = False
+    # Pack the samples of a batch into one row (position ids restart per sample; attention never crosses samples:
+    # labkit's per-segment SDPA on CPU, flash-attn varlen on GPU) instead of padding them.
+    packing: bool = False
     max_samples: int = -1  # > 0: use only the first N samples (smoke runs)
     resume: bool = True  # continue from the newest checkpoint-* in output_dir
     stop_file: str | None = None  # when this file appears, checkpoint and stop (Slurm preemption across nodes)
@@ -85,13 +86,19 @@ class SFTConfig:
 
     @classmethod
     def for_mode(cls, mode: str, **overrides: Any) -> "SFTConfig":
-        """The mode's preset plus overrides; an override of ``""``, ``0`` or ``None`` keeps the preset/default."""
-        if mode not in MODE_PRESETS:
-            raise LabkitError(f"unknown mode {mode!r}; known: {sorted(MODE_PRESETS)}")
-        values: dict[str, Any] = {"data_path": str(runs_dir() / "data" / mode / "train.jsonl"),
-                                  "output_dir": str(runs_dir() / "train" / mode), **MODE_PRESETS[mode]}
+        """The ``train`` section of ``configs/<mode>.yaml`` (or of a YAML path) plus overrides.
+
+        An override of ``""``, ``0`` or ``None`` keeps the file's value (notebook parameters use them for "unset").
+        Data and output paths default to ``runs/data/<mode>/train.jsonl`` and ``runs/train/<mode>``.
+        """
+        from labkit.modes import mode_path, mode_section
+
+        name = Path(mode).stem
+        values: dict[str, Any] = {"data_path": str(runs_dir() / "data" / name / "train.jsonl"),
+                                  "output_dir": str(runs_dir() / "train" / name),
+                                  **_resolve_paths(mode_section(mode, "train"))}
         values.update({k: v for k, v in overrides.items() if v not in ("", 0, None) or isinstance(v, bool)})
-        return cls.from_dict(values, source=f"<mode {mode}>")
+        return cls.from_dict(values, source=mode_path(mode))
 
     # --- loading ---------------------------------------------------------------------------------------------
     @classmethod
@@ -109,16 +116,22 @@ class SFTConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "SFTConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise DataFileError(path, "config file not found")
+        """A mode file's ``train`` section (``configs/<name>.yaml``, or a name such as ``course``), or a flat YAML
+        mapping of settings; ``overrides`` win."""
+        from labkit.modes import SECTIONS, mode_path
+
+        path = mode_path(path)
         try:
             values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise DataFileError(path, f"invalid YAML: {exc}") from None
         if not isinstance(values, dict):
             raise DataFileError(path, f"expected a mapping of settings, got {type(values).__name__}")
-        values.update(overrides or {})
+        if values and set(values) <= set(SECTIONS):  # a mode file: data/train/eval sections
+            values = values.get("train") or {}
+            if not isinstance(values, dict):
+                raise DataFileError(path, "expected a mapping of settings", field="train")
+        values = {**_resolve_paths(values), **(overrides or {})}
         return cls.from_dict(values, source=path)
 
     @classmethod
@@ -149,6 +162,18 @@ class SFTConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+
+def _resolve_paths(values: dict[str, Any]) -> dict[str, Any]:
+    """A YAML file's relative paths (``a/b``, not bare model names such as ``tiny``) -> under the repository root."""
+    from labkit.paths import REPO_ROOT
+
+    out = dict(values)
+    for key in PATH_KEYS:
+        value = out.get(key)
+        if isinstance(value, str) and "/" in value and not Path(value).expanduser().is_absolute():
+            out[key] = str(REPO_ROOT / value)
+    return out
 
 
 def _coerce(key: str, value: Any, hint: Any, source: str | Path) -> Any:

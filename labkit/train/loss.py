@@ -27,7 +27,7 @@ def supervised_logits_loss(model: torch.nn.Module, inputs: dict[str, torch.Tenso
     keep = supervised_positions(labels)
     targets = labels[:, 1:][keep[:, :-1]]
     outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                    logits_to_keep=keep, use_cache=False)
+                    position_ids=inputs.get("position_ids"), logits_to_keep=keep, use_cache=False)
     logits = outputs.logits.float()  # (n_supervised, vocab)
     loss = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
     if num_items_in_batch is None:

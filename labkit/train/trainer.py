@@ -27,9 +27,10 @@ from transformers.trainer_utils import get_last_checkpoint
 from labkit.chat import CHAT_TEMPLATE
 from labkit.errors import LabkitError
 from labkit.jsonl import append_jsonl, read_jsonl, write_jsonl
-from labkit.train.collate import EncodeStats, PadCollator, SFTDataset, load_samples
+from labkit.train.collate import IGNORE_INDEX, EncodeStats, PadCollator, SFTDataset, load_samples
 from labkit.train.config import SFTConfig
 from labkit.train.loss import supervised_logits_loss
+from labkit.train.packing import PackedCollator
 from labkit.train.tiny import resolve_model_path
 
 TRAIN_LOG = "train_log.jsonl"
@@ -52,6 +53,7 @@ class TrainResult:
     resumed_from: str | None
     preempted: bool
     data: EncodeStats = field(default_factory=EncodeStats)
+    supervised_tokens_per_s: float = 0.0
 
     def raise_if_preempted(self) -> None:
         if self.preempted:
@@ -59,21 +61,41 @@ class TrainResult:
                             "run again (or let Slurm requeue) to resume")
 
 
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPUs whose bf16 matrix multiplications run natively (oneDNN)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when /proc/cpuinfo lists AMX-BF16 or AVX512-BF16 (elsewhere bf16 on a CPU is emulated and slower)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return False
+    return any(f in flags for f in CPU_BF16_FLAGS)
+
+
 def resolve_precision(precision: str) -> str:
-    """'auto' -> 'bf16' on a CUDA GPU that supports it, else 'fp32' (CPU)."""
+    """'auto' -> 'bf16' on a CUDA GPU that supports it or on a CPU with native bf16 (autocast; fp32 master
+    weights), else 'fp32'."""
     if precision != "auto":
         return precision
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
-def attention_implementation() -> str:
-    """flash_attention_2 on CUDA when flash_attn is installed, else PyTorch SDPA."""
+def attention_implementation(packing: bool = False) -> str:
+    """flash_attention_2 on CUDA when flash_attn is installed (packed rows run its variable-length kernel), else
+    PyTorch SDPA; packed rows without flash-attn use labkit's per-sample SDPA (labkit.train.packing)."""
     if torch.cuda.is_available():
         try:
             import flash_attn  # noqa: F401
             return "flash_attention_2"
         except ImportError:
             pass
+    if packing:
+        from labkit.train.packing import register_segment_attention
+
+        return register_segment_attention()
     return "sdpa"
 
 
@@ -84,10 +106,13 @@ class SFTTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.supervised_logits_only = supervised_logits_only
         self.tokens_seen = 0
+        self.supervised_seen = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
         if model.training:
-            self.tokens_seen += int(inputs["attention_mask"].sum())
+            mask = inputs.get("attention_mask")
+            self.tokens_seen += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+            self.supervised_seen += int((inputs["labels"] != IGNORE_INDEX).sum())
         if not self.supervised_logits_only or return_outputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         loss = supervised_logits_loss(model, inputs, num_items_in_batch)
@@ -104,6 +129,7 @@ class StepLogCallback(TrainerCallback):
         self.last_time = time.perf_counter()
         self.last_step = 0
         self.last_tokens = 0
+        self.last_supervised = 0
         self.step_times: list[float] = []  # compute time of each optimizer step (no checkpoint saving)
         self._step_start = self.last_time
 
@@ -122,12 +148,15 @@ class StepLogCallback(TrainerCallback):
         now = time.perf_counter()
         steps = max(state.global_step - self.last_step, 1)
         tokens = self.trainer.tokens_seen - self.last_tokens
+        supervised = self.trainer.supervised_seen - self.last_supervised
+        elapsed = max(now - self.last_time, 1e-9)
         rec = {"step": state.global_step, "loss": round(float(logs["loss"]), 6),
                "lr": float(logs.get("learning_rate", 0.0)), "s_per_step": round((now - self.last_time) / steps, 4),
-               "tokens_per_s": round(tokens / max(now - self.last_time, 1e-9), 2),
+               "tokens_per_s": round(tokens / elapsed, 2), "supervised_tokens_per_s": round(supervised / elapsed, 2),
                "restart": int(os.environ.get("SLURM_RESTART_COUNT", 0))}
         append_jsonl(self.path, [rec])
         self.last_time, self.last_step, self.last_tokens = now, state.global_step, self.trainer.tokens_seen
+        self.last_supervised = self.trainer.supervised_seen
 
 
 class PreemptionCallback(TrainerCallback):
@@ -252,14 +281,17 @@ def _train(config: SFTConfig) -> TrainResult:
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     tokenizer.chat_template = CHAT_TEMPLATE
     dataset = SFTDataset(load_samples(cfg.data_path, max_samples=cfg.max_samples), tokenizer, cfg.max_len)
+    attn = attention_implementation(cfg.packing)
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=torch.bfloat16 if precision == "bf16" and cfg.deepspeed else torch.float32,
-        attn_implementation=attention_implementation())
+        attn_implementation=attn)
     model.config.use_cache = False
+    if cfg.freeze_embeddings:
+        freeze_embeddings(model)
 
+    collator = (PackedCollator if cfg.packing else PadCollator)(tokenizer.pad_token_id)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         data_collator=PadCollator(tokenizer.pad_token_id),
-                         supervised_logits_only=cfg.loss_on_supervised_logits_only)
+                         data_collator=collator, supervised_logits_only=cfg.loss_on_supervised_logits_only)
     log_cb = StepLogCallback(trainer, out / TRAIN_LOG)
     stop_cb = PreemptionCallback(cfg.stop_file)
     trainer.add_callback(log_cb)
@@ -269,9 +301,10 @@ def _train(config: SFTConfig) -> TrainResult:
     if trainer.is_world_process_zero():
         _trim_log(out / TRAIN_LOG, resume)
         (out / CONFIG_FILE).write_text(json.dumps({**cfg.to_dict(), "precision_resolved": precision,
-                                                   "attn_implementation": attention_implementation(),
+                                                   "attn_implementation": attn,
+                                                   "trainable_parameters": trainable_parameters(model),
                                                    "data": {"kept": dataset.stats.kept,
-                                                            "truncated": dataset.stats.truncated,
+                                                            "longest": dataset.stats.longest,
                                                             "dropped_too_long": dataset.stats.dropped_too_long}},
                                                   ensure_ascii=False, indent=2), encoding="utf-8")
     stop_cb.install()
@@ -281,7 +314,7 @@ def _train(config: SFTConfig) -> TrainResult:
         stop_cb.uninstall()
 
     if not stop_cb.stopped:
-        model.config.use_cache = True  # off while training; the saved model generates with its KV cache
+        prepare_for_inference(model, tokenizer)
         trainer.save_model(str(out))  # gathers ZeRO-3 shards (stage3_gather_16bit_weights_on_model_save)
         if trainer.is_world_process_zero():
             tokenizer.save_pretrained(str(out))
@@ -293,4 +326,37 @@ def _train(config: SFTConfig) -> TrainResult:
         losses=[(int(r["step"]), float(r["loss"])) for r in log],
         seconds=seconds, s_per_step=sum(ran) / len(ran) if ran else 0.0,
         tokens_per_s=trainer.tokens_seen / sum(ran) if ran else 0.0,
+        supervised_tokens_per_s=trainer.supervised_seen / sum(ran) if ran else 0.0,
         resumed_from=resume, preempted=stop_cb.stopped, data=dataset.stats)
+
+
+def freeze_embeddings(model: torch.nn.Module) -> None:
+    """Stop training the input embedding (and the LM head tied to it): gemma-3-270m 268M -> 100M trainable."""
+    model.get_input_embeddings().weight.requires_grad_(False)
+    out = model.get_output_embeddings()
+    if out is not None:
+        out.weight.requires_grad_(False)
+
+
+def trainable_parameters(model: torch.nn.Module) -> dict[str, int]:
+    """``{"trainable": n, "total": n}`` (tied weights counted once)."""
+    seen: dict[int, torch.nn.Parameter] = {id(p): p for p in model.parameters()}
+    return {"trainable": sum(p.numel() for p in seen.values() if p.requires_grad),
+            "total": sum(p.numel() for p in seen.values())}
+
+
+def prepare_for_inference(model: Any, tokenizer: Any) -> None:
+    """Before saving: generate with the KV cache, plain SDPA attention (labkit's packing attention is a training
+    detail, not something a checkpoint should ask for) and stop at ``<end_of_turn>`` as well as ``<eos>``, so any
+    transformers-based server (``transformers serve``) ends the answer where labkit's chat format ends a turn."""
+    from labkit.chat import END_OF_TURN
+
+    model.config.use_cache = True
+    if getattr(model.config, "_attn_implementation", None) not in ("sdpa", "flash_attention_2", "eager"):
+        model.config._attn_implementation = "sdpa"
+    eot = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    gen = getattr(model, "generation_config", None)
+    if gen is not None and isinstance(eot, int) and eot != tokenizer.unk_token_id:
+        eos = gen.eos_token_id if gen.eos_token_id is not None else tokenizer.eos_token_id
+        ids = [eos] if isinstance(eos, int) else list(eos or [])
+        gen.eos_token_id = list(dict.fromkeys([*ids, eot]))
