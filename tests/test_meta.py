@@ -137,6 +137,7 @@ def test_epsilon_rule_and_template_threshold() -> None:
     assert keep_instance(0.9, 0.8, 0.0) and not keep_instance(0.8, 0.8, 0.0) and keep_instance(0.8, 0.8, -0.05)
     rows = [Instance("a", f"q{i}:plan0", f"q{i}", 0, 0.9, s, keep_instance(s, 0.9, -0.05), "") for i, s in
             enumerate([1.0, 1.0, 0.0])] + [Instance("b", "q0:plan0", "q0", 0, 0.9, 1.0, True, "")]
+    assert not template_verdicts(rows, threshold=1.0)["b"]["kept"]  # the note: greater than the threshold
     tv = template_verdicts(rows, threshold=0.8)
     assert tv["a"]["mean_s2"] == pytest.approx(2 / 3) and not tv["a"]["kept"] and tv["a"]["kept_instances"] == 2
     assert tv["b"]["kept"] and tv["b"]["mean_delta"] == pytest.approx(0.1)
@@ -184,3 +185,30 @@ def test_course_offline_keeps_twenty_templates_in_four_formats(tmp_path: Path) -
         call = ToolCall("get_weather_info", {"location": "北京", "is_current": "yes"})
         assert t.format.parse(t.format.render(call, "查询天气")).call == call
         assert section_headings(t)
+
+
+class Scripted:
+    """A ChatModel that replies with fixed texts (stands in for an API model)."""
+
+    def __init__(self, replies):
+        self.name, self.replies, self.prompts = "scripted", list(replies), []
+
+    def chat(self, messages, **kw):
+        from labkit.types import ChatResult
+
+        self.prompts.append(messages[-1]["content"])
+        return ChatResult(self.replies.pop(0), self.name)
+
+
+def test_llm_writer_and_llm_judge_read_real_model_replies(clustering, tmp_path: Path) -> None:
+    from labkit.meta.generate import LLMMetaAgent
+    from labkit.meta.judge import LLMJudge
+
+    cluster = clustering.clusters[0]
+    offline = OfflineMetaAgent(seed=0, flaws={}).write(cluster, 0)
+    model = Scripted([f"Here is the template:\n```yaml\n{offline.text}```\nEnjoy!"])
+    cand = LLMMetaAgent(model).write(cluster, 0)
+    assert cand.text.strip() == offline.text.strip() and cluster.representatives[0]["query"] in model.prompts[0]
+    assert section_check(write(tmp_path, cand))[0].passed
+    judge = LLMJudge(Scripted(['{"score": 7, "reason": "ok"}', "I would say 4 out of 10", "no idea", '{"score": 42}']))
+    assert [judge.score("p", "r") for _ in range(4)] == [0.7, 0.4, None, 1.0]

@@ -336,3 +336,20 @@ def _section(style: str, title: str, role: str, body: str, lang: str, i: int) ->
 def generate_candidates(clusters: Sequence[QueryCluster], writer: Any, per_cluster: int = 3) -> list[Candidate]:
     """``per_cluster`` candidates for every cluster, in cluster order."""
     return [writer.write(c, i) for c in clusters for i in range(per_cluster)]
+
+
+def flaw_examples(cluster: QueryCluster, kinds: Sequence[str | None], *, seed: int = 0,
+                  max_tries: int = 200) -> list[Candidate]:
+    """One candidate per requested flaw kind (None = a clean one), all with declared formats, for a cluster - e.g. to
+    show what each check catches. Deterministic for (cluster, kinds, seed)."""
+    out = []
+    for want in kinds:
+        flaws = {} if want is None else {want: 1.0}
+        for i in range(max_tries):
+            cand = OfflineMetaAgent(seed + i, flaws).write(cluster, len(out))
+            if cand.traits["flaw"] == want and cand.traits["style"] != "builtin":
+                out.append(cand)
+                break
+        else:
+            raise ValueError(f"no candidate with flaw {want!r} in {max_tries} tries")
+    return out

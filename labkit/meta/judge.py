@@ -15,7 +15,8 @@ and into the candidate, the *same* model answers every prompt, and each answer g
 
 ``s1`` is the mean score of the benchmark templates on a situation, ``s2`` the candidate's; the instance is kept
 when ``s2 - s1 > epsilon`` (:func:`keep_instance`). A template's score is the mean ``s2`` over all its instances;
-templates below ``threshold`` are dropped with all their instances (:func:`template_verdicts`).
+a template is kept when that mean is greater than ``threshold``, else it is dropped with all its instances
+(:func:`template_verdicts`) - "大于一定阈值" in the note, strictly greater like the epsilon rule.
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def judge_records(records: Sequence[Mapping[str, Any]], outputs: Sequence[Mappin
 
 
 def template_verdicts(instances: Sequence[Instance], threshold: float = DEFAULT_THRESHOLD) -> dict[str, dict[str, Any]]:
-    """Per template: mean s2 over all its instances, mean delta, kept-instance count, and whether it is kept."""
+    """Per template: mean s2 over all its instances, mean delta, kept-instance count, and whether it is kept
+    (mean s2 > threshold)."""
     by: dict[str, list[Instance]] = {}
     for inst in instances:
         by.setdefault(inst.template, []).append(inst)
@@ -193,5 +195,5 @@ def template_verdicts(instances: Sequence[Instance], threshold: float = DEFAULT_
         mean = sum(r.s2 for r in rows) / len(rows)
         out[name] = {"instances": len(rows), "kept_instances": sum(r.kept for r in rows), "mean_s2": mean,
                      "mean_s1": sum(r.s1 for r in rows) / len(rows),
-                     "mean_delta": sum(r.delta for r in rows) / len(rows), "kept": mean >= threshold}
+                     "mean_delta": sum(r.delta for r in rows) / len(rows), "kept": mean > threshold}
     return out

@@ -50,10 +50,7 @@ from labkit.paths import runs_dir
 from labkit.templates import AgentTemplate
 
 Mode = Literal["smoke", "course"]
-MODES: dict[str, dict[str, int]] = {
-    "smoke": {"n_clusters": 6, "per_cluster": 2, "judge_queries": 2},
-    "course": {"n_clusters": 18, "per_cluster": 3, "judge_queries": 4},
-}
+SETTINGS = ("n_clusters", "per_cluster", "judge_queries")  # the ``meta`` section of configs/<mode>.yaml
 OFFLINE_JUDGED_MODEL = "sandbox-reader"
 MAX_NEW_TOKENS = 200
 
@@ -84,6 +81,22 @@ class MetaResult:
         return plot_funnel(self.funnel, ax=ax)
 
 
+def meta_settings(mode: str | Path, **overrides: int | None) -> dict[str, int]:
+    """The mode's ``meta`` section (configs/<mode>.yaml) with non-None overrides; a missing or unknown key raises
+    :class:`~labkit.errors.DataFileError` naming the file and field."""
+    from labkit.errors import DataFileError
+    from labkit.modes import check_keys, mode_path, mode_section
+
+    values = mode_section(mode, "meta")
+    check_keys(values, SETTINGS, mode=mode, section="meta")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key in SETTINGS:
+        if not isinstance(values.get(key), int) or values[key] < 1:
+            raise DataFileError(mode_path(mode), f"expected a positive integer, got {values.get(key)!r}",
+                                field=f"meta.{key}")
+    return {k: values[k] for k in SETTINGS}
+
+
 def _writer(writer: str | Any, seed: int, cache_dir: Path) -> Any:
     if not isinstance(writer, str):
         return writer
@@ -107,17 +120,14 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
                    benchmarks: Sequence[str] = BENCHMARK_TEMPLATES, n_clusters: int | None = None,
                    per_cluster: int | None = None, judge_queries: int | None = None, seed: int = 0,
                    queries_path: str | Path | None = None, batch_size: int = 8) -> MetaResult:
-    """Run the funnel (see the module docstring).
+    """Run the funnel (see the module docstring); sizes come from the mode's ``meta`` section unless given.
 
     ``writer``: "offline" (seeded generator), "openai"/"openai:<model>" or any object with ``write(cluster, i)``.
     ``judged_model``: the model whose answers are compared - a spec for :func:`labkit.llm.get_model` or a ChatModel
     (offline default: the prompt-sensitive emulator ``sandbox-reader``). ``judge``: None = objective scorer against
     gold, or a model spec for an LLM judge (e.g. "openai").
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
-    cfg = {**MODES[mode], **{k: v for k, v in (("n_clusters", n_clusters), ("per_cluster", per_cluster),
-                                                 ("judge_queries", judge_queries)) if v is not None}}
+    cfg = meta_settings(mode, n_clusters=n_clusters, per_cluster=per_cluster, judge_queries=judge_queries)
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir else runs_dir() / "meta" / mode
     cand_dir, kept_dir = out / "candidates", out / "templates"
@@ -168,7 +178,7 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
     rows = []
     for c in candidates:
         chk, judged = checks[c.name], tv.get(c.name)
-        kept = bool(chk.passed and judged and judged["kept"] and judged["kept_instances"] > 0)
+        kept = bool(chk.passed and judged and judged["kept"])
         rows.append({"name": c.name, "cluster": c.cluster, "output_format": c.traits.get("output_format", ""),
                      "flaw": c.traits.get("flaw"), "loaded": chk.loaded, "sections_ok": chk.loaded and not chk.missing,
                      "round_trip_ok": chk.passed, "section_reason": chk.reason,
@@ -192,7 +202,7 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
         {"step": "format round-trips", "count": int(verdicts["round_trip_ok"].sum()), "unit": "templates"},
         {"step": "judged instances", "count": len(instances), "unit": "instances"},
         {"step": "instances s2-s1>eps", "count": int(sum(i.kept for i in instances)), "unit": "instances"},
-        {"step": "template mean >= threshold", "count": len(kept_names), "unit": "templates"},
+        {"step": "template mean > threshold", "count": len(kept_names), "unit": "templates"},
         {"step": "kept instances (kept templates)", "count": kept_inst, "unit": "instances"},
     ]
     settings = {"mode": mode, **cfg, "writer": getattr(author, "name", str(writer)), "judged_model": model.name,

@@ -76,3 +76,43 @@ def side_by_side(templates: Sequence[AgentTemplate], *, height_em: int = 26) -> 
         f"· {t.lang}</small><pre style='white-space:pre-wrap;font-size:11px;height:{height_em}em;overflow:auto;"
         f"border:1px solid #ccc;padding:4px'>{html.escape(t.text)}</pre></div>" for t in templates)
     return HTML(f"<div style='display:flex;gap:8px'>{cols}</div>")
+
+
+def format_table(formats: Sequence[Any]) -> Any:
+    """One row per output format object: what each one owns (markers, stop markers, layout, how it finishes)."""
+    import pandas as pd
+
+    rows = [{"format": f.name, "declared": getattr(f, "style", "") or "built-in", "markers": " ".join(f.markers),
+             "stop_markers": " ".join(f.stop_markers), "finishes_with_call": f.finishes_with_call,
+             "answer_form": f.has_answer_form, "memory_style": f.memory_style, "tool_style": f.tool_style}
+            for f in formats]
+    return pd.DataFrame(rows).set_index("format")
+
+
+def candidate_table(candidates: Sequence[Any]) -> Any:
+    """What the writer chose for each candidate (offline traits; LLM-written candidates show what is known)."""
+    import pandas as pd
+
+    keys = ("lang", "domain", "header_style", "output_format", "style", "tool_style", "memory_style", "flaw")
+    return pd.DataFrame([{"name": c.name, "cluster": c.cluster, **{k: c.traits.get(k) for k in keys}}
+                         for c in candidates]).set_index("name")
+
+
+def threshold_sweep(instances: Any, verdicts: Any, epsilons: Sequence[float], thresholds: Sequence[float]) -> Any:
+    """How many templates / instances survive for other (epsilon, threshold) choices, from the judged instances
+    (no model is asked again). Rows: epsilon; columns: threshold -> "templates / kept instances"."""
+    import pandas as pd
+
+    passed = set(verdicts[verdicts["round_trip_ok"]].index)
+    df = instances[instances["template"].isin(passed)]
+    means = df.groupby("template")["s2"].mean()
+    table = {}
+    for eps in epsilons:
+        kept_inst = df[(df["s2"] - df["s1"]) > eps]
+        table[eps] = {}
+        for tau in thresholds:
+            names = set(means[means > tau].index)
+            table[eps][tau] = f"{len(names)} / {int(kept_inst['template'].isin(names).sum())}"
+    out = pd.DataFrame(table).T
+    out.index.name, out.columns.name = "epsilon", "threshold"
+    return out
