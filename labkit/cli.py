@@ -1,5 +1,6 @@
-"""The ``labkit`` command line: ``labkit labs list|run`` (the instructor runner) and ``labkit course build|list``
-(student and instructor notebooks, the exercises)."""
+"""The ``labkit`` command line: ``labkit labs list|run`` (the instructor runner), ``labkit course build|list``
+(student and instructor notebooks, the exercises) and ``labkit score BENCH PREDS [--compat kagentbench]
+[--switch NAME=on|off ...]`` (KAgentBench scores)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", default=None, help="output folder (default: runs/course/)")
     build.add_argument("--dir", default=None, help="notebook folder (default: the repo's notebooks/)")
     crs.add_parser("list", help="list every registered exercise with its note section")
+    score = sub.add_parser("score", help="score a KAgentBench-layout predictions file; prints the official line "
+                                         "'plan : X, tooluse : X, reflextion : X, conclusion : X, profile : X, "
+                                         "overall : X'")
+    score.add_argument("benchmark", help="benchmark JSONL (labkit's or the public benchmark_eval.jsonl)")
+    score.add_argument("predictions", help="predictions JSONL (benchmark records + model_predict)")
+    score.add_argument("--compat", choices=["kagentbench"], default=None,
+                       help="reproduce the official benchmark_eval.py numbers exactly (default: labkit's own mode)")
+    score.add_argument("--switch", action="append", default=[], metavar="NAME=on|off",
+                       help="turn one difference from the official script on or off (repeatable; names: "
+                            "labkit.evaluate.differences.DIFFERENCES)")
+    score.set_defaults(action="score")
     return parser
 
 
@@ -94,10 +106,38 @@ def _course_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    import warnings
+
+    from labkit.evaluate.differences import ScoringOptions
+    from labkit.evaluate.kagentbench import CRASH_POINTS
+    from labkit.evaluate.scorer import score_files
+
+    options = ScoringOptions.official() if args.compat else ScoringOptions.labkit()
+    switches = {}
+    for item in args.switch:
+        name, _, value = item.partition("=")
+        if value not in ("on", "off"):
+            print(f"labkit: error: --switch expects NAME=on or NAME=off, got {item!r}", file=sys.stderr)
+            return 2
+        switches[name] = value == "on"
+    options = options.with_(**switches)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # summarised below instead
+        report = score_files(args.benchmark, args.predictions, options=options)
+    print(report.official_line())
+    crashes = report.crash_counts()
+    if crashes:
+        print(f"note: {sum(crashes.values())} places where the official script would stop with an error were "
+              f"scored 0: " + ", ".join(f"{code} {n} ({CRASH_POINTS[code][0]})" for code, n in crashes.items()),
+              file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {("labs", "list"): _labs_list, ("labs", "run"): _labs_run, ("course", "build"): _course_build,
-                ("course", "list"): _course_list}
+                ("course", "list"): _course_list, ("score", "score"): _score}
     try:
         return handlers[(args.command, args.action)](args)
     except LabkitError as exc:

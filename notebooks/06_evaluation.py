@@ -116,19 +116,21 @@ print(prompt[-1200:])
 # * 每个能力 = 对 query 取平均（每个 query 先对模板取平均），× 100
 # * **Overall = 0.25·Planning + 0.35·Tool-use + 0.10·Reflection + 0.20·Concluding + 0.10·Profile**
 #
-# 中文分词：正则切词，再把含中文（Unicode `Lo`）的词拆成单字；不依赖 nltk 的 Punkt 模型（离线）。
-# BLEU（nltk，平滑）作为附加列，不计入 Overall。
+# 中文分词：先切词，再把含中文（Unicode `Lo`）的词拆成单字；ROUGE-L 用 rouge-chinese 计算。BLEU（nltk，平滑）
+# 作为附加列，不计入 Overall。
 #
-# 与官方 `benchmark_eval.py` 的不同（都是修 bug）：
-#
-# 1. ArgScore 每个参数只计一次（官方 issue #15：匹配后还会多记一个 0，约减半）；参考调用无参数时，任何参数都算对；
-# 2. ModelScope 格式能解析出 thought（官方从不赋值，Planning 恒为约 0）；
-# 3. ReAct 的 `Action Input` 若是 JSON 对象则保留全部参数（官方只填第一个参数）；纯字符串才映射到第一个参数；
-# 4. 每个模板单独解析：空、纯空白、无法解析的输出记 0，不会崩溃，也不会沿用上一个模板的解析结果；
-# 5. Reflection 没有合格参考项时记 0（官方会在 `max([])` 处报错）；
-# 6. 完全相同的字符串得 100 分（官方 F 值分母里的 1e-8 让它只得 99.999999）；
-# 7. 规划格式里的 Final Answer 视为调用 `task_complete`（无参数）。
-#
+# **两种计分模式。** `compat="kagentbench"` 完全按官方 `benchmark_eval.py` 计分（解析、答案抽取、nltk 分词、
+# 聚合都与官方一致；已用官方脚本逐条核对：打印的六个分数相同，每个模板的分数逐位相同），只在官方脚本会报错退出的
+# 地方（纯空白输出、`max([])` 等）记 0 分并给出提示。默认的 labkit 模式用的是同一套规则，只是打开了下表的每一个
+# 开关：每一行是一处与官方脚本的不同（容错解析、抽取答案、按 benchmark 的模板计分、完全相同得 100 等），
+# 每一个都可以单独开关（`ScoringOptions`），除此之外两种模式没有别的差别。
+
+# %%
+from labkit.evaluate import differences_frame
+
+differences_frame()[["area", "labkit (on)", "official (off)"]]
+
+# %% [markdown]
 # 先做一个**健全性检查**：把参考答案本身当作预测，应当每一项都是 100。
 
 # %%
@@ -182,6 +184,25 @@ table
 # %%
 rep.plot_bars(table, out_dir / "scores_bar.png")
 rep.plot_radar(table, out_dir / "scores_radar.png");
+
+# %% [markdown]
+# ### 和官方脚本对照：两种模式并排
+#
+# 同一份预测分别用 labkit 模式和官方兼容模式（`kagentbench`）打分。两者之差就是上面那张表里各个开关的总效果；
+# 下面第二张表把差距拆到每个开关上：`Overall` 列是“官方规则 + 只打开这一个开关”比官方多出的分数，
+# `Overall if dropped` 是“labkit 模式只关掉这一个开关”少掉的分数（两者不同，说明开关之间有交互）。
+# 发表对比时请用兼容模式的数字；课程里看微调前后的差距用 labkit 模式即可，两种模式下的排序通常一致。
+
+# %%
+from labkit.evaluate import compare_modes, difference_effects
+from labkit.evaluate.scorer import load_predictions
+
+preds = {label: load_predictions(out_dir / label.split(" ")[0] / "predictions.jsonl") for label in reports}
+display(pd.concat({label: compare_modes(p, p) for label, p in preds.items()}))
+last = [label for label, r in reports.items() if r.complete][-1]  # the tuned model in course mode
+print("gap explained for:", last)
+effects = difference_effects(preds[last], preds[last])[["Overall", "Overall if dropped"]]
+effects[(effects != 0).any(axis=1)]
 
 # %% [markdown]
 # ## 4. 见过的模板 vs 没见过的模板

@@ -28,12 +28,16 @@ class Scripted:
         self.outputs = list(outputs)
         self.prompts: list[str] = []
         self.stops: list[list[str] | None] = []
+        self.untils: list[str | None] = []
 
     def chat(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-             stop: list[str] | None = None) -> ChatResult:
+             stop: list[str] | None = None, until: str | None = None) -> ChatResult:
+        from labkit.llm.base import cut_until
+
         self.prompts.append(messages[-1]["content"])
         self.stops.append(stop)
-        return ChatResult(text=self.outputs.pop(0), model=self.name)
+        self.untils.append(until)
+        return ChatResult(text=cut_until(self.outputs.pop(0), until), model=self.name)
 
     def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
         return [self.chat(m, **kw) for m in batch]
@@ -65,7 +69,7 @@ def test_plan_loop_memory_task_complete_and_conclusion() -> None:
     assert trace.conclusion_template == "kagent_conclusion_zh"
     assert "计算乘积" in model.prompts[1] and "84" in model.prompts[1]  # Completed tasks memory
     assert "84" in model.prompts[2]  # the conclusion prompt sees the results
-    assert model.stops[0] is None  # JSON planning has no stop marker
+    assert model.stops[0] is None and model.untils[0] == "json_object"  # JSON planning stops when its object closes
     assert trace.calls == [{"name": "calculator", "args": {"expression": "12*7"}},
                            {"name": "task_complete", "args": {"reason": "done"}}]
 
@@ -165,3 +169,32 @@ def test_emulator_follows_the_bank_gold_calls() -> None:
         assert trace.stopped == "finished", str(trace)
         assert [c["name"] for c in trace.calls][:-1] == [c["name"] for c in q["gold_calls"]]
         assert trace.final_answer == q["reference_answer"]
+
+
+def test_batched_plan_runs_take_exactly_the_single_runs_steps() -> None:
+    """run_plans (lock-step, one batched call per step) gives the same traces as run_plan one query at a time."""
+    from labkit.agent import run_plans
+    from labkit.llm import SandboxTeacher
+
+    teacher = SandboxTeacher(noise=0.3, seed=3)
+    bank = teacher.queries[:6]
+    items = [(q.query, None) for q in bank]
+
+    class Counting:
+        name = teacher.name
+
+        def __init__(self):
+            self.batches = []
+
+        def chat(self, messages, **kw):
+            return teacher.chat(messages, **kw)
+
+        def chat_batch(self, batch, **kw):
+            self.batches.append(len(batch))
+            return [teacher.chat(m, **kw) for m in batch]
+
+    counting = Counting()
+    together = run_plans(counting, items, batch_size=4)
+    alone = [run_plan(teacher, q, tools=t) for q, t in items]
+    assert [t.to_dict() for t in together] == [t.to_dict() for t in alone]
+    assert max(counting.batches) == 4 and sum(counting.batches) == sum(len(t.steps) for t in together)

@@ -18,7 +18,7 @@ class CountingModel:
         self.calls, self.fail_first = 0, fail_first
 
     def chat(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-             stop: list[str] | None = None) -> ChatResult:
+             stop: list[str] | None = None, until: str | None = None) -> ChatResult:
         self.calls += 1
         if self.calls <= self.fail_first:
             raise TimeoutError("simulated rate limit / timeout")

@@ -56,3 +56,42 @@ def test_general_ability_rouge(tmp_path: Path) -> None:
     res, stats = general_ability(EchoModel(), samples, tmp_path / "c.jsonl")
     assert res == {"samples": 2, "ROUGE-L": 50.0, "BLEU": pytest.approx(50.0, abs=0.01)}
     assert stats.generated == 2
+
+
+def bootstrap_report(scores_by_query: dict[str, float]) -> ScoreReport:
+    """Every ability has one record per query with the given score (two templates for Planning)."""
+    rows = []
+    for q, s in scores_by_query.items():
+        for dim, typ in (("Planning", "plantooluse"), ("Tool-use", "plantooluse"), ("Reflection", "reflextion"),
+                         ("Concluding", "conclusion"), ("Profile", "profile")):
+            rows.append(ScoreRow(f"{q}:{typ}", typ, "react", "seen", dim, s, None))
+            if dim == "Planning":
+                rows.append(ScoreRow(f"{q}:{typ}", typ, "meta_xml_en", "unseen", dim, 0.0, None))
+    return ScoreReport(rows, {}, None, {}, {})
+
+
+def test_bootstrap_intervals_resample_queries() -> None:
+    from labkit.evaluate.report import interval_table, score_intervals
+
+    constant = score_intervals(bootstrap_report({f"q{i}": 0.5 for i in range(10)}), n_boot=500)
+    assert constant.loc["Tool-use", "score"] == 50.0
+    assert constant.loc["Tool-use", "low"] == constant.loc["Tool-use", "high"] == 50.0  # no spread: no width
+    assert constant.loc["Planning", "score"] == 25.0  # mean over the record's two templates
+    assert constant.loc["Overall", "units"] == 10 and constant.loc["Tool-use", "records"] == 10
+
+    spread = score_intervals(bootstrap_report({f"q{i}": float(i % 2) for i in range(40)}), n_boot=2000)
+    tu = spread.loc["Tool-use"]
+    assert tu.score == 50.0 and 30 < tu.low < 45 and 55 < tu.high < 70  # ±1.96·sqrt(.25/40) ≈ ±15.5 points
+    # Overall's interval comes from the same draws of queries: its width follows the weighted abilities
+    ov = spread.loc["Overall"]
+    assert ov.low < ov.score < ov.high
+    seen_only = score_intervals(bootstrap_report({f"q{i}": 1.0 for i in range(5)}), tag="unseen", n_boot=100)
+    assert seen_only.loc["Planning", "score"] == 0.0 and pd_isna(seen_only.loc["Tool-use", "score"])
+    table = interval_table({"m": bootstrap_report({"q1": 1.0, "q2": 0.0})}, n_boot=200)
+    assert table.loc["m", "Tool-use"].startswith("50.0 [")
+
+
+def pd_isna(v: object) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(v))

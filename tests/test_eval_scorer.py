@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,14 @@ import pytest
 from labkit.errors import DataFileError
 from labkit.evaluate.benchmark import load_benchmark
 from labkit.evaluate.rouge import bleu, rouge_l, tokenize
+from labkit.evaluate import kagentbench as kb
+from labkit.evaluate.kagentbench import Step
 from labkit.evaluate.scorer import (
     WEIGHTS,
-    StepPrediction,
-    arg_score,
     output_format_of,
     overall,
     read_conclusion,
     read_step,
-    reflection_score,
     score_files,
     score_predictions,
 )
@@ -65,13 +63,22 @@ def test_rouge_hand_computed() -> None:
     assert 0.0 < bleu("北京明天天气", ["北京后天天气"]) < 1.0
 
 
-def test_arg_score_counts_matched_keys_once() -> None:  # issue #15
+def labkit_rouge(label: object, predict: object) -> float:
+    return rouge_l(predict, label)
+
+
+def arg_score(gold: dict, pred: dict) -> float:  # labkit's rule for a golden call without arguments
+    return kb.arg_score(gold, pred, labkit_rouge, empty_gold_matches=True)
+
+
+def test_arg_score_counts_matched_keys_once() -> None:  # issue #15 (fixed in the official script too)
     gold = {"location": "北京", "start_date": "2025-03-16"}
     assert arg_score(gold, dict(gold)) == 1.0
     assert arg_score(gold, {"location": "北京"}) == 0.5
     assert arg_score(gold, {"location": "北京", "start_date": "2025-03-16", "extra": 1}) == 1.0
     assert arg_score(gold, {}) == 0.0
     assert arg_score({}, {}) == 1.0 and arg_score({}, {"reason": "done"}) == 1.0
+    assert kb.arg_score({}, {"reason": "done"}, labkit_rouge) == 0.0  # the official empty mean
 
 
 def test_weights_are_pinned() -> None:
@@ -122,12 +129,10 @@ def test_hand_computed_partial_plan_and_modelscope_thought() -> None:
 def test_reflection_penalty_zeroes_golden_items_that_repeat_the_last_task() -> None:
     rec = load_benchmark(FIXTURE)[2]
     golden, last = rec["golden_result_list"], rec["memory_last_task"]
-    repeat = StepPrediction("搜索上海下周天气", "web_search", {"text": "上海 下周 天气"})
-    fixed = StepPrediction(golden[0]["thought"], "get_weather_info", dict(golden[0]["tool_args"]))
-    assert reflection_score(golden, repeat, last) == 0.0
-    assert reflection_score(golden, fixed, last) == 1.0
-    half = StepPrediction("完全无关", "get_weather_info", {"location": "上海"})
-    assert reflection_score(golden, half, last) == pytest.approx(0.7 * 0.25)
+    score = lambda step: kb.reflection_metric(golden, step, last, labkit_rouge)  # noqa: E731
+    assert score(Step("搜索上海下周天气", "web_search", {"text": "上海 下周 天气"})) == 0.0
+    assert score(Step(golden[0]["thought"], "get_weather_info", dict(golden[0]["tool_args"]))) == 1.0
+    assert score(Step("完全无关", "get_weather_info", {"location": "上海"})) == pytest.approx(0.7 * 0.25)
 
 
 def test_conclusion_cleaning() -> None:
@@ -135,7 +140,7 @@ def test_conclusion_cleaning() -> None:
     assert read_conclusion('task_complete(response="答案")', "autogpt") == "答案"
     assert read_conclusion('{"return_type": "give_answer", "final_answer": "答案"}', "toolllama") == "答案"
     assert read_conclusion("  答案  ", "conclusion") == "答案"
-    assert read_step("garbage {", "task_json") == StepPrediction()
+    assert read_step("garbage {", "KuaiAgent") == Step()  # unreadable: thought and tool 'None', no args
 
 
 def test_same_file_scores_identically_twice(tmp_path: Path) -> None:
@@ -160,7 +165,7 @@ def test_missing_prediction_and_bad_benchmark_name_file_line_field(tmp_path: Pat
     bad.write_text("\n".join([lines[0], json.dumps(rec, ensure_ascii=False)]) + "\n", encoding="utf-8")
     with pytest.raises(DataFileError, match=r"bench.jsonl:2 \[field 'type'\]"):
         load_benchmark(bad)
-    assert math.isnan(overall({}))
+    assert overall({}) is None
 
 
 def test_bad_predictions_file_names_line_and_field(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from labkit.agent.loop import ToolsArg, resolve_template, resolve_tools, run_steps
-from labkit.agent.plan import is_planning_format, run_conclusion, run_plan
+from labkit.agent.loop import (MAX_NEW_TOKENS, STOP_MARKERS, Decoding, ToolsArg, decoding_for, resolve_template,
+                               resolve_tools, run_steps)
+from labkit.agent.plan import is_planning_format, run_conclusion, run_plan, run_plans
 from labkit.agent.react import run_react
 from labkit.agent.trace import STOP_REASONS, Trace, TraceStep, parsed_to_dict
 from labkit.llm import ChatModel
@@ -11,7 +12,7 @@ from labkit.templates import AgentTemplate
 
 
 def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "kagent_planning_zh",
-              tools: ToolsArg = None, max_steps: int = 5, max_new_tokens: int = 256, step_budget: int | None = None,
+              tools: ToolsArg = None, max_steps: int = 5, max_new_tokens: int | None = None, step_budget: int | None = None,
               conclusion_template: str | AgentTemplate | None = None) -> Trace:
     """Run the loop that fits the template: JSON planning formats -> :func:`run_plan`, others -> :func:`run_react`.
 
@@ -27,5 +28,5 @@ def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "
                      step_budget=step_budget)
 
 
-__all__ = ["Trace", "TraceStep", "STOP_REASONS", "parsed_to_dict", "run_react", "run_plan",
-           "run_agent", "run_conclusion", "run_steps", "resolve_tools", "resolve_template", "is_planning_format"]
+__all__ = ["Trace", "TraceStep", "STOP_REASONS", "STOP_MARKERS", "MAX_NEW_TOKENS", "Decoding", "decoding_for", "parsed_to_dict", "run_react", "run_plan",
+           "run_agent", "run_conclusion", "run_plans", "run_steps", "resolve_tools", "resolve_template", "is_planning_format"]

@@ -1,8 +1,8 @@
 """The step loop shared by every agent style: render prompt -> model -> parse -> call tool -> remember.
 
-The loop is driven by the template's output format object (:mod:`labkit.formats`: its parser and its stop markers),
-so one engine serves ReAct-style scratchpads, KAgent-style planning and formats declared in a template file: all are
-rendered from the ``memory`` of completed tasks in the template's own layout.
+The loop is driven by the template's output format object (:mod:`labkit.formats`: its parser, stop strings,
+completion rule and token budget), so one engine serves ReAct-style scratchpads, KAgent-style planning and formats
+declared in a template file: all are rendered from the ``memory`` of completed tasks in the template's own layout.
 """
 
 from __future__ import annotations
@@ -11,10 +11,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
+from labkit.formats import BUILTIN_FORMATS, get_format
 from labkit.llm import ChatModel
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import Tool, ToolRegistry, default_registry
-from labkit.types import CompletedTask, ParseError, ToolCall
+from labkit.types import ChatResult, CompletedTask, ParseError, ToolCall
+
+# Views of the built-in format objects (each format owns its rules; see labkit.formats): where a model must stop so
+# that the *tool* supplies the observation, the completion rule (JSON formats end when their first object closes:
+# labkit.llm.base.until_end), and the new-token budget (above the longest gold answer of the query bank in that
+# format, so a correct answer is never cut).
+STOP_MARKERS: dict[str, list[str]] = {n: list(f.stop_markers) for n, f in BUILTIN_FORMATS.items() if f.stop_markers}
+UNTIL: dict[str, str] = {n: f.until for n, f in BUILTIN_FORMATS.items() if f.until}
+MAX_NEW_TOKENS: dict[str, int] = {n: f.max_new_tokens for n, f in BUILTIN_FORMATS.items()}
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to ask a model for one answer in an output format: stop strings, completion rule, token budget."""
+
+    stop: tuple[str, ...] | None
+    until: str | None
+    max_new_tokens: int
+
+    def kwargs(self) -> dict[str, object]:
+        return {"stop": list(self.stop) if self.stop else None, "until": self.until,
+                "max_new_tokens": self.max_new_tokens}
+
+
+def decoding_for(output_format: str, max_new_tokens: int | None = None) -> Decoding:
+    """The format's stop strings, completion rule and budget (``max_new_tokens`` overrides the budget)."""
+    fmt = get_format(output_format)
+    return Decoding(tuple(fmt.stop_markers) or None, fmt.until, max_new_tokens or fmt.max_new_tokens)
 
 ToolsArg = ToolRegistry | Sequence[Tool] | Sequence[str] | None
 
@@ -45,45 +73,88 @@ class LoopState:
     history: list[tuple[str, str]] = field(default_factory=list)
 
 
+class AgentRun:
+    """One query's step loop, advanced one model answer at a time: :meth:`prompt` -> model -> :meth:`advance`.
+
+    :func:`run_steps` drives one run; :func:`run_many` drives many in lock-step, so a local model answers all their
+    prompts in one batch per step. Both use this class, so a batched run takes exactly the steps a single one does.
+    """
+
+    def __init__(self, model_name: str, query: str, template: AgentTemplate, registry: ToolRegistry, *,
+                 max_steps: int, max_new_tokens: int | None = None, history: Sequence[tuple[str, str]] = (),
+                 step_budget: int | None = None, stop_on_repeat: bool = True):
+        self.query, self.template, self.registry, self.max_steps = query, template, registry, max_steps
+        self.decoding = decoding_for(template.output_format, max_new_tokens)
+        self.trace = Trace(query=query, template=template.name, model=model_name)
+        self.state = LoopState(history=list(history))
+        self.budget = max_steps if step_budget is None else min(step_budget, max_steps)
+        self.stop_on_repeat = stop_on_repeat
+        self.seen: list[ToolCall] = []
+        self.done = self.budget <= 0
+        if self.done:
+            self.trace.stopped = "max_steps"
+
+    def prompt(self) -> str:
+        return self.template.render(goal=self.query, tools=self.registry, memory=self.state.memory,
+                                    history=self.state.history, max_steps=self.max_steps)
+
+    def advance(self, prompt: str, result: ChatResult) -> None:
+        """Read one answer: parse, call the tool, remember; sets ``done`` and ``trace.stopped`` when the loop ends."""
+        trace, state = self.trace, self.state
+        parsed = self.template.format.parse(result.text, tools=self.registry)
+        step = TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed),
+                         completion_tokens=result.completion_tokens)
+        trace.steps.append(step)
+        stopped = None
+        if isinstance(parsed, ParseError):
+            stopped = "parse_error"
+        elif parsed.give_up:
+            stopped = "give_up"
+        elif parsed.is_finish:
+            trace.final_answer, stopped = parsed.final_answer, "finished"
+        else:
+            call = parsed.call
+            assert call is not None  # a ParsedAction that is not a finish and not give_up carries a call
+            if self.stop_on_repeat and call in self.seen:
+                stopped = "repeated_call"
+            else:
+                self.seen.append(call)
+                obs = self.registry.call(call)
+                step.observation, step.tool_ok = obs.text, obs.ok
+                state.memory.append(CompletedTask(task_name=parsed.thought, call=call, result=obs.text))
+                if len(trace.steps) >= self.budget:
+                    stopped = "max_steps"
+        if stopped is not None:
+            trace.stopped, self.done = stopped, True
+
+
 def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry, *,
-              max_steps: int, max_new_tokens: int, history: Sequence[tuple[str, str]] = (),
+              max_steps: int, max_new_tokens: int | None = None, history: Sequence[tuple[str, str]] = (),
               step_budget: int | None = None, stop_on_repeat: bool = True) -> tuple[Trace, LoopState]:
     """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended.
 
     ``step_budget`` runs fewer steps than the prompt announces (``max_steps`` stays in the prompt), e.g. to keep a
     slow model's demo short; ending on it counts as ``max_steps``.
     """
-    trace = Trace(query=query, template=template.name, model=model.name)
-    state = LoopState(history=list(history))
-    seen: list[ToolCall] = []
-    for _ in range(max_steps if step_budget is None else min(step_budget, max_steps)):
-        prompt = template.render(goal=query, tools=registry, memory=state.memory, history=state.history,
-                                 max_steps=max_steps)
-        # stop where the *tool* supplies the observation, not the model's imagination
-        result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens,
-                            stop=list(template.format.stop_markers) or None)
-        parsed = template.format.parse(result.text, tools=registry)
-        step = TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed),
-                         completion_tokens=result.completion_tokens)
-        trace.steps.append(step)
-        if isinstance(parsed, ParseError):
-            trace.stopped = "parse_error"
-            return trace, state
-        if parsed.give_up:
-            trace.stopped = "give_up"
-            return trace, state
-        if parsed.is_finish:
-            trace.final_answer = parsed.final_answer
-            trace.stopped = "finished"
-            return trace, state
-        call = parsed.call
-        assert call is not None  # a ParsedAction that is not a finish and not give_up carries a call
-        if stop_on_repeat and call in seen:
-            trace.stopped = "repeated_call"
-            return trace, state
-        seen.append(call)
-        obs = registry.call(call)
-        step.observation, step.tool_ok = obs.text, obs.ok
-        state.memory.append(CompletedTask(task_name=parsed.thought, call=call, result=obs.text))
-    trace.stopped = "max_steps"
-    return trace, state
+    run = AgentRun(model.name, query, template, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
+                   history=history, step_budget=step_budget, stop_on_repeat=stop_on_repeat)
+    while not run.done:
+        prompt = run.prompt()
+        run.advance(prompt, model.chat([{"role": "user", "content": prompt}], **run.decoding.kwargs()))
+    return run.trace, run.state
+
+
+def run_many(model: ChatModel, runs: Sequence[AgentRun], *, batch_size: int = 8) -> None:
+    """Advance every run to its end, sending the prompts of up to ``batch_size`` active runs per model call."""
+    while True:
+        active = [r for r in runs if not r.done]
+        if not active:
+            return
+        for i in range(0, len(active), batch_size):
+            chunk = active[i: i + batch_size]
+            for dec in dict.fromkeys(r.decoding for r in chunk):  # one decoding setting per call
+                group = [r for r in chunk if r.decoding == dec]
+                prompts = [r.prompt() for r in group]
+                results = model.chat_batch([[{"role": "user", "content": p}] for p in prompts], **dec.kwargs())
+                for run, prompt, result in zip(group, prompts, results):
+                    run.advance(prompt, result)

@@ -9,31 +9,54 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from labkit.agent.loop import ToolsArg, resolve_template, resolve_tools, run_steps
+from labkit.agent.loop import AgentRun, ToolsArg, decoding_for, resolve_template, resolve_tools, run_many, run_steps
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
 from labkit.llm import ChatModel
 from labkit.formats import get_format
 from labkit.templates import AgentTemplate
 from labkit.tools import ToolRegistry
-from labkit.types import CompletedTask
+from labkit.types import ChatResult, CompletedTask
 
 CONCLUDE_AFTER = ("finished", "max_steps", "repeated_call")
 
 
-def run_conclusion(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry,
-                   memory: Sequence[CompletedTask], *, max_new_tokens: int = 256) -> TraceStep:
-    """Render the conclusion prompt (Template-2) over the completed tasks and ask the model for the answer."""
-    prompt = template.render(goal=query, tools=registry, memory=memory)
-    result = model.chat([{"role": "user", "content": prompt}], max_new_tokens=max_new_tokens)
+def conclusion_prompt(query: str, template: AgentTemplate, registry: ToolRegistry,
+                      memory: Sequence[CompletedTask]) -> str:
+    """Template-2 rendered over the completed tasks and their results."""
+    return template.render(goal=query, tools=registry, memory=memory)
+
+
+def conclusion_step(template: AgentTemplate, registry: ToolRegistry, prompt: str, result: ChatResult) -> TraceStep:
     parsed = template.format.parse(result.text, tools=registry)
     return TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed), kind="conclusion",
                      completion_tokens=result.completion_tokens)
 
 
+def run_conclusion(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry,
+                   memory: Sequence[CompletedTask], *, max_new_tokens: int | None = None) -> TraceStep:
+    """Render the conclusion prompt (Template-2) over the completed tasks and ask the model for the answer."""
+    prompt = conclusion_prompt(query, template, registry, memory)
+    result = model.chat([{"role": "user", "content": prompt}],
+                        **decoding_for(template.output_format, max_new_tokens).kwargs())
+    return conclusion_step(template, registry, prompt, result)
+
+
+def needs_conclusion(trace: Trace, conclusion_template: object) -> bool:
+    return conclusion_template is not None and trace.stopped in CONCLUDE_AFTER and trace.final_answer is None
+
+
+def add_conclusion(trace: Trace, template: AgentTemplate, step: TraceStep) -> Trace:
+    trace.conclusion_template = template.name
+    trace.steps.append(step)
+    if step.ok:
+        trace.final_answer = step.parsed.get("final_answer")
+    return trace
+
+
 def run_plan(model: ChatModel, query: str, *, tools: ToolsArg = None,
              template: str | AgentTemplate = "kagent_planning_zh",
              conclusion_template: str | AgentTemplate | None = "kagent_conclusion_zh", max_steps: int = 5,
-             max_new_tokens: int = 256, step_budget: int | None = None) -> Trace:
+             max_new_tokens: int | None = None, step_budget: int | None = None) -> Trace:
     """Plan, call tools, then conclude. A parse error or give-up ends the run without a conclusion.
 
     When the planning format has its own final answer (e.g. ReAct used as planner) that answer is kept and the
@@ -42,15 +65,34 @@ def run_plan(model: ChatModel, query: str, *, tools: ToolsArg = None,
     tmpl, registry = resolve_template(template), resolve_tools(tools)
     trace, state = run_steps(model, query, tmpl, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
                              step_budget=step_budget)
-    if conclusion_template is None or trace.stopped not in CONCLUDE_AFTER or trace.final_answer is not None:
+    if not needs_conclusion(trace, conclusion_template):
         return trace
-    concl = resolve_template(conclusion_template)
-    trace.conclusion_template = concl.name
+    concl = resolve_template(conclusion_template)  # type: ignore[arg-type]
     step = run_conclusion(model, query, concl, registry, state.memory, max_new_tokens=max_new_tokens)
-    trace.steps.append(step)
-    if step.ok:
-        trace.final_answer = step.parsed.get("final_answer")
-    return trace
+    return add_conclusion(trace, concl, step)
+
+
+def run_plans(model: ChatModel, items: Sequence[tuple[str, ToolsArg]], *,
+              template: str | AgentTemplate = "kagent_planning_zh",
+              conclusion_template: str | AgentTemplate | None = "kagent_conclusion_zh", max_steps: int = 5,
+              max_new_tokens: int | None = None, batch_size: int = 8) -> list[Trace]:
+    """:func:`run_plan` for many ``(query, tools)`` at once: every step (and the conclusions) is one batched model
+    call over all runs still going, so a local model answers them together. Same traces as one by one."""
+    tmpl = resolve_template(template)
+    runs = [AgentRun(model.name, q, tmpl, resolve_tools(t), max_steps=max_steps, max_new_tokens=max_new_tokens)
+            for q, t in items]
+    run_many(model, runs, batch_size=batch_size)
+    todo = [r for r in runs if needs_conclusion(r.trace, conclusion_template)]
+    if todo:
+        concl = resolve_template(conclusion_template)  # type: ignore[arg-type]
+        dec = decoding_for(concl.output_format, max_new_tokens)
+        for i in range(0, len(todo), batch_size):
+            chunk = todo[i: i + batch_size]
+            prompts = [conclusion_prompt(r.query, concl, r.registry, r.state.memory) for r in chunk]
+            results = model.chat_batch([[{"role": "user", "content": p}] for p in prompts], **dec.kwargs())
+            for r, prompt, result in zip(chunk, prompts, results):
+                add_conclusion(r.trace, concl, conclusion_step(concl, r.registry, prompt, result))
+    return [r.trace for r in runs]
 
 
 def is_planning_format(output_format: str) -> bool:

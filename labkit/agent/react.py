@@ -9,7 +9,7 @@ from labkit.templates import AgentTemplate
 
 
 def run_react(model: ChatModel, query: str, *, tools: ToolsArg = None, template: str | AgentTemplate = "react",
-              max_steps: int = 5, max_new_tokens: int = 256, step_budget: int | None = None) -> Trace:
+              max_steps: int = 5, max_new_tokens: int | None = None, step_budget: int | None = None) -> Trace:
     """Answer ``query`` with a scratchpad loop; the model's own Final Answer ends it (no conclusion prompt).
 
     ``tools``: None (every sandbox tool), a list of tool names, Tools, or a ToolRegistry.

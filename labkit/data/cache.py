@@ -123,8 +123,10 @@ class CachedChatModel:
         self._lock = threading.Lock()
 
     def chat(self, messages: list[Message], *, max_new_tokens: int = 256, temperature: float = 0.0,
-             stop: list[str] | None = None) -> ChatResult:
-        params = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
+             stop: list[str] | None = None, until: str | None = None) -> ChatResult:
+        params: dict[str, Any] = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
+        if until is not None:  # only when set, so caches written before the rule existed stay valid
+            params["until"] = until
         key = request_key(self.name, messages, params)
         hit = self.cache.get(key)
         if hit is not None:

@@ -9,7 +9,6 @@ requests go through :class:`~labkit.data.cache.CachedChatModel`, so a re-run mak
 from __future__ import annotations
 
 import hashlib
-import random
 import threading
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from labkit.jsonl import append_jsonl, read_jsonl
 from labkit.llm import ChatModel, get_model
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import ToolRegistry, default_registry
+from labkit.tools.offer import offer_tools
 from labkit.types import ChatResult, Message
 
 LABELLED = "labelled.jsonl"
@@ -52,7 +52,7 @@ def plan_jobs(queries: Sequence[dict[str, Any]], templates: Sequence[str | Agent
               registry: ToolRegistry | None = None, distractors: tuple[int, int] = (2, 3),
               templates_per_query: int | None = None, seed: int = 0) -> list[LabelJob]:
     """One job per (query, planning template); with ``templates_per_query=k`` each query gets k templates, rotated
-    so that every template is used about equally often (KAgentInstruct pairs most queries with one template). Tools = gold tools + 2-3 seeded distractors (+ task_complete for
+    so that every template is used about equally often (KAgentInstruct pairs most queries with one template). Tools: :func:`labkit.tools.offer.offer_tools` (gold + seeded distractors, + task_complete for
     JSON planning formats). Planning formats get a conclusion template of the same language when there is one.
     Unknown template names raise :class:`~labkit.errors.UnknownNameError` before any work starts."""
     registry = registry or default_registry()
@@ -61,7 +61,6 @@ def plan_jobs(queries: Sequence[dict[str, Any]], templates: Sequence[str | Agent
     for t in plans:
         if t.kind != "planning":
             raise ValueError(f"template {t.name!r} is a {t.kind} template; pass it in conclusion_templates")
-    pool = [n for n in registry.names() if n != FINISH_TOOL]
     jobs = []
     order = sorted(plans, key=lambda t: _hash_int(seed, t.name))
     k = len(order) if templates_per_query is None else max(1, min(templates_per_query, len(order)))
@@ -70,14 +69,10 @@ def plan_jobs(queries: Sequence[dict[str, Any]], templates: Sequence[str | Agent
         chosen = [order[(qi * k + i) % len(order)] for i in range(k)]
         for t in sorted(chosen, key=lambda t: t.name):
             job_id = f"{q['id']}::{t.name}"
-            rng = random.Random(_hash_int(seed, job_id))
-            others = [n for n in pool if n not in gold]
-            n_extra = min(len(others), rng.randint(*distractors))
-            names = gold + rng.sample(others, n_extra)
-            rng.shuffle(names)
+            names = offer_tools(gold, job_id, registry, seed=seed, distractors=distractors,
+                                finish=is_planning_format(t.output_format))
             concl = None
             if is_planning_format(t.output_format):
-                names.append(FINISH_TOOL)
                 same_lang = [c.name for c in concls if c.lang == t.lang] or [c.name for c in concls]
                 concl = same_lang[_hash_int(seed, job_id, "concl") % len(same_lang)] if same_lang else None
             jobs.append(LabelJob(job_id, q, t.name, concl, tuple(n for n in names if n in registry)))

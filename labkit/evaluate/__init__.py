@@ -6,6 +6,7 @@ from labkit.evaluate.benchmark import (
            load_benchmark,
            read_split,
 )
+from labkit.evaluate.differences import DIFFERENCES, ScoringOptions, differences_frame
 from labkit.evaluate.human import (
            Annotator,
            agreement,
@@ -24,12 +25,15 @@ from labkit.evaluate.scorer import (
            DIMENSIONS,
            WEIGHTS,
            ScoreReport,
+           compare_modes,
+           difference_effects,
            overall,
            score_files,
            score_predictions,
 )
 
-__all__ = ["DIMENSIONS", "WEIGHTS", "Annotator", "ScoreReport", "agent_success", "agreement", "benchmark_stats",
-           "bleu", "build_benchmark", "check_trace", "cohen_kappa", "evaluate_model", "generate_predictions",
-           "load_benchmark", "load_labels", "overall", "read_split", "rouge_l", "score_files", "score_predictions",
-           "tokenize", "usable_rate"]
+__all__ = ["DIFFERENCES", "DIMENSIONS", "WEIGHTS", "Annotator", "ScoreReport", "ScoringOptions", "agent_success",
+           "agreement", "benchmark_stats", "bleu", "build_benchmark", "check_trace", "cohen_kappa", "compare_modes",
+           "difference_effects", "differences_frame", "evaluate_model", "generate_predictions", "load_benchmark",
+           "load_labels", "overall", "read_split", "rouge_l", "score_files", "score_predictions", "tokenize",
+           "usable_rate"]

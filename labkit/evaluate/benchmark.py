@@ -38,21 +38,25 @@ PROFILE_NAME = {"zh": "小析", "en": "Lexi"}
 
 
 def load_benchmark(path: str | Path) -> list[dict[str, Any]]:
-    """Read a KAgentBench-layout JSONL (ours, or the public ``benchmark_eval.jsonl``), checking every record."""
+    """Read a KAgentBench-layout JSONL (ours, or the public ``benchmark_eval.jsonl``), checking what scoring reads.
+
+    As lenient as the official script where it does not read a field: ``query`` and ``prompt_input`` may be missing
+    or empty (the official script takes templates from the predictions), ``memory_last_task`` may be any value (a
+    reflection record whose value lacks ``tool_name`` / ``tool_args`` is scored 0 with a note, where the official
+    script stops), ``funcs`` may be missing. Stricter on purpose: an unknown ``type`` is an error (the official
+    script silently skips the record), and golden items must have the keys the scorer reads.
+    """
     records = []
     for line, rec in iter_jsonl(path):
         if not isinstance(rec.get("id"), (str, int)):
             raise DataFileError(path, "missing or non-string id", line=line, field="id")
         rec["id"] = str(rec["id"])
-        require(rec, "query", str, path=path, line=line)
         typ = require(rec, "type", str, path=path, line=line)
         if typ not in RECORD_TYPES:
             raise DataFileError(path, f"unknown type {typ!r}; expected one of {RECORD_TYPES}", line=line, field="type")
         golden = require(rec, "golden_result_list", list, path=path, line=line)
-        prompts = require(rec, "prompt_input", dict, path=path, line=line)
-        if not prompts or not all(isinstance(v, str) for v in prompts.values()):
-            raise DataFileError(path, "expected a non-empty {template: prompt string} object", line=line,
-                                field="prompt_input")
+        if not isinstance(rec.setdefault("prompt_input", {}), dict):
+            raise DataFileError(path, "expected a {template: prompt} object", line=line, field="prompt_input")
         for i, g in enumerate(golden):
             key = "tool_name" if typ in ("plantooluse", "reflextion") else "golden_result"
             if not isinstance(g, dict) or key not in g:
@@ -62,8 +66,6 @@ def load_benchmark(path: str | Path) -> list[dict[str, Any]]:
                                     field="golden_result_list")
         if not isinstance(rec.get("funcs", []), list):
             raise DataFileError(path, "expected a list", line=line, field="funcs")
-        if not isinstance(rec.get("memory_last_task") or {}, dict):
-            raise DataFileError(path, "expected an object", line=line, field="memory_last_task")
         records.append(rec)
     return records
 
@@ -75,7 +77,7 @@ def benchmark_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for r in records:
         row = by_type.setdefault(str(r["type"]), {"records": 0, "instances": 0})
         row["records"] += 1
-        row["instances"] += len(r["prompt_input"])
+        row["instances"] += len(r.get("prompt_input") or {})
         tags.update((r.get("template_tags") or {}).values())
     return {"by_type": by_type, "total_instances": sum(v["instances"] for v in by_type.values()),
             "template_tags": dict(tags)}
@@ -112,12 +114,26 @@ class _Chooser:
         return list({t.name: (t, tag) for t, tag in out}.values())
 
 
-def _record(query: Mapping[str, Any], typ: str, suffix: str, chosen: list[tuple[Any, str]], tools: Any,
+def offered(query: Mapping[str, Any], registry: Any, output_format: str) -> Any:
+    """The tools a prompt for ``query`` offers: its gold tools + seeded distractors (:func:`labkit.tools.offer.
+    offer_tools`, the rule the training data uses), + ``task_complete`` for JSON planning formats."""
+    from labkit.agent import is_planning_format
+    from labkit.tools.offer import offer_tools
+
+    names = offer_tools([c["name"] for c in query.get("gold_calls") or ()], str(query["id"]), registry,
+                        finish=is_planning_format(output_format))
+    return registry.subset(names)
+
+
+def _record(query: Mapping[str, Any], typ: str, suffix: str, chosen: list[tuple[Any, str]], registry: Any,
             memory: Sequence[CompletedTask], golden: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    tools = {t.name: offered(query, registry, t.output_format) for t, _ in chosen}
+    every = registry.subset(list(dict.fromkeys(n for ts in tools.values() for n in ts.names())))
     return {
         "id": f"{query['id']}:{suffix}", "query": query["query"], "type": typ, "golden_result_list": golden,
-        "funcs": _funcs(tools),
-        "prompt_input": {t.name: t.render(goal=query["query"], tools=tools, memory=list(memory)) for t, _ in chosen},
+        "funcs": _funcs(every),
+        "prompt_input": {t.name: t.render(goal=query["query"], tools=tools[t.name], memory=list(memory))
+                         for t, _ in chosen},
         "memory": _memory_text(memory) if memory else "", "memory_type": "task" if memory else "",
         "memory_last_task": {}, "template_tags": {t.name: tag for t, tag in chosen},
         "output_formats": {t.name: t.output_format for t, _ in chosen}, "lang": query.get("lang", "zh"), **extra,
@@ -192,7 +208,7 @@ def build_benchmark(queries: Sequence[Mapping[str, Any]], *, seen: Sequence[str]
             records.append(_record(q, "conclusion", "conclusion", conc_ch.pick(), registry,
                                    _completed(q, n, registry), golden, step=n))
         if "profile" in types:
-            records.append(profile_record(q, registry))
+            records.append(profile_record(q, offered(q, registry, "conclusion")))
     if out_path is not None:
         write_jsonl(out_path, records)
     return records

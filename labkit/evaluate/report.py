@@ -94,7 +94,9 @@ def plot_radar(table: pd.DataFrame, path: str | Path | None = None) -> plt.Figur
 def general_ability(model: Any, samples: Sequence[Mapping[str, Any]], cache_path: str | Path, *,
                     max_new_tokens: int = 160, batch_size: int = 8) -> tuple[dict[str, float], GenerationStats]:
     """ROUGE-L / BLEU (percent) of the model's answers to held-out general samples (``instruction`` -> ``output``)."""
-    prompts = [(str(s["instruction"]), max_new_tokens) for s in samples]
+    from labkit.agent import Decoding
+
+    prompts = [(str(s["instruction"]), Decoding(None, None, max_new_tokens)) for s in samples]
     texts, stats = cached_generate(model, prompts, cache_path, batch_size=batch_size)
     refs = [str(s["output"]) for s in samples]
     n = len(samples)
@@ -102,3 +104,70 @@ def general_ability(model: Any, samples: Sequence[Mapping[str, Any]], cache_path
              "ROUGE-L": round(100 * sum(rouge_l(t, r) for t, r in zip(texts, refs)) / n, 2) if n else float("nan"),
              "BLEU": round(100 * sum(bleu(t, [r]) for t, r in zip(texts, refs)) / n, 2) if n else float("nan")},
             stats)
+
+
+def query_of(record_id: str) -> str:
+    """The held-out query a benchmark record belongs to (our ids are ``<query id>:<situation>``)."""
+    return str(record_id).split(":", 1)[0]
+
+
+def score_intervals(report: ScoreReport, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+                    tag: str | None = None, unit: Any = query_of) -> pd.DataFrame:
+    """Percentile-bootstrap intervals for every ability and Overall (percent).
+
+    The resampling unit is the held-out *query* (``unit``: record id -> unit; each query contributes several
+    records — plan steps, reflection, conclusion, profile — that are not independent), so the interval says how
+    much the score would move on another draw of queries like these. ``tag`` keeps only "seen" or "unseen"
+    templates. Returns a frame indexed by ability with ``score``, ``low``, ``high``, ``records`` and ``units``.
+    """
+    import numpy as np
+
+    from labkit.evaluate.scorer import WEIGHTS
+
+    rows = [r for r in report.rows if tag is None or r.tag == tag]
+    per: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        per.setdefault(r.dimension, {}).setdefault(r.id, []).append(r.score)
+    units = sorted({unit(r.id) for r in rows})
+    index = {u: i for i, u in enumerate(units)}
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(units), [1 / len(units)] * len(units), size=n_boot) if units else np.zeros((0, 0))
+    boot: dict[str, np.ndarray] = {}
+    out: dict[str, dict[str, float | int | None]] = {}
+    for dim in DIMENSIONS:
+        recs = per.get(dim, {})
+        if not recs:
+            out[dim] = {"score": None, "low": None, "high": None, "records": 0, "units": 0}
+            continue
+        scores = np.array([sum(v) / len(v) for v in recs.values()])
+        owner = np.array([index[unit(rid)] for rid in recs])
+        w = weights[:, owner]  # (n_boot, n_records): how often each record's query was drawn
+        total = w.sum(axis=1)
+        boot[dim] = np.where(total > 0, (w * scores).sum(axis=1) / np.maximum(total, 1), np.nan)
+        out[dim] = {"score": 100 * scores.mean(), "records": len(recs), "units": len(set(owner.tolist()))}
+    present = [d for d in DIMENSIONS if d in boot]
+    if present:
+        wsum = sum(WEIGHTS[d] for d in present)
+        boot["Overall"] = sum(WEIGHTS[d] * boot[d] for d in present) / wsum
+        point = sum(WEIGHTS[d] * out[d]["score"] for d in present) / wsum  # type: ignore[operator]
+        out["Overall"] = {"score": point, "records": len({r.id for r in rows}), "units": len(units)}
+    else:
+        out["Overall"] = {"score": None, "low": None, "high": None, "records": 0, "units": 0}
+    alpha = (1 - level) / 2
+    for name, values in boot.items():
+        lo, hi = np.nanquantile(100 * values, [alpha, 1 - alpha])
+        out[name].update(low=float(lo), high=float(hi))
+    frame = pd.DataFrame(out).T[["score", "low", "high", "records", "units"]]
+    for c in ("score", "low", "high"):
+        frame[c] = pd.to_numeric(frame[c]).round(2)
+    return frame
+
+
+def interval_table(reports: Mapping[str, ScoreReport], **kw: Any) -> pd.DataFrame:
+    """One row per model, ``score [low, high]`` per ability and Overall (see :func:`score_intervals`)."""
+    rows = {}
+    for name, r in reports.items():
+        f = score_intervals(r, **kw)
+        rows[name] = {k: ("n/a" if pd.isna(v.score) else f"{v.score:.1f} [{v.low:.1f}, {v.high:.1f}]")
+                      for k, v in f.iterrows()}
+    return pd.DataFrame(rows).T[COLUMNS] if rows else pd.DataFrame(columns=COLUMNS)

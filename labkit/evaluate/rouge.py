@@ -1,30 +1,38 @@
-"""Text similarity for the scorer: Chinese-aware tokenisation, ROUGE-L (via ``rouge_chinese``) and BLEU (via nltk).
+"""Text similarity for the scorer: tokenisation, ROUGE-L (via ``rouge_chinese``) and BLEU (via nltk).
 
-Tokenisation follows KAgentBench's idea (word tokens, then every token holding a CJK / Unicode ``Lo`` character is
-split into single characters) but uses a regex word tokenizer instead of ``nltk.word_tokenize``, so no Punkt model is
-ever downloaded. Differences from ``nltk.word_tokenize`` (about 1 string in 10 tokenises differently):
+Two tokenizers, both ending with KAgentBench's rule that every token holding a CJK / Unicode ``Lo`` character is
+split into single characters:
 
-* contractions stay whole (``don't`` -> ``don't``; nltk: ``do`` ``n't``);
-* quotes are kept as they are (nltk rewrites ``"`` to `````` / ``''``);
-* every punctuation character is its own token, including the full stop of abbreviations (``U.S.`` -> ``U.S`` ``.``);
-* numbers, dates, times and dotted/hyphenated words stay whole (``2025-03-15``, ``3.14``, ``12:30``), as in nltk.
+* ``"regex"`` (labkit's default): a regex word tokenizer. Compared with ``nltk.word_tokenize`` (about 1 string in 10
+  tokenises differently): contractions stay whole (``don't``; nltk: ``do`` ``n't``); quotes are kept as they are (nltk
+  rewrites ``"`` to ```` `` ```` / ``''``); every punctuation character is its own token, also the full stop of
+  abbreviations (``U.S.`` -> ``U.S`` ``.``); URLs are cut at every ``:`` ``/`` ``?`` ``=``; numbers, dates, times and
+  dotted/hyphenated words stay whole (``2025-03-15``, ``3.14``, ``12:30``), as in nltk; no sentence split first.
+* ``"kagentbench"``: exactly the official ``benchmark_eval.py`` tokenisation, ``nltk.word_tokenize`` (Punkt sentence
+  split, then nltk's Treebank-style word tokenizer). The English Punkt model ships inside labkit
+  (``labkit/evaluate/nltk_data``, Apache-2.0, see its README), so nothing is ever downloaded.
 
-ROUGE-L differences from KAgentBench's ``rouge_score`` (its formula otherwise: LCS F-score, case-sensitive):
-
-* identical texts score exactly 1.0 — rouge-chinese computes F = 2PR/(P+R+1e-8), giving 0.99999999; we take its P and
-  R and compute F = 2PR/(P+R) ourselves;
-* empty *or whitespace-only* texts score 0 instead of crashing rouge-chinese ("Hypothesis is empty").
+ROUGE-L is rouge-chinese's summary-level LCS F-score over the space-joined tokens (case-sensitive, no stemming).
+``exact=True`` (labkit) computes F = 2PR/(P+R), so identical texts score exactly 1.0; ``exact=False`` keeps
+rouge-chinese's F = 2PR/(P+R+1e-8) (identical texts: 0.99999999), as the official script does. A text with no
+tokens (empty or whitespace-only) scores 0; rouge-chinese itself would raise "Hypothesis is empty".
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 from rouge_chinese import Rouge
+
+TOKENIZERS: tuple[str, ...] = ("regex", "kagentbench")
+NLTK_DATA_DIR = Path(__file__).parent / "nltk_data"
+PUNKT_ENGLISH_DIR = NLTK_DATA_DIR / "tokenizers" / "punkt_tab" / "english"
 
 # A word: letters/digits/underscore, optionally joined by . - : / ' (3.14, 2025-03-15, 12:30, don't);
 # anything else that is not a space is one token on its own (punctuation, symbols).
@@ -37,27 +45,63 @@ def _has_lo(token: str) -> bool:
     return any(unicodedata.category(ch) == "Lo" for ch in token)
 
 
-def tokenize(text: object) -> list[str]:
-    """Split ``str(text)`` into word tokens; tokens holding CJK (Unicode ``Lo``) characters become single characters."""
-    tokens: list[str] = []
-    for tok in _TOKEN_RE.findall(str(text)):
-        tokens.extend(list(tok) if _has_lo(tok) else [tok])
-    return tokens
+def _split_cjk(tokens: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for tok in tokens:
+        out.extend(list(tok) if _has_lo(tok) else [tok])
+    return out
+
+
+def _punkt_lines(name: str) -> list[str]:
+    text = (PUNKT_ENGLISH_DIR / name).read_text(encoding="utf-8")
+    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+
+
+@lru_cache(maxsize=1)
+def _word_tokenizer():  # -> callable(str) -> list[str]
+    """nltk.word_tokenize with the shipped English Punkt model: Punkt sentences, then nltk's word tokenizer."""
+    from nltk.tokenize import NLTKWordTokenizer
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+
+    params = PunktParameters()
+    params.abbrev_types = set(_punkt_lines("abbrev_types.txt"))
+    params.sent_starters = set(_punkt_lines("sent_starters.txt"))
+    params.collocations = {tuple(line.split("\t")) for line in _punkt_lines("collocations.tab")}
+    params.ortho_context = defaultdict(int, {k: int(v) for k, v in (ln.split("\t") for ln in
+                                                                     _punkt_lines("ortho_context.tab"))})
+    sentences, words = PunktSentenceTokenizer(params), NLTKWordTokenizer()
+    return lambda text: [tok for sent in sentences.tokenize(text) for tok in words.tokenize(sent)]
 
 
 @lru_cache(maxsize=65536)
-def _rouge_l_cached(prediction: str, reference: str) -> float:
-    hyp, ref = tokenize(prediction), tokenize(reference)
+def _tokens(text: str, tokenizer: str) -> tuple[str, ...]:
+    if tokenizer == "regex":
+        return tuple(_split_cjk(_TOKEN_RE.findall(text)))
+    if tokenizer == "kagentbench":
+        return tuple(_split_cjk(_word_tokenizer()(text)))
+    raise ValueError(f"unknown tokenizer {tokenizer!r}; known: {', '.join(TOKENIZERS)}")
+
+
+def tokenize(text: object, tokenizer: str = "regex") -> list[str]:
+    """Split ``str(text)`` into word tokens; tokens holding CJK (Unicode ``Lo``) characters become single characters."""
+    return list(_tokens(str(text), tokenizer))
+
+
+@lru_cache(maxsize=65536)
+def _rouge_l_cached(prediction: str, reference: str, tokenizer: str, exact: bool) -> float:
+    hyp, ref = _tokens(prediction, tokenizer), _tokens(reference, tokenizer)
     if not hyp or not ref:
         return 0.0
     scores = _ROUGE.get_scores(" ".join(hyp), " ".join(ref))[0]["rouge-l"]
+    if not exact:
+        return float(scores["f"])
     p, r = float(scores["p"]), float(scores["r"])
     return 0.0 if p + r == 0 else 2 * p * r / (p + r)
 
 
-def rouge_l(prediction: object, reference: object) -> float:
-    """ROUGE-L F in [0, 1] between ``str(prediction)`` and ``str(reference)``; 1.0 exactly for identical token lists."""
-    return _rouge_l_cached(str(prediction), str(reference))
+def rouge_l(prediction: object, reference: object, *, tokenizer: str = "regex", exact: bool = True) -> float:
+    """ROUGE-L F in [0, 1] between ``str(prediction)`` and ``str(reference)`` (0 when either has no tokens)."""
+    return _rouge_l_cached(str(prediction), str(reference), tokenizer, exact)
 
 
 def max_rouge_l(prediction: object, references: Sequence[object]) -> float:

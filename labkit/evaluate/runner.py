@@ -14,6 +14,7 @@ End-to-end success (the model drives the agent loop in the sandbox on a held-out
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from labkit.evaluate.rouge import rouge_l
-from labkit.evaluate.scorer import ScoreReport, score_predictions
+from labkit.evaluate.scorer import ScoreReport, output_format_of, score_predictions
 from labkit.jsonl import append_jsonl, iter_jsonl, write_jsonl
 
-MAX_NEW_TOKENS = {"plantooluse": 160, "reflextion": 160, "conclusion": 200, "profile": 160}
 ARG_MATCH = 0.5
 ANSWER_MATCH = 0.5
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -42,8 +42,10 @@ def model_id(model: Any) -> str:
     return ";".join([str(model.name), *extra])
 
 
-def cache_key(mid: str, prompt: str, max_new_tokens: int) -> str:
-    return hashlib.sha256(f"{mid}\x00{max_new_tokens}\x00{prompt}".encode()).hexdigest()
+def cache_key(mid: str, prompt: str, decoding: Any) -> str:
+    """sha256 of the model id, the decoding settings (budget, stop strings, completion rule) and the prompt."""
+    settings = json.dumps([decoding.max_new_tokens, list(decoding.stop or ()), decoding.until])
+    return hashlib.sha256(f"{mid}\x00{settings}\x00{prompt}".encode()).hexdigest()
 
 
 class PredictionCache:
@@ -91,22 +93,23 @@ class GenerationStats:
         return self.completion_tokens / self.seconds if self.seconds else 0.0
 
 
-def cached_generate(model: Any, prompts: Sequence[tuple[str, int]], cache_path: str | Path, *, batch_size: int = 8,
+def cached_generate(model: Any, prompts: Sequence[tuple[str, Any]], cache_path: str | Path, *, batch_size: int = 8,
                     mid: str | None = None, progress: Callable[[int, int], None] | None = None
                     ) -> tuple[list[str], GenerationStats]:
-    """Answers for ``(prompt, max_new_tokens)`` pairs, each sent as one user turn; only uncached ones hit the model."""
+    """Answers for ``(prompt, decoding)`` pairs (:class:`labkit.agent.Decoding`: budget, stop strings, completion
+    rule), each sent as one user turn; only uncached ones hit the model. A batch holds one decoding setting."""
     mid = mid or model_id(model)
     cache = PredictionCache(cache_path)
-    keys = [cache_key(mid, p, n) for p, n in prompts]
-    todo = sorted({k: (p, n) for k, (p, n) in zip(keys, prompts) if k not in cache}.items(),
-                  key=lambda kv: (kv[1][1], len(kv[1][0])))  # similar lengths together: less padding per batch
+    keys = [cache_key(mid, p, d) for p, d in prompts]
+    todo = sorted({k: (p, d) for k, (p, d) in zip(keys, prompts) if k not in cache}.items(),
+                  key=lambda kv: (repr(kv[1][1]), len(kv[1][0])))  # one setting per batch, similar lengths together
     stats = GenerationStats(prompts=len(prompts), cached=sum(k in cache for k in keys))
     start = time.perf_counter()
     for i in range(0, len(todo), batch_size):
         chunk = todo[i: i + batch_size]
-        for max_new in sorted({n for _, (_, n) in chunk}):
-            group = [(k, p) for k, (p, n) in chunk if n == max_new]
-            results = model.chat_batch([[{"role": "user", "content": p}] for _, p in group], max_new_tokens=max_new)
+        for dec in sorted({d for _, (_, d) in chunk}, key=repr):
+            group = [(k, p) for k, (p, d) in chunk if d == dec]
+            results = model.chat_batch([[{"role": "user", "content": p}] for _, p in group], **dec.kwargs())
             cache.add([{"key": k, "model": mid, "text": res.text, "completion_tokens": res.completion_tokens}
                        for (k, _), res in zip(group, results)])
             stats.generated += len(group)
@@ -123,10 +126,13 @@ def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cac
                          ) -> tuple[list[dict[str, Any]], GenerationStats]:
     """Answer every prompt (cache first), return KAgentBench-layout predictions (record + ``model_predict``).
 
-    ``max_new_tokens`` overrides the per-type caps (:data:`MAX_NEW_TOKENS`), e.g. for a quick smoke run.
+    Each template's prompt is decoded as its output format asks (:func:`labkit.agent.decoding_for`: stop strings,
+    JSON completion, the format's token budget); ``max_new_tokens`` overrides every budget, e.g. for a smoke run.
     """
-    jobs = [(p, max_new_tokens or MAX_NEW_TOKENS.get(str(r["type"]), 160))
-            for r in benchmark for p in r["prompt_input"].values()]
+    from labkit.agent import decoding_for
+
+    jobs = [(p, decoding_for(output_format_of(r, t), max_new_tokens))
+            for r in benchmark for t, p in r["prompt_input"].items()]
     texts, stats = cached_generate(model, jobs, cache_path, batch_size=batch_size, mid=mid, progress=progress)
     it = iter(texts)
     predictions = []
@@ -202,17 +208,32 @@ def check_trace(trace: Any, gold: Mapping[str, Any]) -> AgentOutcome:
                         trace.stopped, len(trace.steps), missing)
 
 
-def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str = "kagent_planning_zh",
-                  max_steps: int = 5, max_new_tokens: int = 160,
+def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str | None = None,
+                  max_steps: int = 5, max_new_tokens: int | None = None, batch_size: int = 8,
                   traces_path: str | Path | None = None) -> tuple[float, list[AgentOutcome]]:
-    """Run ``labkit.agent.run_agent`` on each query; returns (success rate, outcomes). Traces are appended if asked."""
-    from labkit.agent import run_agent
+    """Run the plan loop (Template-1 planning, sandbox tools, Template-2 conclusion) on each query; returns
+    (success rate, outcomes). Each query is offered its gold tools + distractors (the training rule,
+    :func:`labkit.evaluate.benchmark.offered`); ``template`` None uses ``kagent_planning_<query language>``. Runs of
+    one template advance together, one batched model call per step (:func:`labkit.agent.run_plans`). Traces are
+    appended to ``traces_path`` if given."""
+    from labkit.agent import resolve_template, run_plans
+    from labkit.evaluate.benchmark import offered
+    from labkit.tools import default_registry
 
+    registry = default_registry()
+    names = [template or f"kagent_planning_{q.get('lang', 'zh')}" for q in queries]
+    traces: dict[int, Any] = {}
+    for name in dict.fromkeys(names):
+        tmpl = resolve_template(name)
+        idx = [i for i, n in enumerate(names) if n == name]
+        items = [(queries[i]["query"], offered(queries[i], registry, tmpl.output_format)) for i in idx]
+        runs = run_plans(model, items, template=tmpl, conclusion_template=f"kagent_conclusion_{tmpl.lang}",
+                         max_steps=max_steps, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        traces.update(zip(idx, runs))
     outcomes = []
-    for q in queries:
-        trace = run_agent(model, q["query"], template=template, max_steps=max_steps, max_new_tokens=max_new_tokens)
+    for i, q in enumerate(queries):
         if traces_path is not None:
-            append_jsonl(traces_path, [{"query_id": q["id"], **trace.to_dict()}])
-        outcomes.append(check_trace(trace, q))
+            append_jsonl(traces_path, [{"query_id": q["id"], **traces[i].to_dict()}])
+        outcomes.append(check_trace(traces[i], q))
     rate = sum(o.success for o in outcomes) / len(outcomes) if outcomes else float("nan")
     return rate, outcomes

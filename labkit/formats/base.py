@@ -6,8 +6,10 @@ An :class:`OutputFormat` holds
   :class:`~labkit.types.ParseError` (total: never raises, on any input);
 * ``render(step, thought)`` — the canonical (gold) text of a step, so that ``parse(render(x)) == x``;
 * ``markers`` — strings a prompt asking for this format contains (how a prompt-reading teacher tells formats apart);
-* ``stop_markers`` — where generation must stop so that the *tool* writes the observation, and
-  ``is_complete(text)`` — whether a partial generation already holds a whole step (stopping criteria);
+* ``stop_markers`` — where generation must stop so that the *tool* writes the observation, ``until`` — the
+  completion rule decoding stops at (``"json_object"``: the first JSON object closed; see
+  :func:`labkit.llm.base.until_end`), ``max_new_tokens`` — the token budget, above the longest gold answer in the
+  format, and ``is_complete(text)`` — whether a partial generation already holds a whole step;
 * ``memory_style`` / ``tool_style`` — how completed tasks and the tool list are laid out in a prompt for it;
 * ``finishes_with_call`` — the format ends by calling ``task_complete`` (then a conclusion template answers),
   ``has_call_form`` / ``has_answer_form`` — which kinds of step it can express at all.
@@ -75,6 +77,8 @@ class OutputFormat:
     description: str = ""
     markers: tuple[str, ...] = ()
     stop_markers: tuple[str, ...] = ()
+    until: str | None = None  # completion rule name (labkit.llm.base.UNTIL_RULES), e.g. "json_object"
+    max_new_tokens: int = 160  # new-token budget for one answer
     memory_style: str = "kagent"
     tool_style: str = "commands"
     finishes_with_call: bool = False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -15,6 +14,7 @@ from labkit.formats.jsontext import (
     require_field,
     text_value,
 )
+from labkit.jsonscan import scan_object
 from labkit.types import ParsedAction, ToolCall
 
 THINK_START, THINK_END = "<|startofthink|>", "<|endofthink|>"
@@ -35,15 +35,8 @@ _THOUGHT = re.compile(r"^[ \t]*Thought[ \t]*:[ \t]*", re.IGNORECASE | re.MULTILI
 
 
 def _closed_json(text: str) -> bool:
-    """True when the first JSON object in ``text`` is complete."""
-    start = text.find("{")
-    if start == -1:
-        return False
-    try:
-        json.JSONDecoder().raw_decode(text, start)
-        return True
-    except (json.JSONDecodeError, RecursionError):
-        return False
+    """True when the first JSON object in ``text`` is complete (the decoding rule ``json_object``)."""
+    return scan_object(text).complete
 
 
 class _ThoughtAction(OutputFormat):
@@ -72,6 +65,7 @@ class ReactFormat(_ThoughtAction):
     name = "react"
     description = "ReAct: Thought / Action / Action Input, or Thought / Final Answer"
     markers = ("Final Answer:",)
+    max_new_tokens = 128
     tool_style = "react"
 
     def _parse(self, body: str, tools: Any) -> ParsedAction:
@@ -85,6 +79,7 @@ class ToolLlamaFormat(_ThoughtAction):
     name = "toolllama"
     description = "ToolLLaMA: Thought / Action / Action Input (JSON); ends with the Finish function"
     markers = (GIVE_UP,)
+    max_new_tokens = 144
     tool_style = "functions"
     has_give_up_form = True
 
@@ -100,6 +95,7 @@ class ToolLlamaFormat(_ThoughtAction):
 
 
 class _JsonTask(OutputFormat):
+    until = "json_object"
     memory_style = "kagent"
     tool_style = "commands"
     finishes_with_call = True
@@ -113,6 +109,7 @@ class TaskJsonFormat(_JsonTask):
     name = "task_json"
     description = "KAgent planning JSON: {task_name, command: {name, args}}; ends with task_complete"
     markers = ('"task_name"',)
+    max_new_tokens = 160
 
     def _parse(self, body: str, tools: Any) -> ParsedAction:
         return _parse_task_json(body, tools)
@@ -125,6 +122,7 @@ class AutoGptFormat(_JsonTask):
     name = "autogpt"
     description = "AutoGPT JSON: {thoughts: {text, reasoning, plan, criticism}, command}; ends with task_complete"
     markers = ('"criticism"',)
+    max_new_tokens = 176
 
     def _parse(self, body: str, tools: Any) -> ParsedAction:
         return _parse_autogpt(body, tools)
@@ -140,6 +138,7 @@ class ModelScopeFormat(OutputFormat):
     description = "ModelScope: prose, then <|startofthink|>{api_name, parameters}<|endofthink|>; plain text answers"
     markers = (THINK_START,)
     stop_markers = (EXEC_START,)
+    max_new_tokens = 128
     memory_style = "modelscope"
     tool_style = "apis"
     answer_has_thought = False
@@ -162,6 +161,7 @@ class ConclusionFormat(OutputFormat):
     description = "Conclusion (KAgent Template-2): the answer as plain text"
     memory_style = "results"
     tool_style = "commands"
+    max_new_tokens = 128
     has_call_form = False
     answer_has_thought = False
 

@@ -34,6 +34,7 @@ from typing import Any
 from labkit.errors import LabkitError
 from labkit.formats.base import Fail, OutputFormat, dumps
 from labkit.formats.jsontext import first_parameter, load_json_object, read_tool_args, read_tool_name, text_value
+from labkit.jsonscan import scan_object
 from labkit.types import CompletedTask, ParsedAction, ToolCall
 
 STYLES = ("json", "yaml", "xml", "kv", "prefixed")
@@ -43,6 +44,7 @@ SPEC_KEYS = ("style", "fields", "finish", "tool_style", "memory_style", "markers
 DEFAULT_OBSERVATION = {"json": "observation", "yaml": "observation", "xml": "observation", "kv": "observation",
                        "prefixed": "Observation"}
 DEFAULT_TOOL_STYLE = {"json": "commands", "yaml": "react", "xml": "commands", "kv": "react", "prefixed": "react"}
+DECLARED_MAX_NEW_TOKENS = 192  # above the longest gold step of the query bank in any style (tests/test_formats.py)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,60}$")
 _XML_LABEL = re.compile(r"^[A-Za-z_\u4e00-\u9fff][\w\-.\u4e00-\u9fff]*$")
 _FORBIDDEN = {"json": '"\\', "yaml": ":：\"'", "xml": "<>/ ", "kv": "=", "prefixed": ":："}
@@ -76,6 +78,8 @@ class DeclaredFormat(OutputFormat):
         self._explicit_markers = tuple(markers)
         shown = ("thought", "tool", "args") + (("answer",) if self.has_answer_form else ())
         self.markers = tuple(markers) or tuple(self._syntax(self.labels[r]) for r in shown)
+        self.until = "json_object" if style == "json" else None
+        self.max_new_tokens = DECLARED_MAX_NEW_TOKENS
         self.stop_markers = (self._syntax(self.labels["observation"]),)
         self.opening = None
         if style in _SEP:
@@ -249,12 +253,7 @@ class DeclaredFormat(OutputFormat):
             return True
         body = text.strip()
         if self.style == "json":
-            start = body.find("{")
-            try:
-                json.JSONDecoder().raw_decode(body, start) if start != -1 else None
-                return start != -1
-            except (json.JSONDecodeError, RecursionError):
-                return False
+            return scan_object(body).complete
         if self.style == "xml":
             last = [self.labels["args"]] + ([self.labels["answer"]] if self.has_answer_form else [])
             return any(f"</{lab}>" in text for lab in last)

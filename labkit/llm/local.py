@@ -26,7 +26,7 @@ from labkit.errors import LabkitError
 from labkit.paths import cache_dir
 from labkit.types import ChatResult, Message
 
-from .base import cut_at_stop
+from .base import cut_at_stop, cut_until, until_end
 
 GEMMA_DIR = "gemma-3-270m"
 TINY_DIR = "tiny-gemma3"
@@ -187,6 +187,18 @@ class StopOnStrings(StoppingCriteria):
         return torch.tensor([any(s in t for s in self.stops) for t in texts], device=input_ids.device)
 
 
+class StopWhenComplete(StoppingCriteria):
+    """Stop a row once its new text is a complete answer under a completion rule (``labkit.llm.base.until_end``),
+    e.g. the first top-level JSON object has closed — during generation, not by cutting afterwards."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, until: str, prompt_len: int):
+        self.tokenizer, self.until, self.prompt_len = tokenizer, until, prompt_len
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kw: Any) -> torch.BoolTensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
+        return torch.tensor([until_end(t, self.until) is not None for t in texts], device=input_ids.device)
+
+
 class LocalHFModel:
     """A local causal LM chatting in labkit's Gemma-turn format (see :mod:`labkit.chat`)."""
 
@@ -214,8 +226,10 @@ class LocalHFModel:
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        until: str | None = None,
     ) -> ChatResult:
-        return self.chat_batch([messages], max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)[0]
+        return self.chat_batch([messages], max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
+                               until=until)[0]
 
     def chat_batch(
         self,
@@ -224,8 +238,10 @@ class LocalHFModel:
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        until: str | None = None,
     ) -> list[ChatResult]:
-        """Left-padded batched generation; each answer ends before ``<end_of_turn>``/eos/a stop string."""
+        """Left-padded batched generation; each answer ends before ``<end_of_turn>``/eos/a stop string, or where it is
+        complete under the ``until`` rule (e.g. ``"json_object"``)."""
         if not batch:
             return []
         tok = self.tokenizer
@@ -240,6 +256,8 @@ class LocalHFModel:
             gen.update(temperature=temperature, top_k=0, top_p=1.0)
         prompt_len = enc["input_ids"].shape[1]
         criteria = StoppingCriteriaList([StopOnStrings(tok, stop, prompt_len)] if any(stop or ()) else [])
+        if until is not None:
+            criteria.append(StopWhenComplete(tok, until, prompt_len))
         with torch.inference_mode():
             out = self.model.generate(**enc, generation_config=GenerationConfig(**gen), stopping_criteria=criteria)
         new = out[:, prompt_len:].tolist()
@@ -250,6 +268,6 @@ class LocalHFModel:
                 ids = ids[:-1]
             n = next((k + 1 for k, t in enumerate(ids) if t in self.stop_ids), len(ids))
             body = [t for t in ids[:n] if t not in self.stop_ids and t != tok.pad_token_id]
-            text = cut_at_stop(tok.decode(body, skip_special_tokens=True), stop)
+            text = cut_until(cut_at_stop(tok.decode(body, skip_special_tokens=True), stop), until)
             results.append(ChatResult(text=text, model=self.name, prompt_tokens=int(n_prompt), completion_tokens=n))
         return results

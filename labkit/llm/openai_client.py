@@ -22,7 +22,7 @@ from labkit.errors import LabkitError
 from labkit.paths import REPO_ROOT
 from labkit.types import ChatResult, Message
 
-from .base import cut_at_stop
+from .base import cut_at_stop, cut_until
 
 ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LABKIT_API_MODEL")
 NO_KEY = "not-needed"  # placeholder for local servers (llama.cpp, vLLM, Ollama) that ignore the key
@@ -133,6 +133,7 @@ class OpenAIChat:
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        until: str | None = None,
     ) -> ChatResult:
         payload = [{"role": m["role"], "content": m["content"]} for m in messages]
         model = self.name
@@ -142,7 +143,7 @@ class OpenAIChat:
                 stop=stop or None,
             )
         )
-        text = cut_at_stop(resp.choices[0].message.content or "", stop)
+        text = cut_until(cut_at_stop(resp.choices[0].message.content or "", stop), until)
         usage = resp.usage
         return ChatResult(
             text=text,

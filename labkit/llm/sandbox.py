@@ -30,7 +30,7 @@ from labkit.jsonl import iter_jsonl, require
 from labkit.paths import data_dir
 from labkit.types import ChatResult, Message, ToolCall
 
-from .base import cut_at_stop
+from .base import cut_at_stop, cut_until
 
 NAME = "sandbox-teacher (emulator)"
 NOISE_KINDS = ("wrong_tool", "broken_json", "extra_prose", "missing_field", "wrong_arg")
@@ -233,6 +233,7 @@ class SandboxTeacher:
         max_new_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        until: str | None = None,
     ) -> ChatResult:
         """Answer the last user turn. ``temperature`` is ignored (deterministic); ``max_new_tokens`` cuts the text
         at about 4 characters per token, as a real API would truncate."""
@@ -240,7 +241,7 @@ class SandboxTeacher:
         plan = self.plan(prompt)
         text, kind = self._noisy(prompt, plan)
         self.last_noise = kind
-        text = cut_at_stop(text, stop)
+        text = cut_until(cut_at_stop(text, stop), until)
         truncated = len(text) > max_new_tokens * 4
         text = text[: max_new_tokens * 4]
         meta = {

@@ -9,7 +9,7 @@ Pairwise judge: the same queries go into the benchmark templates (ReAct, AutoGPT
 and into the candidate, the *same* model answers every prompt, and each answer gets a score in [0, 1]:
 
 * offline - the objective scorer against gold: KAgentBench's Planning and Tool-use for that step
-  (:func:`labkit.evaluate.scorer.score_record`), weighted 0.25 : 0.35 as in Overall and renormalised, and halved
+  (:func:`labkit.evaluate.scorer.score_predictions`, labkit's own mode), weighted 0.25 : 0.35 as in Overall and renormalised, and halved
   when the answer only parses after a tolerant repair (the data filters would reject it as off-format);
 * with an API key - an LLM judge (:class:`LLMJudge`) that reads the prompt and the answer and gives 0-10.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.errors import DataFileError
-from labkit.evaluate.scorer import WEIGHTS, score_record
+from labkit.evaluate.scorer import WEIGHTS, score_predictions
 from labkit.formats import get_format
 from labkit.templates import AgentTemplate, check_sections, load_template
 from labkit.types import ParseError
@@ -86,7 +86,7 @@ def keep_instance(s2: float, s1: float, epsilon: float = DEFAULT_EPSILON) -> boo
 def objective_scores(record: Mapping[str, Any], outputs: Mapping[str, str]) -> dict[str, float]:
     """Per template: (0.25 Planning + 0.35 Tool-use) / 0.6 against the record's gold step, halved when the output
     needs a tolerant repair to parse; 0 when it does not parse."""
-    rows = score_record(record, dict(outputs))
+    rows = score_predictions([record], [{**record, "model_predict": dict(outputs)}]).rows
     per: dict[str, dict[str, float]] = {}
     for r in rows:
         per.setdefault(r.template, {})[r.dimension] = r.score

@@ -29,7 +29,7 @@ import pandas as pd
 from labkit.data.cache import CachedChatModel, RequestCache
 from labkit.data.queries import load_queries
 from labkit.evaluate.benchmark import build_benchmark
-from labkit.evaluate.runner import cached_generate
+from labkit.evaluate.runner import generate_predictions
 from labkit.formats import unregister
 from labkit.jsonl import write_jsonl
 from labkit.llm import get_model
@@ -52,7 +52,6 @@ from labkit.templates import AgentTemplate
 Mode = Literal["smoke", "course"]
 SETTINGS = ("n_clusters", "per_cluster", "judge_queries")  # the ``meta`` section of configs/<mode>.yaml
 OFFLINE_JUDGED_MODEL = "sandbox-reader"
-MAX_NEW_TOKENS = 200
 
 
 def api_available() -> bool:
@@ -164,10 +163,9 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
         records = build_benchmark(_judge_queries(cluster, cfg["judge_queries"], seed), seen=list(benchmarks),
                                   unseen=[str(p) for p, _ in group], types=("plantooluse",),
                                   templates_per_record=(len(benchmarks), len(group)), seed=seed)
-        jobs = [(p, MAX_NEW_TOKENS) for r in records for p in r["prompt_input"].values()]
-        texts, _ = cached_generate(model, jobs, out / "answers_cache.jsonl", batch_size=batch_size)
-        it = iter(texts)
-        outputs = [{t: next(it) for t in r["prompt_input"]} for r in records]
+        # each prompt decoded as its format asks (stop strings, completion rule, token budget); cached
+        preds, _ = generate_predictions(model, records, out / "answers_cache.jsonl", batch_size=batch_size)
+        outputs = [p["model_predict"] for p in preds]
         got, bench = judge_records(records, outputs, benchmarks=benchmarks, cluster=cluster.id, epsilon=epsilon,
                                    judge=llm_judge)
         instances += got
