@@ -245,3 +245,19 @@ def test_a_declared_format_works_end_to_end(tmp_path: Path, monkeypatch: pytest.
     preds, _ = generate_predictions(SandboxTeacher(), bench, tmp_path / "cache.jsonl")
     teacher = score_predictions(bench, preds).to_frame()
     assert (teacher[teacher["template"] == "declared_kv_en"]["score"] == 1.0).all()
+
+
+def test_decoding_rules_come_from_the_format_object() -> None:
+    from labkit.agent import MAX_NEW_TOKENS, STOP_MARKERS, decoding_for
+
+    for name, fmt in BUILTIN_FORMATS.items():
+        dec = decoding_for(name)
+        assert dec.max_new_tokens == fmt.max_new_tokens == MAX_NEW_TOKENS[name] and dec.until == fmt.until
+        assert list(dec.stop or ()) == list(fmt.stop_markers) == STOP_MARKERS.get(name, [])
+    fmt = register(declare("dec_json_test", spec("json")))
+    try:
+        dec = decoding_for("dec_json_test")
+        assert dec.until == "json_object" and dec.stop == ('"result"',) and dec.max_new_tokens == fmt.max_new_tokens
+        assert decoding_for("dec_json_test", 7).max_new_tokens == 7
+    finally:
+        unregister("dec_json_test")
