@@ -29,12 +29,12 @@ from typing import Any
 
 import yaml
 
-from labkit.formats import BUILTIN_FORMATS, OutputFormat, declare
+from labkit.formats import BUILTIN_FORMATS, OUTPUT_FORMATS, OutputFormat, declare
 from labkit.meta.cluster import QueryCluster
 from labkit.paths import data_dir
 from labkit.templates import SECTIONS, template_yaml
 
-BUILTIN_PLANNING = ("react", "toolllama", "task_json", "autogpt", "modelscope")
+BUILTIN_PLANNING = tuple(n for n in OUTPUT_FORMATS if BUILTIN_FORMATS[n].has_call_form)  # react ... modelscope
 DECLARED_STYLES = ("json", "yaml", "xml", "kv", "prefixed")
 FLAW_KINDS = ("missing_section", "format_mismatch", "colliding_labels", "format_in_words", "padded", "broken_yaml")
 # Chance that one candidate has each flaw (at most one flaw per candidate); tuned to look like a careful but
