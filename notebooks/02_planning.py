@@ -31,8 +31,11 @@ planning_template = "kagent_planning_zh"  # 模板-1
 conclusion_template = "kagent_conclusion_zh"  # 模板-2
 tool_names = ["web_search", "wiki_search", "currency_convert", "calculator"]  # 本题提供给 Agent 的工具（KAgent 也按问题挑选工具子集）
 max_steps = 5
+served_model = ""  # 第 6 节放到 OpenAI 兼容服务后面的模型目录；""：有 runs/train/<mode> 就用它，smoke 模式退回 tiny
+n_served_queries = 0  # 第 6 节让服务化的学生解几条留出 query（0：smoke 1 条，course 3 条）
 
 # %%
+import pandas as pd
 from IPython.display import display
 
 from labkit.agent import run_plan
@@ -152,6 +155,45 @@ if api_ready():
     traces.append(trace_api)
 else:
     print(API_HINT)
+
+# %% [markdown]
+# ## 6. (d) 闭环：把微调后的学生放到 OpenAI 兼容接口后面
+#
+# 训练（notebook 05）之后再回到这里。`transformers serve` 把一个模型目录变成 `/v1/chat/completions` 服务（只监听
+# 127.0.0.1，模型目录里自带的 chat 模板会被套用），我们用**和调用 API 大模型完全相同的** `OpenAIChat` 客户端驱动
+# 上面的规划循环：对 Agent 代码来说，本地小模型和云端大模型没有区别——这正是 Agent Tuning 的目的：用私有部署的
+# 小模型代替大模型 API。留出的 query 训练时没见过；`check_trace` 检查所有标准工具都以正确参数调用过、且最终回答
+# 包含参考答案的数字。smoke 模式服务的是随机初始化的 tiny 模型，只验证这条链路能跑通。
+
+# %%
+from pathlib import Path
+
+from labkit.evaluate.benchmark import offered, prepare_split, select_queries
+from labkit.evaluate.runner import check_trace
+from labkit.jsonl import read_jsonl
+from labkit.llm import OpenAIChat
+from labkit.llm.serve import LocalServer
+from labkit.paths import runs_dir
+
+trained = runs_dir() / "train" / mode
+served = served_model or (str(trained) if (trained / "config.json").exists() else ("tiny" if mode == "smoke" else ""))
+held_out = select_queries(read_jsonl(prepare_split(mode) / "test_queries.jsonl"), n_served_queries or
+                          (1 if mode == "smoke" else 3))
+print("served model:", served or "(none yet: run notebook 05 first)")
+
+# %%
+served_rows = []
+if served:
+    with LocalServer(served) as server:
+        client = OpenAIChat(base_url=server.base_url, model=server.model_id, timeout=600)
+        for q in held_out:
+            trace = run_plan(client, q["query"], tools=offered(q, all_tools, plan_t.output_format),
+                             template=f"kagent_planning_{q['lang']}", conclusion_template=f"kagent_conclusion_{q['lang']}",
+                             max_steps=max_steps, step_budget=student_budget, max_new_tokens=16 if mode == "smoke" else None)
+            outcome = check_trace(trace, q)
+            served_rows.append({"query": q["query"], "calls": [c["name"] for c in trace.calls], "stopped": trace.stopped,
+                                "answer": trace.final_answer, "success": outcome.success})
+display(pd.DataFrame(served_rows)) if served_rows else None
 
 # %% [markdown]
 # ## 6. 小结

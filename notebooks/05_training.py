@@ -22,7 +22,7 @@
 #
 # 本节用同一套代码(`labkit.train`)完成三件事:
 # 1. `mode="smoke"`:用一个随机初始化的 2 层小 Gemma-3 训练几步(< 1 分钟),验证流程;
-# 2. `mode="course"`:在 2 核 CPU 上对 google/gemma-3-270m 做**全参数微调**(实测 130 步约 22.5 分钟),画出 loss 曲线,并对比训练前后的输出;
+# 2. `mode="course"`:在 2 核 CPU 上微调 google/gemma-3-270m(词嵌入冻结,其余参数全部训练;设置见 `configs/course.yaml`),画出 loss 曲线,并对比训练前后的输出;
 # 3. 在 Slurm 集群上,同一个 notebook 通过 papermill 参数指向 7B / 14B / 72B 模型和 DeepSpeed 配置(见 `slurm/`)。
 
 # %% tags=["parameters"]
@@ -71,14 +71,25 @@ pd.Series(cfg.to_dict()).to_frame("value")
 # | max_len 4096 | `max_len` | 一条样本(完整的 Agent Prompt + 输出)的最大 token 数;Agent Prompt 很长(工具说明 + 记忆),所以需要 4096。超长时**从左边截掉提示**,输出永远不截;输出本身超长的样本被丢弃并计数 |
 # | Flash Attention | 自动:CUDA 且装了 `flash_attn` 时用 `flash_attention_2`,否则 `sdpa` | 省显存、更快的注意力实现,长序列必备 |
 # | bf16 | `precision="auto"` | GPU 支持 bf16 时用 bf16 混合精度;CPU 上用 fp32 |
-# | batchsize=1 | `batch_size` + `grad_accum` | 长序列下每卡一次只放 1 条;用梯度累积得到更大的有效 batch。样本按长度分组(`group_by_length`),**不拼接样本**,避免不同样本之间的注意力串扰 |
+# | batchsize=1 | `batch_size` + `grad_accum` | 长序列下每卡一次只放 1 条;用梯度累积得到更大的有效 batch。样本按长度分组(`group_by_length`) |
 # | AdamW | `optim="adamw_torch"` | 带权重衰减的 Adam,全参数 SFT 的标准优化器 |
 # | 全参数而非 LoRA | 训练全部参数 | Agent 能力(遵循复杂模板、规划、调用工具、总结)需要较大幅度地改变模型行为,低秩适配容量不够 |
 #
 # **只在回答上计算 loss**:样本格式是 `{"messages": [user(完整 Agent Prompt), assistant(该步输出, loss=true)]}`。
 # 提示部分的 label 置为 -100,只有助手内容和结尾的 `<end_of_turn>` 参与训练(模型要学会何时停止)。
 # 另外,Gemma 的词表有 262k,输出层占了一半以上的计算量;`loss_on_supervised_logits_only=True` 只在被监督的位置计算 logits,
-# loss 完全相同(有测试证明),CPU 上每步快约 2 倍。
+# loss 完全相同(有测试证明)。
+#
+# **在 2 核 CPU 上,course 模式还打开了三个提速开关**(`configs/course.yaml`;集群配置 `configs/cluster_*.yaml` 不用前两个):
+#
+# | 开关 | 做了什么 | 代价 |
+# |---|---|---|
+# | `freeze_embeddings: true` | 冻结与输出层共享权重的词嵌入(gemma-3-270m 的 2.68 亿参数里它占 1.68 亿),只训练其余约 1 亿参数:AdamW 的状态和 262k 行的梯度都小了很多 | **不再是严格的全参数训练**。笔记的结论(Agent 要全参数,LoRA 不行)针对的是 7B/13B 在 GPU 上的训练;课上为了在 20 分钟内让小模型学会,我们只冻结词表这一层,其余全部参数都训练 |
+# | `precision: auto` | CPU 支持原生 bf16(AVX512-BF16 / AMX)时用 bf16 自动混合精度,权重仍是 fp32 主副本;不支持就用 fp32 | loss 与 fp32 相差约 1e-4 量级(`bench/bench_train.py` 实测并打印) |
+# | `packing`(可选) | 一个 batch 的几条样本首尾相接放进一行,position id 每条样本重新从 0 开始;CPU 上用 labkit 的逐样本 SDPA,GPU 上用 flash-attn 的 varlen,**注意力不会跨样本**(测试证明 loss 和梯度与不拼接时相同) | 拼接的好处是矩阵乘法更长;注意力本身不省。本机实测的收益见 `bench/README.md` |
+#
+# 另外,超过 `max_len` 的样本**整条丢弃并计数,从不截断**:从左截会丢掉指令和工具列表,模型就会去学一个它看不全的 prompt。
+# 数据阶段只给每条 prompt 提供"标准工具 + 几个干扰工具"(而不是全部工具),所以 course 数据里一条都不会超长。
 
 # %% [markdown]
 # ## 2. 准备数据,看一条样本的 loss mask

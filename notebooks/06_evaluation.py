@@ -34,10 +34,11 @@ mode = "smoke"            # "smoke" | "course"
 data_dir = ""             # 数据阶段的输出目录（留空：runs/data/<mode>）
 tuned_dir = ""            # 微调后的模型目录（留空：runs/train/<mode>）
 base_model = "gemma-3-270m"
-n_queries = 0             # 用多少条留出 query 构建 benchmark（0：按模式取默认值）
-templates_per_record = 1  # 每条记录里 “见过的模板” 与 “没见过的模板” 各取几个
-n_agent_queries = 0       # 端到端成功率用多少条 query（0：按模式取默认值）
-n_general = 0             # 通用能力检查用多少条留出的通用样本（0：按模式取默认值）
+n_queries = 0             # 用多少条留出 query 构建 benchmark（0：取 configs/<mode>.yaml 的 eval 部分）
+templates_per_record = 0  # 每条记录里 “见过的模板” 与 “没见过的模板” 各取几个（0：同上）
+n_agent_queries = 0       # 端到端成功率用多少条 query（0：同上）
+n_general = 0             # 通用能力检查用多少条留出的通用样本（0：同上）
+n_curve_queries = 0       # 学习曲线每个点用多少条留出 query（0：同上）
 annotator = "A"           # 人工评估标注员的名字（两位标注员各用一个名字）
 interactive = False       # True：在 Jupyter 里显示标注界面；papermill/CI 里保持 False
 
@@ -53,11 +54,14 @@ from labkit.evaluate import benchmark_stats, build_benchmark, evaluate_model, re
 from labkit.evaluate import report as rep
 from labkit.evaluate.benchmark import general_test_path, golden_predictions, prepare_split, select_queries
 from labkit.llm import get_model
+from labkit.modes import mode_section
 from labkit.paths import runs_dir
 
 SMOKE = mode == "smoke"
-n_queries = n_queries or (3 if SMOKE else 8)
-n_agent_queries = n_agent_queries or (3 if SMOKE else 6)
+ev = mode_section(mode, "eval")  # configs/<mode>.yaml: the settings of this mode, overridden by the parameters
+n_queries, n_agent_queries = n_queries or ev["n_queries"], n_agent_queries or ev["n_agent_queries"]
+n_general, n_curve_queries = n_general or ev["n_general"], n_curve_queries or ev["n_curve_queries"]
+templates_per_record, max_new_tokens = templates_per_record or ev["templates_per_record"], ev["max_new_tokens"]
 data_path = prepare_split(mode, data_dir or None)
 tuned_path = Path(tuned_dir) if tuned_dir else runs_dir() / "train" / mode
 out_dir = runs_dir() / "eval" / mode
@@ -141,16 +145,13 @@ assert all(v == 100.0 for v in gold_check.summary().values()), "golden answers m
 # %% [markdown]
 # ## 3. 生成预测并打分
 #
-# 每个模板的 prompt 作为一条 user 消息发给模型（与 KAgentBench 的推理脚本一致），规划类最多生成 160 个 token，
-# 总结类 200 个。所有回答**立刻写入缓存**（按 (模型, prompt) 做键的追加式 JSONL，每条 fsync），
-# 中断后重跑只会补齐没生成的部分，已生成的不会重新调用模型。
+# 每个模板的 prompt 作为一条 user 消息发给模型（与 KAgentBench 的推理脚本一致），按**该模板的输出格式**解码：
+# JSON 格式（KAgent、AutoGPT）在第一个顶层 JSON 对象闭合时**当场停止生成**（不是生成完再截断；遇到重复的
+# key 也停，那是欠训练模型常见的死循环）；ReAct / ToolLLaMA 在 `Observation:` 处停；每种格式的 token 预算
+# 略大于题库里该格式最长的标准答案（`labkit.agent.MAX_NEW_TOKENS`，有测试核对），正确答案永远不会被截断。
+# 所有回答**立刻写入缓存**（按 (模型, 解码设置, prompt) 做键的追加式 JSONL，每条 fsync），中断后重跑只补齐没生成的部分。
 #
-# 算力提示：生成时间 ≈ prompt 数 × 每条生成的 token 数 ÷ 吞吐量。course 模式默认取 8 条留出 query（按簇轮流挑选），
-# 每条 query 约 8 个 prompt（规划 1–2 步 + 反思 + 总结，每条记录 1 个 seen 模板 + 1 个 unseen 模板，外加 profile），
-# 共约 64 个 prompt。基础模型往往一直写到上限（约 1.1 万个 token）；微调后的模型会在 `<end_of_turn>` 处停下，快得多。
-# 实测（2 核 CPU，与别人共用）：gemma-3-270m 8 条一批、每条 160 token，合计约 3.6 token/s（负载约 5 时），
-# 负载约 11 时只有 0.64 token/s。按 3.6 token/s 估算基础模型约 50 分钟，空闲机器上约 20–25 分钟。
-# 下面的表会打印每个模型的实际吞吐，太慢就调小 `n_queries`；缓存保证中断后重跑不浪费已生成的结果。
+# 下面的时间表列出每个模型实际生成了多少 prompt、平均每条多少新 token、用了多少秒。
 
 # %%
 models = {"sandbox teacher (emulator)": "sandbox"}
@@ -167,13 +168,22 @@ reports, timings = {}, {}
 for label, spec in models.items():
     model = get_model(spec)
     records = smoke_bench if SMOKE and spec != "sandbox" else benchmark
-    kw = {"max_new_tokens": 24} if SMOKE and spec != "sandbox" else {}
+    kw = {"max_new_tokens": max_new_tokens} if spec != "sandbox" and max_new_tokens else {}
     reports[label], stats = evaluate_model(model, records, out_dir / label.split(" ")[0], batch_size=8, **kw)
     timings[label] = {"prompts": stats.prompts, "new": stats.generated, "cached": stats.cached,
+                      "new tokens / prompt": round(stats.completion_tokens / max(stats.generated, 1), 1),
                       "seconds": round(stats.seconds, 1), "tok/s": round(stats.tokens_per_second, 1)}
 display(pd.DataFrame(timings).T)
 table = rep.score_table(reports)
 table
+
+# %% [markdown]
+# 只看一个数字是不够的：benchmark 只有几十条 query，换一批同类的 query 分数会变多少？下表对**留出的 query**
+# 做 bootstrap（2000 次有放回重抽 query，一条 query 的所有记录一起抽），给出每个能力和 Overall 的 95% 区间。
+# 两个模型的区间不重叠，差距才可信。
+
+# %%
+rep.interval_table(reports)
 
 # %% [markdown]
 # 上表就是笔记里“自动测试结果示例”那样的表格。对照 KAgentBench 官方结果（修正 #15 之后的版本）：
@@ -211,7 +221,7 @@ effects[(effects != 0).any(axis=1)]
 # 也明显提高，说明它学到的是规划、调用工具、总结的能力，而不只是记住了一种 prompt 格式。
 
 # %%
-display(rep.seen_unseen(reports))
+display(pd.concat({tag: rep.interval_table(reports, tag=tag) for tag in ("seen", "unseen")}))
 breakdown = rep.template_breakdown(reports)
 breakdown.pivot_table(index=["dimension", "tag", "template"], columns="model", values="score")
 
@@ -228,13 +238,13 @@ rep.bleu_table(reports)
 general_path = general_test_path(data_path)
 general = [json.loads(line) for line in general_path.read_text(encoding="utf-8").splitlines() if line.strip()] \
     if general_path else []
-general = general[:n_general or (2 if SMOKE else 30)]
+general = general[:n_general]
 rows = {}
 for label, spec in models.items():
     if spec == "sandbox" or not general:
         continue  # the emulator only knows agent queries
     res, _ = rep.general_ability(get_model(spec), general, out_dir / label.split(" ")[0] / "general_cache.jsonl",
-                                 max_new_tokens=24 if SMOKE else 160)
+                                 max_new_tokens=max_new_tokens or 160)
     rows[label] = res
 pd.DataFrame(rows).T if rows else print("no held-out general samples found in", data_path)
 
@@ -259,6 +269,21 @@ for label, spec in models.items():
                          "tools ok": sum(o.calls_ok for o in outcomes), "answer ok": sum(o.answer_ok for o in outcomes)}
     traces[label] = path
 pd.DataFrame(agent_rows).T
+
+# %% [markdown]
+# ## 学习曲线：训练多久才够？
+#
+# notebook 05 训练时按 `curve_points` 等间隔保存了几份权重快照（只有权重，bf16，没有优化器状态）。在同一小批留出
+# query 上给基础模型（0 分钟）、每份快照和最终模型打分，画出 Overall 随训练分钟数的变化：曲线还在上升，说明多训练
+# 会更好；已经走平，说明瓶颈在数据或模型，而不是训练时间。（快照以 bf16 保存，分数与 fp32 的最终模型有细微差别。）
+
+# %%
+curve_base = None if SMOKE else base_model
+curve = rep.learning_curve(tuned_path, benchmark, out_dir, base=curve_base, n_queries=n_curve_queries,
+                           max_new_tokens=max_new_tokens)
+if not curve.empty:
+    rep.plot_curve(curve, out_dir / "learning_curve.png")
+curve
 
 # %% [markdown]
 # ## 7. 人工评估

@@ -85,8 +85,9 @@ def test_bootstrap_intervals_resample_queries() -> None:
     # Overall's interval comes from the same draws of queries: its width follows the weighted abilities
     ov = spread.loc["Overall"]
     assert ov.low < ov.score < ov.high
-    seen_only = score_intervals(bootstrap_report({f"q{i}": 1.0 for i in range(5)}), tag="unseen", n_boot=100)
-    assert seen_only.loc["Planning", "score"] == 0.0 and pd_isna(seen_only.loc["Tool-use", "score"])
+    unseen = score_intervals(bootstrap_report({f"q{i}": 1.0 for i in range(5)}), tag="unseen", n_boot=100)
+    assert unseen.loc["Planning", "score"] == 0.0 and pd_isna(unseen.loc["Tool-use", "score"])
+    assert unseen.loc["Profile", "score"] == 100.0  # the single persona prompt counts in both views
     table = interval_table({"m": bootstrap_report({"q1": 1.0, "q2": 0.0})}, n_boot=200)
     assert table.loc["m", "Tool-use"].startswith("50.0 [")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from labkit.chat import CHAT_TEMPLATE, render_chat
 from labkit.errors import LabkitError, UnknownNameError
@@ -17,7 +18,18 @@ OTHER = [{"role": "user", "content": "Name a city in China, please, and say why 
 
 @pytest.fixture(scope="module")
 def tiny() -> LocalHFModel:
-    return LocalHFModel("tiny")
+    # fp32: these tests compare batched and single greedy decoding token for token (bf16 rounding can flip the
+    # near-ties of a random model's logits)
+    return LocalHFModel("tiny", dtype=torch.float32)
+
+
+def test_cpu_inference_dtype_follows_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labkit.llm import local
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for native, dtype in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(local, "cpu_has_native_bf16", lambda native=native: native)
+        assert local.pick_device_and_attention() == ("cpu", dtype, "sdpa")
 
 
 def test_tokenizer_has_our_chat_template() -> None:
@@ -81,7 +93,7 @@ def test_sampling_uses_temperature_and_torch_seed(tiny: LocalHFModel) -> None:
 
 def test_checkpoint_dir_without_tokenizer(tiny: LocalHFModel, tmp_path: Path) -> None:
     tiny.model.save_pretrained(tmp_path / "ckpt")  # what a trainer might leave: config + weights only
-    m = get_model(str(tmp_path / "ckpt"))
+    m = LocalHFModel(str(tmp_path / "ckpt"), dtype=torch.float32)  # same dtype as the fixture: same greedy tokens
     got, want = m.chat(CONV, max_new_tokens=4), tiny.chat(CONV, max_new_tokens=4)
     assert m.name == str(tmp_path / "ckpt") and (got.text, got.completion_tokens) == (want.text, want.completion_tokens)
     assert m.tokenizer is load_tokenizer() is tiny.tokenizer  # one shared tokenizer for identical files

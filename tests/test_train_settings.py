@@ -64,3 +64,22 @@ def test_auto_precision_follows_the_hardware(monkeypatch: pytest.MonkeyPatch):
 def test_bf16_autocast_training_runs_on_this_cpu(tmp_path: Path):
     result, saved = run(tmp_path, precision="auto", freeze_embeddings=True)
     assert saved["precision_resolved"] == "bf16" and all(l == l for _, l in result.losses)  # no NaN
+
+
+def test_curve_snapshots_are_loadable_checkpoints(tmp_path: Path):
+    from labkit.jsonl import read_jsonl
+    from labkit.llm import LocalHFModel
+
+    data = write_samples(tmp_path / "train.jsonl", 12)
+    cfg = SFTConfig(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
+                    max_len=256, max_steps=6, save_steps=100, batch_size=2, curve_points=2, precision="fp32")
+    train(cfg)
+    index = read_jsonl(tmp_path / "out" / "curve" / "index.jsonl")
+    assert [r["step"] for r in index] == [2, 4] and 0 < index[0]["train_minutes"] < index[1]["train_minutes"]
+    snap_dir = tmp_path / "out" / "curve" / "step-2"
+    from transformers import AutoModelForCausalLM
+
+    unique = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(str(tiny_model_dir())).parameters())
+    assert (snap_dir / "model.safetensors").stat().st_size < 1.1 * 2 * unique  # bf16, the tied LM head saved once
+    snap = LocalHFModel(str(snap_dir))
+    assert snap.chat([{"role": "user", "content": "hi"}], max_new_tokens=2).completion_tokens <= 2

@@ -118,13 +118,15 @@ def score_intervals(report: ScoreReport, *, n_boot: int = 2000, level: float = 0
     The resampling unit is the held-out *query* (``unit``: record id -> unit; each query contributes several
     records — plan steps, reflection, conclusion, profile — that are not independent), so the interval says how
     much the score would move on another draw of queries like these. ``tag`` keeps only "seen" or "unseen"
-    templates. Returns a frame indexed by ability with ``score``, ``low``, ``high``, ``records`` and ``units``.
+    templates; Profile records have a single persona prompt (no seen/unseen pair), so they are kept in both views
+    and Overall stays comparable. Returns a frame indexed by ability with ``score``, ``low``, ``high``,
+    ``records`` and ``units``.
     """
     import numpy as np
 
     from labkit.evaluate.scorer import WEIGHTS
 
-    rows = [r for r in report.rows if tag is None or r.tag == tag]
+    rows = [r for r in report.rows if tag is None or r.tag == tag or r.dimension == "Profile"]
     per: dict[str, dict[str, list[float]]] = {}
     for r in rows:
         per.setdefault(r.dimension, {}).setdefault(r.id, []).append(r.score)
@@ -171,3 +173,56 @@ def interval_table(reports: Mapping[str, ScoreReport], **kw: Any) -> pd.DataFram
         rows[name] = {k: ("n/a" if pd.isna(v.score) else f"{v.score:.1f} [{v.low:.1f}, {v.high:.1f}]")
                       for k, v in f.iterrows()}
     return pd.DataFrame(rows).T[COLUMNS] if rows else pd.DataFrame(columns=COLUMNS)
+
+
+def learning_curve(tuned_dir: str | Path, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
+                   base: str | None = None, n_queries: int = 8, max_new_tokens: int | None = None,
+                   batch_size: int = 8) -> pd.DataFrame:
+    """Overall (and every ability) against training minutes: the base model at 0, each weight snapshot that training
+    saved in ``tuned_dir/curve/`` (``SFTConfig.curve_points``), and the final model, all scored on the records of
+    the first ``n_queries`` held-out queries (cached and resumable like every evaluation)."""
+    import json as _json
+
+    from labkit.evaluate.runner import evaluate_model
+    from labkit.jsonl import read_jsonl
+    from labkit.llm import LocalHFModel
+
+    tuned_dir, out_dir = Path(tuned_dir), Path(out_dir)
+    keep = list(dict.fromkeys(query_of(r["id"]) for r in benchmark))[:n_queries]
+    subset = [r for r in benchmark if query_of(r["id"]) in keep]
+    points: list[tuple[float, str, str | Path]] = [(0.0, "base", base)] if base else []
+    index = tuned_dir / "curve" / "index.jsonl"
+    for row in read_jsonl(index) if index.exists() else []:
+        points.append((float(row["train_minutes"]), f"step {row['step']}", tuned_dir / "curve" / row["path"]))
+    log = tuned_dir / "train_log.jsonl"
+    if (tuned_dir / "config.json").exists() and log.exists():
+        rows = [_json.loads(x) for x in log.read_text(encoding="utf-8").splitlines() if x.strip()]
+        points.append((sum(float(r["s_per_step"]) for r in rows) / 60, f"final (step {rows[-1]['step']})", tuned_dir))
+    table = []
+    kw = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+    for minutes, label, spec in points:
+        model = LocalHFModel(spec) if spec is not None else None
+        if model is None:
+            continue
+        name = label.replace(" ", "_").replace("(", "").replace(")", "")
+        report, _ = evaluate_model(model, subset, out_dir / f"curve_{name}", batch_size=batch_size, **kw)
+        table.append({"train minutes": round(minutes, 2), "point": label, **report.summary()})
+        del model
+    return pd.DataFrame(table)
+
+
+def plot_curve(curve: pd.DataFrame, path: str | Path | None = None) -> plt.Figure:
+    """Overall and the five abilities against training minutes."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for col in [*DIMENSIONS, "Overall"]:
+        if col in curve.columns:
+            ax.plot(curve["train minutes"], curve[col], marker="o", lw=2.5 if col == "Overall" else 1,
+                    label=col)
+    ax.set_xlabel("training minutes (2-core CPU)")
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=120)
+    return fig

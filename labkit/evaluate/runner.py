@@ -37,7 +37,8 @@ def model_id(model: Any) -> str:
     if path is not None:
         weights = sorted(Path(path).glob("*.safetensors"))
         stamp = max((w.stat().st_mtime_ns for w in weights), default=0)
-        return f"{model.name}@{Path(path).resolve()}#{stamp}"
+        dtype = str(getattr(model, "dtype", "")).replace("torch.", "")
+        return f"{model.name}@{Path(path).resolve()}#{stamp}:{dtype}"
     extra = [f"{k}={getattr(model, k)}" for k in ("noise", "seed", "model") if hasattr(model, k)]
     return ";".join([str(model.name), *extra])
 

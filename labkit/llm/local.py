@@ -162,12 +162,25 @@ def resolve_model_dir(path_or_name: str | Path) -> Path:
     return path
 
 
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPUs whose bf16 matrix multiplications run natively (oneDNN)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when /proc/cpuinfo lists AMX-BF16 or AVX512-BF16 (elsewhere bf16 on a CPU is emulated and slower)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
+    except OSError:
+        return False
+    return any(f in flags for f in CPU_BF16_FLAGS)
+
+
 def pick_device_and_attention() -> tuple[str, torch.dtype, str]:
-    """CUDA: bf16 + flash_attention_2 when flash_attn imports, else sdpa. CPU: fp32 + sdpa."""
+    """CUDA: bf16 + flash_attention_2 when flash_attn imports, else sdpa. CPU: bf16 where the CPU has native bf16
+    (AVX512-BF16 / AMX: faster prompt processing; greedy answers can differ slightly from fp32), else fp32; sdpa."""
     if torch.cuda.is_available():
         attn = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
         return "cuda", torch.bfloat16, attn
-    return "cpu", torch.float32, "sdpa"
+    return "cpu", torch.bfloat16 if cpu_has_native_bf16() else torch.float32, "sdpa"
 
 
 class StopOnStrings(StoppingCriteria):
@@ -202,10 +215,12 @@ class StopWhenComplete(StoppingCriteria):
 class LocalHFModel:
     """A local causal LM chatting in labkit's Gemma-turn format (see :mod:`labkit.chat`)."""
 
-    def __init__(self, path_or_name: str | Path = "gemma-3-270m", *, device: str | None = None):
+    def __init__(self, path_or_name: str | Path = "gemma-3-270m", *, device: str | None = None,
+                 dtype: torch.dtype | None = None):
         self.path = resolve_model_dir(path_or_name)
         self.name = str(path_or_name)
-        auto_device, dtype, attn = pick_device_and_attention()
+        auto_device, auto_dtype, attn = pick_device_and_attention()
+        self.dtype = dtype = dtype or auto_dtype
         self.device = device or auto_device
         # shared per process, never mutated here (padding side is chosen per call); a checkpoint saved without
         # its tokenizer gets the Gemma one

@@ -57,7 +57,8 @@ class SFTConfig:
     save_total_limit: int = 2
     logging_steps: int = 1
     gradient_checkpointing: bool = False
-    group_by_length: bool = True
+    group_by_length: bool = True  # batches of similar lengths (less padding); False: random order
+    sequential: bool = False  # samples in file order (benchmarks that must feed every variant the same samples)
     seed: int = 42
     loss_on_supervised_logits_only: bool = True
     # Freeze the (tied) input embedding / LM head: 268M -> 100M trainable parameters for gemma-3-270m, so AdamW and
@@ -66,6 +67,7 @@ class SFTConfig:
     # Pack the samples of a batch into one row (position ids restart per sample; attention never crosses samples:
     # labkit's per-segment SDPA on CPU, flash-attn varlen on GPU) instead of padding them.
     packing: bool = False
+    curve_points: int = 0  # > 0: that many evenly spaced bf16 weight snapshots in output_dir/curve/ (learning curve)
     max_samples: int = -1  # > 0: use only the first N samples (smoke runs)
     resume: bool = True  # continue from the newest checkpoint-* in output_dir
     stop_file: str | None = None  # when this file appears, checkpoint and stop (Slurm preemption across nodes)

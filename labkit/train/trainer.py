@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainerControl,
                           TrainerState, TrainingArguments)
+from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from labkit.chat import CHAT_TEMPLATE
@@ -30,6 +31,7 @@ from labkit.jsonl import append_jsonl, read_jsonl, write_jsonl
 from labkit.train.collate import IGNORE_INDEX, EncodeStats, PadCollator, SFTDataset, load_samples
 from labkit.train.config import SFTConfig
 from labkit.train.loss import supervised_logits_loss
+from labkit.llm.local import cpu_has_native_bf16
 from labkit.train.packing import PackedCollator
 from labkit.train.tiny import resolve_model_path
 
@@ -59,18 +61,6 @@ class TrainResult:
         if self.preempted:
             raise Preempted(f"stopped by a signal at step {self.global_step}; checkpoint saved in {self.output_dir}; "
                             "run again (or let Slurm requeue) to resume")
-
-
-CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # CPUs whose bf16 matrix multiplications run natively (oneDNN)
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when /proc/cpuinfo lists AMX-BF16 or AVX512-BF16 (elsewhere bf16 on a CPU is emulated and slower)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
-    except OSError:
-        return False
-    return any(f in flags for f in CPU_BF16_FLAGS)
 
 
 def resolve_precision(precision: str) -> str:
@@ -122,10 +112,11 @@ class SFTTrainer(Trainer):
 
 
 class StepLogCallback(TrainerCallback):
-    """Appends {step, loss, lr, s_per_step, tokens_per_s} to train_log.jsonl on the main process."""
+    """Appends {step, loss, lr, s_per_step, tokens_per_s, ...} to train_log.jsonl on the main process, and prints one
+    short progress line every ``print_every`` steps (instead of the Trainer's dict per step)."""
 
-    def __init__(self, trainer: SFTTrainer, path: Path):
-        self.trainer, self.path = trainer, path
+    def __init__(self, trainer: SFTTrainer, path: Path, print_every: int = 10):
+        self.trainer, self.path, self.print_every = trainer, path, print_every
         self.last_time = time.perf_counter()
         self.last_step = 0
         self.last_tokens = 0
@@ -153,10 +144,50 @@ class StepLogCallback(TrainerCallback):
         rec = {"step": state.global_step, "loss": round(float(logs["loss"]), 6),
                "lr": float(logs.get("learning_rate", 0.0)), "s_per_step": round((now - self.last_time) / steps, 4),
                "tokens_per_s": round(tokens / elapsed, 2), "supervised_tokens_per_s": round(supervised / elapsed, 2),
+               "tokens": tokens, "supervised_tokens": supervised,
                "restart": int(os.environ.get("SLURM_RESTART_COUNT", 0))}
         append_jsonl(self.path, [rec])
+        if self.print_every and (state.global_step % self.print_every == 0 or state.global_step == state.max_steps):
+            print(f"step {state.global_step}/{state.max_steps}  loss {rec['loss']:.4f}  {rec['s_per_step']:.2f} s/step  "
+                  f"{rec['supervised_tokens_per_s']:.1f} supervised tokens/s", flush=True)
         self.last_time, self.last_step, self.last_tokens = now, state.global_step, self.trainer.tokens_seen
         self.last_supervised = self.trainer.supervised_seen
+
+
+class CurveCallback(TrainerCallback):
+    """Save ``points`` evenly spaced weight snapshots for a learning curve: ``output_dir/curve/step-N/`` (bf16
+    weights + config + tokenizer, no optimizer state: ~0.5 GB each for gemma-3-270m) and one line per snapshot in
+    ``curve/index.jsonl`` with its step and the training minutes so far (from train_log.jsonl, so a resumed run
+    counts the time before the kill too)."""
+
+    def __init__(self, out: Path, points: int, tokenizer: Any, log_cb: "StepLogCallback"):
+        self.dir, self.points, self.tokenizer, self.log_cb = out / "curve", points, tokenizer, log_cb
+
+    def steps(self, max_steps: int) -> set[int]:
+        return {max(1, round(max_steps * k / (self.points + 1))) for k in range(1, self.points + 1)}
+
+    def on_step_end(self, args, state: TrainerState, control: TrainerControl, model=None, **kw: Any) -> None:
+        if state.global_step not in self.steps(state.max_steps) or not state.is_world_process_zero or model is None:
+            return
+        target = self.dir / f"step-{state.global_step}"
+        if (target / "model.safetensors").exists():
+            return  # already saved before a resume
+        tmp = self.dir / f".step-{state.global_step}.tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        converted: dict[int, torch.Tensor] = {}  # tied weights (embedding = LM head) stay one tensor: saved once
+        state_dict = {k: converted.setdefault(v.data_ptr(), v.detach().to(torch.bfloat16))
+                      for k, v in model.state_dict().items()}
+        model.save_pretrained(tmp, state_dict=state_dict)
+        self.tokenizer.save_pretrained(tmp)
+        config = json.loads((tmp / "config.json").read_text())
+        config.update(use_cache=True, dtype="bfloat16")
+        config.pop("_attn_implementation", None)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        os.replace(tmp, target)
+        log = read_jsonl(self.log_cb.path, tolerate_torn_tail=True) if self.log_cb.path.exists() else []
+        minutes = sum(float(r.get("s_per_step", 0)) for r in log if int(r.get("step", 0)) <= state.global_step) / 60
+        append_jsonl(self.dir / "index.jsonl", [{"step": state.global_step, "path": target.name,
+                                                  "train_minutes": round(minutes, 3)}])
 
 
 class PreemptionCallback(TrainerCallback):
@@ -208,7 +239,8 @@ def _training_args(cfg: SFTConfig, precision: str) -> TrainingArguments:
         fp16=precision == "fp16", deepspeed=cfg.deepspeed, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps, seed=cfg.seed,
         activation_checkpointing=cfg.gradient_checkpointing,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        train_sampling_strategy="sequential" if cfg.sequential else
+        ("group_by_length" if cfg.group_by_length else "random"),
         report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
     )
@@ -294,6 +326,9 @@ def _train(config: SFTConfig) -> TrainResult:
                          data_collator=collator, supervised_logits_only=cfg.loss_on_supervised_logits_only)
     log_cb = StepLogCallback(trainer, out / TRAIN_LOG)
     stop_cb = PreemptionCallback(cfg.stop_file)
+    if cfg.curve_points:
+        trainer.add_callback(CurveCallback(out, cfg.curve_points, tokenizer, log_cb))
+    trainer.remove_callback(PrinterCallback)  # one line per logging step, a dict each: our progress line instead
     trainer.add_callback(log_cb)
     trainer.add_callback(stop_cb)
 
