@@ -1,5 +1,6 @@
-"""The ``labkit`` command line: ``labkit labs list`` / ``labkit labs run`` (the instructor runner) and
-``labkit score BENCH PREDS [--compat kagentbench] [--switch NAME=on|off ...]`` (KAgentBench scores)."""
+"""The ``labkit`` command line: ``labkit labs list|run`` (the instructor runner), ``labkit course build|list``
+(student and instructor notebooks, the exercises) and ``labkit score BENCH PREDS [--compat kagentbench]
+[--switch NAME=on|off ...]`` (KAgentBench scores)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dir", default=None, help="notebook folder (default: the repo's notebooks/)")
     run.add_argument("--kernel", default="python3")
     run.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    run.add_argument("--as-is", action="store_true",
+                     help="run the notebooks as committed (student copies) instead of their instructor versions")
+    run.add_argument("--no-progress", action="store_true", help="no 'cell n/m, elapsed' line while a notebook runs")
+    crs = sub.add_parser("course", help="student / instructor notebooks and their exercises").add_subparsers(
+        dest="action", required=True)
+    build = crs.add_parser("build", help="write DIR/student/*.ipynb (no solutions) and DIR/instructor/*.ipynb")
+    build.add_argument("--out", default=None, help="output folder (default: runs/course/)")
+    build.add_argument("--dir", default=None, help="notebook folder (default: the repo's notebooks/)")
+    crs.add_parser("list", help="list every registered exercise with its note section")
     score = sub.add_parser("score", help="score a KAgentBench-layout predictions file; prints the official line "
                                          "'plan : X, tooluse : X, reflextion : X, conclusion : X, profile : X, "
                                          "overall : X'")
@@ -60,17 +70,40 @@ def _labs_list(args: argparse.Namespace) -> int:
 
 
 def _labs_run(args: argparse.Namespace) -> int:
-    from labkit.labs import NotebookResult, run_labs
+    from labkit.labs import NotebookResult, progress_bar, run_labs
 
-    def progress(r: NotebookResult) -> None:
+    def done(r: NotebookResult) -> None:
         print(f"{'PASS' if r.passed else 'FAIL'}  {r.name}  ({r.duration_s:.1f}s)", flush=True)
+        for e in r.exercises:
+            print(f"      练习 {e['id']:<6} {e['status']:<11} {e['title']}", flush=True)
 
     params = {key: parse_value(value) for key, value in args.parameter}
     report = run_labs(args.notebooks or None, mode=args.mode, out_dir=args.out, parameters=params,
-                      folder=args.dir, kernel=args.kernel, timeout_s=args.timeout, on_result=progress)
+                      folder=args.dir, kernel=args.kernel, timeout_s=args.timeout, on_result=done,
+                      as_is=args.as_is,
+                      progress=False if args.no_progress else (lambda name: progress_bar(name, sys.stderr)))
     print()
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def _course_build(args: argparse.Namespace) -> int:
+    from labkit.course import build_course
+
+    built = build_course(args.out, folder=args.dir)
+    for nb in built:
+        print(f"{nb.name}: {len(nb.exercises)} exercises ({', '.join(nb.exercises) or '-'})")
+    if built:
+        print(f"student copies: {built[0].student.parent}\ninstructor copies: {built[0].instructor.parent}")
+    return 0
+
+
+def _course_list(args: argparse.Namespace) -> int:
+    from labkit.exercises import list_exercises
+
+    for ex in list_exercises():
+        print(f"{ex.id:<6} {ex.title}  [{ex.note_section}]")
+    return 0
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -103,7 +136,8 @@ def _score(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {("labs", "list"): _labs_list, ("labs", "run"): _labs_run, ("score", "score"): _score}
+    handlers = {("labs", "list"): _labs_list, ("labs", "run"): _labs_run, ("course", "build"): _course_build,
+                ("course", "list"): _course_list, ("score", "score"): _score}
     try:
         return handlers[(args.command, args.action)](args)
     except LabkitError as exc:

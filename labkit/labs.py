@@ -1,8 +1,11 @@
 """Instructor runner: execute the course notebooks in order with papermill and write a pass/fail report.
 
-Each notebook runs in its own folder as working directory (``notebooks/``) with the parameters ``mode`` plus any
-extra ones; a failure is recorded (failing cell, its first source lines, the error) and the next notebook still runs.
-The run folder holds the executed notebooks, ``report.md`` and ``report.html``.
+By default each notebook's *instructor* version is run (the student copy in ``notebooks/`` with every exercise's
+solution filled in, see :mod:`labkit.course`); every exercise check must pass. ``as_is=True`` runs the committed
+copies unchanged (unanswered exercises are reported, not failed). Each notebook runs in its own folder as working
+directory (``notebooks/``) with the parameters ``mode`` plus any extra ones; a failure is recorded (failing cell, its
+first source lines, the error) and the next notebook still runs. The run folder holds the executed notebooks, the
+instructor sources (``instructor/``), ``report.md``, ``report.html`` and ``report.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import nbformat
 import papermill as pm
 
+from labkit import course
 from labkit.errors import LabkitError, UnknownNameError
 from labkit.paths import REPO_ROOT, runs_dir
 
@@ -86,6 +90,11 @@ class NotebookResult:
     passed: bool
     duration_s: float
     failure: CellFailure | None = None
+    exercises: list[dict[str, Any]] = field(default_factory=list)  # {"id", "title", "status"} in notebook order
+
+    @property
+    def exercises_ok(self) -> bool:
+        return all(e["status"] == "passed" for e in self.exercises)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -100,6 +109,7 @@ class LabsReport:
     parameters: dict[str, Any]
     results: list[NotebookResult] = field(default_factory=list)
     started: str = ""
+    as_is: bool = False
 
     @property
     def failed(self) -> list[NotebookResult]:
@@ -110,9 +120,11 @@ class LabsReport:
         return not self.failed
 
     def summary(self) -> str:
-        lines = [f"{'PASS' if r.passed else 'FAIL'}  {r.name:<28} {r.duration_s:8.1f}s" + (
-            f"  cell {_cell(r.failure)}: {r.failure.ename}: {_one_line(r.failure.evalue)}" if r.failure else "")
-            for r in self.results]
+        lines = []
+        for r in self.results:
+            lines.append(f"{'PASS' if r.passed else 'FAIL'}  {r.name:<28} {r.duration_s:8.1f}s" + (
+                f"  cell {_cell(r.failure)}: {r.failure.ename}: {_one_line(r.failure.evalue)}" if r.failure else ""))
+            lines += [f"      练习 {e['id']:<6} {e['status']:<11} {e['title']}" for e in r.exercises]
         total = sum(r.duration_s for r in self.results)
         lines.append(f"{len(self.results) - len(self.failed)}/{len(self.results)} passed in {total:.1f}s; "
                      f"report: {self.out_dir / 'report.md'}")
@@ -147,15 +159,36 @@ def read_failure(executed: str | Path) -> CellFailure | None:
     return None
 
 
+def progress_bar(name: str, file: Any = None) -> dict[str, Any]:
+    """papermill's per-cell tqdm bar as ``<name>: cell n/m, mm:ss elapsed`` (``progress=`` of :func:`run_labs`)."""
+    return {"desc": name, "bar_format": "{desc}: cell {n_fmt}/{total_fmt}, {elapsed} elapsed", "file": file,
+            "mininterval": 1.0, "leave": True}
+
+
+def instructor_source(source: Path, target: Path) -> tuple[list[str], list[str]]:
+    """Write the instructor version of ``source`` to ``target``; returns ``(exercise ids, problems)``."""
+    nb = nbformat.read(str(source), as_version=4)
+    ids, solutions, problems = course.validate(source, nb)
+    if not problems:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(course.instructor_version(nb, solutions, source), str(target))
+    return ids, problems
+
+
 def run_notebook(source: Path, output: Path, *, parameters: dict[str, Any], kernel: str = "python3",
-                 timeout_s: float | None = None) -> NotebookResult:
-    """Execute one notebook (cwd = its folder); never raises for a failing notebook."""
+                 timeout_s: float | None = None, cwd: Path | None = None, name: str | None = None,
+                 progress: bool | dict[str, Any] = False, exercise_ids: list[str] | None = None,
+                 require_exercises: bool = False) -> NotebookResult:
+    """Execute one notebook (cwd = its folder unless given); never raises for a failing notebook.
+
+    ``exercise_ids``: the exercises the notebook holds; their displayed check results go into the result, and with
+    ``require_exercises`` the notebook fails unless every one of them passed."""
     start = time.perf_counter()
     error: BaseException | None = None
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters, kernel_name=kernel,
-                            language="python", cwd=str(source.parent), progress_bar=False, log_output=False,
-                            execution_timeout=timeout_s)
+                            language="python", cwd=str(cwd or source.parent), progress_bar=progress,
+                            log_output=False, execution_timeout=timeout_s)
     except Exception as exc:  # papermill errors, kernel death, timeouts, unreadable notebooks
         error = exc
     duration = time.perf_counter() - start
@@ -165,14 +198,22 @@ def run_notebook(source: Path, output: Path, *, parameters: dict[str, Any], kern
                               "\n".join(str(getattr(error, "source", "")).splitlines()[:SOURCE_HEAD_LINES]),
                               getattr(error, "ename", type(error).__name__),
                               getattr(error, "evalue", str(error)))
-    return NotebookResult(source.stem, source, output, failure is None, duration, failure)
+    results = course.exercise_results(output) if output.exists() else {}
+    ids = exercise_ids if exercise_ids is not None else list(results)
+    exercises = course.exercise_table(ids, results)
+    ok = failure is None and (not require_exercises or all(e["status"] == "passed" for e in exercises))
+    return NotebookResult(name or source.stem, source, output, ok, duration, failure, exercises)
 
 
 def run_labs(notebooks: Iterable[str | Path] | None = None, *, mode: str = "smoke",
              out_dir: str | Path | None = None, parameters: dict[str, Any] | None = None,
              folder: str | Path | None = None, kernel: str = "python3", timeout_s: float | None = None,
-             on_result: Callable[[NotebookResult], None] | None = None) -> LabsReport:
-    """Run notebooks in course order into ``out_dir`` (default ``runs/labs/<timestamp>/``) and write the reports."""
+             on_result: Callable[[NotebookResult], None] | None = None, as_is: bool = False,
+             progress: bool | Callable[[str], dict[str, Any]] = False) -> LabsReport:
+    """Run notebooks in course order into ``out_dir`` (default ``runs/labs/<timestamp>/``) and write the reports.
+
+    Instructor versions by default (every exercise check must pass); ``as_is=True`` runs the given files unchanged.
+    ``progress``: True for papermill's cell bar, or a function ``name -> tqdm kwargs`` (see :func:`progress_bar`)."""
     paths = (resolve_notebooks([str(n) for n in notebooks], folder) if notebooks is not None
              else list_notebooks(folder))
     if not paths:
@@ -182,8 +223,21 @@ def run_labs(notebooks: Iterable[str | Path] | None = None, *, mode: str = "smok
     out.mkdir(parents=True, exist_ok=True)
     params = {"mode": mode, **(parameters or {})}
     report = LabsReport(out, mode, params, started=datetime.now().isoformat(timespec="seconds"))
+    report.as_is = as_is
     for path in paths:
-        result = run_notebook(path, out / path.name, parameters=params, kernel=kernel, timeout_s=timeout_s)
+        bar = progress(path.stem) if callable(progress) else progress
+        if as_is:
+            result = run_notebook(path, out / path.name, parameters=params, kernel=kernel, timeout_s=timeout_s,
+                                  progress=bar, exercise_ids=_ids_or_none(path))
+        else:
+            ids, problems = instructor_source(path, out / "instructor" / path.name)
+            if problems:
+                result = NotebookResult(path.stem, path, out / path.name, False, 0.0, CellFailure(
+                    None, None, "", "CourseBuildError", "; ".join(problems)))
+            else:
+                result = run_notebook(out / "instructor" / path.name, out / path.name, parameters=params,
+                                      kernel=kernel, timeout_s=timeout_s, cwd=path.parent, name=path.stem,
+                                      progress=bar, exercise_ids=ids, require_exercises=True)
         report.results.append(result)
         write_reports(report)  # after each notebook, so an interrupted run still leaves a report
         if on_result is not None:
@@ -191,22 +245,37 @@ def run_labs(notebooks: Iterable[str | Path] | None = None, *, mode: str = "smok
     return report
 
 
+def _ids_or_none(path: Path) -> list[str] | None:
+    try:
+        return course.exercise_ids(path)
+    except (LabkitError, OSError, ValueError):
+        return None
+
+
 def render_markdown(report: LabsReport) -> str:
     lines = [f"# labkit labs report ({report.started})", "",
              f"- mode: `{report.mode}`", f"- parameters: `{json.dumps(report.parameters, ensure_ascii=False)}`",
+             f"- notebooks: {'as committed (student copies)' if report.as_is else 'instructor versions'}",
              f"- result: **{len(report.results) - len(report.failed)}/{len(report.results)} passed**", "",
-             "| notebook | result | duration (s) | failing cell | error |", "|---|---|---|---|---|"]
+             "| notebook | result | duration (s) | exercises | failing cell | error |", "|---|---|---|---|---|---|"]
     for r in report.results:
         f = r.failure
         cell = "" if f is None else _cell(f)
         err = "" if f is None else f"`{f.ename}`: " + _one_line(f.evalue).replace("|", "\\|")
-        lines.append(f"| {r.name} | {'passed' if r.passed else 'FAILED'} | {r.duration_s:.1f} | {cell} | {err} |")
+        ex = ", ".join(f"{e['id']} {e['status']}" for e in r.exercises) or "-"
+        lines.append(f"| {r.name} | {'passed' if r.passed else 'FAILED'} | {r.duration_s:.1f} | {ex} | {cell} "
+                     f"| {err} |")
+    lines += ["", "## Exercises", "", "| notebook | exercise | check | title |", "|---|---|---|---|"]
+    lines += [f"| {r.name} | {e['id']} | {e['status']} | {e['title']} |" for r in report.results for e in r.exercises]
     for r in report.failed:
         f = r.failure
-        assert f is not None
-        lines += ["", f"## {r.name}: failed", "",
-                  f"cell {_cell(f)} — `{f.ename}`: {f.evalue}", "",
-                  "```python", f.source_head, "```", "", f"executed notebook: `{r.output}`"]
+        lines += ["", f"## {r.name}: failed", ""]
+        if f is None:
+            bad = [f"{e['id']} ({e['status']})" for e in r.exercises if e["status"] != "passed"]
+            lines += [f"every cell ran, but these exercise checks did not pass: {', '.join(bad)}", ""]
+        else:
+            lines += [f"cell {_cell(f)} — `{f.ename}`: {f.evalue}", "", "```python", f.source_head, "```", ""]
+        lines.append(f"executed notebook: `{r.output}`")
     return "\n".join(lines) + "\n"
 
 
@@ -218,8 +287,9 @@ def render_html(report: LabsReport) -> str:
         detail = "" if f is None else (f"<b>{e(f.ename)}</b>: {e(f.evalue)}"
                                        f"<pre>{e(f.source_head)}</pre>")
         color = "#e6ffed" if r.passed else "#ffeef0"
+        ex = "<br>".join(f"{e(x['id'])} {e(x['status'])} — {e(x['title'])}" for x in r.exercises) or "-"
         rows.append(f"<tr style='background:{color}'><td>{e(r.name)}</td>"
-                    f"<td>{'passed' if r.passed else 'FAILED'}</td><td>{r.duration_s:.1f}</td>"
+                    f"<td>{'passed' if r.passed else 'FAILED'}</td><td>{r.duration_s:.1f}</td><td>{ex}</td>"
                     f"<td>{'' if f is None else e(_cell(f))}</td><td>{detail}</td></tr>")
     return ("<!doctype html><html><head><meta charset='utf-8'><title>labkit labs report</title></head><body>"
             f"<h1>labkit labs report ({e(report.started)})</h1>"
@@ -227,7 +297,8 @@ def render_html(report: LabsReport) -> str:
             f"<code>{e(json.dumps(report.parameters, ensure_ascii=False))}</code>; "
             f"<b>{len(report.results) - len(report.failed)}/{len(report.results)} passed</b></p>"
             "<table border='1' cellpadding='4' style='border-collapse:collapse'>"
-            "<tr><th>notebook</th><th>result</th><th>duration (s)</th><th>failing cell</th><th>error</th></tr>"
+            "<tr><th>notebook</th><th>result</th><th>duration (s)</th><th>exercises</th><th>failing cell</th>"
+            "<th>error</th></tr>"
             + "".join(rows) + "</table></body></html>\n")
 
 
@@ -237,6 +308,7 @@ def write_reports(report: LabsReport) -> tuple[Path, Path]:
     page.write_text(render_html(report), encoding="utf-8")
     (report.out_dir / "report.json").write_text(
         json.dumps({"mode": report.mode, "parameters": report.parameters, "started": report.started,
+                    "as_is": report.as_is,
                     "results": [r.to_dict() for r in report.results]}, ensure_ascii=False, indent=2),
         encoding="utf-8")
     return md, page

@@ -96,3 +96,80 @@ def test_ensure_dataset_builds_only_what_is_missing(tmp_path: Path, monkeypatch:
     assert ensure_dataset("smoke", folder, needs=["train.jsonl"]) == folder and len(built) == 1
     monkeypatch.setenv("LABKIT_RUNS", str(tmp_path / "runs"))
     assert ensure_dataset("course") == tmp_path / "runs" / "data" / "course" and len(built) == 2
+
+
+# --- exercises in the runner: instructor versions by default, per-exercise results in the report -------------------
+
+from labkit.exercises import exercise, passed as ex_passed, failed as ex_failed  # noqa: E402
+
+CHECKER = '''from labkit.exercises import check, exercise, failed, passed
+@exercise("97.1", title="square", note_section="§test")
+def _sq(answer, *, x):
+    return passed("ok") if answer == x * x else failed("square it")
+'''
+
+
+@exercise("97.1", title="square", note_section="§test")
+def _sq(answer, *, x):  # the runner process validates ids against the registry; the kernel registers its own copy
+    return ex_passed("ok") if answer == x * x else ex_failed("square it")
+
+
+@pytest.fixture()
+def exercise_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "ex"
+    (folder / "solutions").mkdir(parents=True)
+    params = new_code_cell('mode = "course"')
+    params.metadata["tags"] = ["parameters"]
+    _write(folder / "97_ex.ipynb", [params, new_code_cell(CHECKER),
+                                    new_code_cell("# >>> 练习 97.1：你的答案\nanswer = ...\n# <<< 练习 97.1\n"
+                                                  "check('97.1', answer, x=3)")])
+    (folder / "solutions" / "97.py").write_text("# %% solution 97.1\nanswer = 3 * 3  # nine\n", encoding="utf-8")
+    return folder
+
+
+def test_runner_uses_instructor_versions_and_reports_exercises(exercise_dir: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    assert main(["labs", "run", "--dir", str(exercise_dir), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "练习 97.1   passed" in printed
+    assert "answer = 3 * 3" in (out / "instructor" / "97_ex.ipynb").read_text(encoding="utf-8")
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| 97_ex | 97.1 | passed | square |" in report and "instructor versions" in report
+    data = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert data["results"][0]["exercises"] == [{"id": "97.1", "title": "square", "status": "passed"}]
+
+
+def test_runner_as_is_reports_unanswered_without_failing(exercise_dir: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    assert main(["labs", "run", "--dir", str(exercise_dir), "--out", str(out), "--as-is", "--no-progress"]) == 0
+    assert "练习 97.1   unanswered" in capsys.readouterr().out
+
+
+def test_runner_fails_a_notebook_whose_solution_does_not_pass(exercise_dir: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    (exercise_dir / "solutions" / "97.py").write_text("# %% solution 97.1\nanswer = 3 + 3  # wrong\n",
+                                                      encoding="utf-8")
+    out = tmp_path / "o"
+    assert main(["labs", "run", "--dir", str(exercise_dir), "--out", str(out), "--no-progress"]) == 1
+    assert "FAIL  97_ex" in capsys.readouterr().out
+    assert "exercise checks did not pass: 97.1 (failed)" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_runner_reports_a_missing_solution(exercise_dir: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    (exercise_dir / "solutions" / "97.py").unlink()
+    assert main(["labs", "run", "--dir", str(exercise_dir), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert "has no solution" in capsys.readouterr().out
+
+
+def test_progress_bar_shows_cell_n_of_m(labs_dir: Path, tmp_path: Path) -> None:
+    import io
+
+    from labkit.labs import progress_bar, run_labs
+
+    buf = io.StringIO()
+    run_labs(["01"], folder=labs_dir, out_dir=tmp_path / "o", progress=lambda name: progress_bar(name, buf))
+    text = buf.getvalue()
+    assert "01_ok: cell 4/4" in text and "elapsed" in text  # 3 cells + the injected parameters
