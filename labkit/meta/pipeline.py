@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from labkit.data.cache import CachedChatModel, RequestCache
+from labkit.llm.cached import CachedChatModel, RequestCache
 from labkit.data.queries import load_queries
 from labkit.evaluate.benchmark import build_benchmark
 from labkit.evaluate.runner import generate_predictions
