@@ -1,6 +1,6 @@
-"""The ``labkit`` command line: ``labkit labs list`` / ``labkit labs run`` (the instructor runner),
-``labkit course build|list`` (student and instructor notebooks, the exercises) and
-``labkit score BENCH PREDS [--compat kagentbench] [--switch NAME=on|off ...]`` (KAgentBench scores)."""
+"""The ``labkit`` command line: ``labkit labs list|run`` (the instructor runner), ``labkit course build|list``
+(student and instructor notebooks, the exercises) and ``labkit score BENCH PREDS [--compat kagentbench]
+[--switch NAME=on|off ...]`` (KAgentBench scores)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import html
 import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 

@@ -1,9 +1,9 @@
 """Run modes defined once: ``configs/<mode>.yaml`` holds the settings of every stage for that mode.
 
-``smoke`` (CI, a tiny random model, seconds) and ``course`` (the real 2-core CPU run) have a ``data``, a ``train`` and
-an ``eval`` section; the cluster files (``cluster_7b`` / ``cluster_14b`` / ``cluster_72b``) hold only ``train``. Each
+``smoke`` (CI, a tiny random model, seconds) and ``course`` (the real 2-core CPU run) have a ``data``, a ``train``, an
+``eval`` and a ``meta`` (Meta-Agent, notebook 04) section; the cluster files (``cluster_7b`` / ``cluster_14b`` / ``cluster_72b``) hold only ``train``. Each
 stage reads its own section — :func:`labkit.data.pipeline.build_dataset`, :meth:`labkit.train.SFTConfig.for_mode`,
-notebook 06 — so a value lives in one file, and a notebook parameter or a ``--key value`` on the command line
+notebook 06, :func:`labkit.meta.pipeline.run_meta_agent` — so a value lives in one file, and a notebook parameter or a ``--key value`` on the command line
 overrides it for one run (nanoGPT's "defaults, then overrides").
 
 ``load_mode("course")`` reads ``configs/course.yaml``; a path to any YAML file works too. Unknown sections are
@@ -20,7 +20,7 @@ import yaml
 from labkit.errors import DataFileError, UnknownNameError
 from labkit.paths import REPO_ROOT
 
-SECTIONS = ("data", "train", "eval")
+SECTIONS = ("data", "train", "eval", "meta")
 
 
 def configs_dir() -> Path:

@@ -9,7 +9,13 @@ Jinja2 ``template`` text. :meth:`AgentTemplate.render` fills it with blocks buil
   blocks, or plain ``task: result`` lines (conclusion templates);
 * ``history_block``, ``knowledge``, ``goal``, ``now``, ``max_steps``, ``tool_names``, ``tool_specs``.
 
-Optional keys ``tool_style`` / ``memory_style`` override the family's default style, so new templates need no code.
+Optional keys ``tool_style`` / ``memory_style`` override the output format's default layout, so new templates need
+no code. A template may bring an output format no built-in has: ``output_format`` names it and a ``format:`` mapping
+declares it (:mod:`labkit.formats.declared`); loading the template registers the format, so it parses, renders and
+drives the agent loop like a built-in one.
+
+Templates are looked up by name in ``data/templates/`` and then in extra folders: :func:`add_template_dir` or the
+``LABKIT_TEMPLATE_DIRS`` environment variable (``os.pathsep``-separated), e.g. the Meta-Agent's kept templates.
 
 Template files are untrusted (Meta-Agent writes them): they are compiled and rendered in Jinja2's immutable sandbox
 with no globals but ``range``, so ``{{ cycler.__init__.__globals__.os.popen('id') }}`` and the like raise a
@@ -19,6 +25,7 @@ with no globals but ``range``, so ``{{ cycler.__init__.__globals__.os.popen('id'
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +37,24 @@ import jinja2.sandbox
 import yaml
 
 from labkit.errors import DataFileError, UnknownNameError
+from labkit.formats import (
+    BUILTIN_FORMATS,
+    COMPLETE_TOOL,
+    FINISH_TOOL,
+    GIVE_ANSWER,
+    GIVE_UP,
+    MEMORY_STYLES,
+    THINK_END,
+    THINK_START,
+    TOOL_STYLES,
+    FormatSpecError,
+    OutputFormat,
+    declare,
+    detect_format,
+    get_format,
+    register,
+)
 from labkit.jsonl import read_text
-from labkit.parsing import FINISH_TOOL, GIVE_ANSWER, GIVE_UP, OUTPUT_FORMATS, THINK_END, THINK_START, detect_format
 from labkit.paths import data_dir
 from labkit.types import CompletedTask, ToolCall
 
@@ -39,16 +62,10 @@ FAMILIES = ("react", "modelscope", "autogpt", "toolllama", "kagent", "meta")
 KINDS = ("planning", "conclusion")
 LANGS = ("zh", "en")
 SECTIONS = ("profile", "instruction", "tools", "goal", "memory", "format")
-TOOL_STYLES = ("react", "commands", "apis", "functions")
-MEMORY_STYLES = ("kagent", "scratchpad", "modelscope", "results")
 REQUIRED_KEYS = ("name", "family", "kind", "output_format", "lang", "sections", "description", "source", "template")
+OPTIONAL_KEYS = ("tool_style", "memory_style", "format")
 DEFAULT_NOW = "2025-03-15 10:00:00"  # the sandbox world's fixed "now" (labkit.tools.world.TODAY, 10:00)
-COMPLETE_TOOL = "task_complete"
-
-_FAMILY_TOOL_STYLE = {"react": "react", "modelscope": "apis", "autogpt": "commands", "toolllama": "functions",
-                      "kagent": "commands", "meta": "commands"}
-_FORMAT_MEMORY_STYLE = {"react": "scratchpad", "toolllama": "scratchpad", "modelscope": "modelscope",
-                        "task_json": "kagent", "autogpt": "kagent", "conclusion": "results"}
+TEMPLATE_DIRS_ENV = "LABKIT_TEMPLATE_DIRS"
 _COMPLETE_SPEC = {"name": COMPLETE_TOOL, "description": "Call when the gathered information answers the goal.",
                   "parameters": {"type": "object", "properties": {}}, "returns": "", "required": []}
 _FINISH_FUNCTION = {
@@ -120,10 +137,14 @@ def format_tools(specs: Sequence[dict[str, Any]], style: str) -> str:
     raise ValueError(f"unknown tool style {style!r}; known: {', '.join(TOOL_STYLES)}")
 
 
-def format_memory(memory: Sequence[CompletedTask], style: str) -> str:
-    """Completed tasks in one family's style ('' when there are none)."""
+def format_memory(memory: Sequence[CompletedTask], style: str, fmt: OutputFormat | None = None) -> str:
+    """Completed tasks in one family's style ('' when there are none); ``own``: the output format's own layout."""
     if not memory:
         return ""
+    if style == "own":
+        if fmt is None:
+            raise ValueError("memory style 'own' needs the output format")
+        return fmt.render_memory(memory)
     if style == "kagent":
         rows = [_dumps({"task_id": i, "task_name": t.task_name, "command": t.call.to_dict(), "result": t.result})
                 for i, t in enumerate(memory, 1)]
@@ -181,10 +202,11 @@ class AgentTemplate:
     text: str = field(repr=False, default="")
     tool_style: str = ""
     memory_style: str = ""
+    format_spec: dict[str, Any] | None = None  # the ``format:`` declaration, for a format no built-in has
 
     def __post_init__(self) -> None:
-        self.tool_style = self.tool_style or _FAMILY_TOOL_STYLE[self.family]
-        self.memory_style = self.memory_style or _FORMAT_MEMORY_STYLE[self.output_format]
+        self.tool_style = self.tool_style or self.format.tool_style
+        self.memory_style = self.memory_style or self.format.memory_style
         try:
             self._compiled = _ENV.from_string(self.text)
         except jinja2.TemplateSyntaxError as exc:
@@ -196,13 +218,13 @@ class AgentTemplate:
                max_steps: int = 5) -> str:
         """The full prompt. ``tools``: a ToolRegistry, a sequence of Tools, or function-spec dicts."""
         specs = tool_specs(tools)
-        if self.output_format in ("task_json", "autogpt") and COMPLETE_TOOL not in {s["name"] for s in specs}:
+        if self.format.finishes_with_call and COMPLETE_TOOL not in {s["name"] for s in specs}:
             specs.append(dict(_COMPLETE_SPEC))
         context = {
             "goal": goal, "knowledge": knowledge, "now": now or DEFAULT_NOW, "max_steps": max_steps,
             "tools_block": format_tools(specs, self.tool_style), "tool_specs": specs,
             "tool_names": ", ".join(s["name"] for s in specs),
-            "memory_block": format_memory(list(memory), self.memory_style),
+            "memory_block": format_memory(list(memory), self.memory_style, self.format),
             "history_block": format_history(list(history)),
         }
         try:
@@ -215,6 +237,11 @@ class AgentTemplate:
         except (ArithmeticError, LookupError, TypeError, ValueError) as exc:  # e.g. {{ 1 / 0 }}, {{ goal + 1 }}
             raise DataFileError(self.path, f"cannot render: {type(exc).__name__}: {exc}", field="template") from None
         return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+    @property
+    def format(self) -> OutputFormat:
+        """The output format object (built-in, or the one this template declares)."""
+        return get_format(self.output_format)
 
 
 def _yaml_line(template: AgentTemplate, template_line: int | None) -> int | None:
@@ -235,17 +262,44 @@ def templates_dir() -> Path:
     return data_dir() / "templates"
 
 
+_extra_dirs: list[Path] = []
+
+
+def add_template_dir(path: str | Path) -> Path:
+    """Look template names up in ``path`` too (after data/templates and earlier additions)."""
+    path = Path(path).resolve()
+    if path not in _extra_dirs:
+        _extra_dirs.append(path)
+    return path
+
+
+def template_dirs() -> list[Path]:
+    """Where template names are looked up: data/templates, then LABKIT_TEMPLATE_DIRS, then add_template_dir()."""
+    env = [Path(p).resolve() for p in os.environ.get(TEMPLATE_DIRS_ENV, "").split(os.pathsep) if p.strip()]
+    return list(dict.fromkeys([templates_dir(), *env, *_extra_dirs]))
+
+
+def _template_paths() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in template_dirs():
+        for p in sorted(folder.glob("*.yaml")):
+            found.setdefault(p.stem, p)  # the first folder wins, so data/templates cannot be shadowed
+    return found
+
+
 def list_templates() -> list[str]:
-    return sorted(p.stem for p in templates_dir().glob("*.yaml"))
+    return sorted(_template_paths())
 
 
 def load_template(name_or_path: str | Path) -> AgentTemplate:
-    """Load and validate one template (a built-in name or a YAML path); bad files raise DataFileError."""
+    """Load and validate one template (a name from :func:`template_dirs` or a YAML path); bad files raise
+    DataFileError. A ``format:`` declaration is checked and registered (see :mod:`labkit.formats`)."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
-        path = templates_dir() / f"{name_or_path}.yaml"
-        if not path.exists():
+        found = _template_paths().get(str(name_or_path))
+        if found is None:
             raise UnknownNameError("template", str(name_or_path), list_templates())
+        path = found
     if not path.exists():
         raise DataFileError(path, "file not found")
     try:
@@ -262,23 +316,31 @@ def load_template(name_or_path: str | Path) -> AgentTemplate:
     for key in ("name", "description", "source", "template"):
         if not isinstance(data[key], str):
             raise DataFileError(path, f"expected text, got {type(data[key]).__name__}", field=key)
-    for key, allowed in (("family", FAMILIES), ("kind", KINDS), ("output_format", OUTPUT_FORMATS), ("lang", LANGS),
+    unknown = [k for k in data if k not in REQUIRED_KEYS + OPTIONAL_KEYS]
+    if unknown:
+        raise DataFileError(path, f"unknown key; allowed: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}",
+                            field=str(unknown[0]))
+    for key, allowed in (("family", FAMILIES), ("kind", KINDS), ("lang", LANGS),
                          ("tool_style", TOOL_STYLES + ("",)), ("memory_style", MEMORY_STYLES + ("",))):
         if data.get(key, "") not in allowed:
             raise DataFileError(path, f"unknown value {data[key]!r}; allowed: {', '.join(a for a in allowed if a)}",
                                 field=key)
+    fmt = _output_format(path, data)
     sections = data["sections"]
     if not isinstance(sections, list) or any(s not in SECTIONS for s in sections):
         raise DataFileError(path, f"must be a list drawn from {', '.join(SECTIONS)}; got {sections!r}",
                             field="sections")
-    if (data["kind"] == "conclusion") != (data["output_format"] == "conclusion"):
-        raise DataFileError(path, "conclusion templates (and only they) use output_format 'conclusion'",
-                            field="output_format")
+    if (data["kind"] == "conclusion") != (not fmt.has_call_form):
+        raise DataFileError(path, "conclusion templates (and only they) use an answer-only format such as "
+                            "'conclusion'", field="output_format")
+    if data.get("memory_style") == "own" and fmt.memory_style != "own":
+        raise DataFileError(path, f"format {fmt.name!r} has no own memory layout", field="memory_style")
     template = AgentTemplate(
-        name=data["name"], family=data["family"], kind=data["kind"], output_format=data["output_format"],
+        name=data["name"], family=data["family"], kind=data["kind"], output_format=fmt.name,
         lang=data["lang"], sections=list(sections), description=data["description"].strip(),
         source=data["source"].strip(), path=path, text=data["template"],
-        tool_style=data.get("tool_style", ""), memory_style=data.get("memory_style", ""))
+        tool_style=data.get("tool_style", ""), memory_style=data.get("memory_style", ""),
+        format_spec=dict(data["format"]) if data.get("format") is not None else None)
     asked = detect_format(_sentinel_render(template))
     if asked != template.output_format:
         raise DataFileError(path, f"the text asks for format {asked!r} (by its markers), not the declared "
@@ -290,10 +352,46 @@ def load_templates(names: Iterable[str] | None = None) -> list[AgentTemplate]:
     return [load_template(n) for n in (list_templates() if names is None else names)]
 
 
+def _output_format(path: Path, data: dict[str, Any]) -> OutputFormat:
+    """The template's output format: a built-in name, or the format its ``format:`` mapping declares."""
+    name = data["output_format"]
+    if not isinstance(name, str):
+        raise DataFileError(path, f"expected a format name, got {type(name).__name__}", field="output_format")
+    if data.get("format") is None:
+        if name not in BUILTIN_FORMATS:
+            raise DataFileError(path, f"unknown output format {name!r}: use a built-in one "
+                                f"({', '.join(BUILTIN_FORMATS)}) or declare it in a 'format:' mapping",
+                                field="output_format")
+        return BUILTIN_FORMATS[name]
+    try:
+        return register(declare(name, data["format"], builtin_names=list(BUILTIN_FORMATS)))
+    except FormatSpecError as exc:
+        where = "output_format" if exc.field == "output_format" else f"format.{exc.field}".rstrip(".")
+        raise DataFileError(path, str(exc), field=where) from None
+
+
+def template_yaml(data: dict[str, Any]) -> str:
+    """A template file's text for a mapping of its keys (the ``template`` text as a literal block), e.g. to save a
+    generated template; :func:`load_template` reads it back."""
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, _text)
+    order = [k for k in REQUIRED_KEYS + OPTIONAL_KEYS if k in data and k != "template"] + ["template"]
+    body = {k: data[k] for k in order if k in data}
+    return yaml.dump(body, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
+
+
 # ---------------------------------------------------------------- Meta-Agent section check
 
 _SENTINEL_GOAL = "ZQGOALSENTINEL"
 _SENTINEL_TOOL = "zq_sentinel_tool"
+_SENTINEL_DONE_TOOL = "zq_done_tool"  # the memory's completed call names another tool, so it cannot pass as a tool list
 _SENTINEL_RESULT = "ZQRESULTSENTINEL"
 _PROFILE_CUES = re.compile(r"you are|you.re|act as|\brole\b|as an? [a-z]+ (agent|assistant|planner)|你是|作为|扮演|"
                            r"角色|身份", re.IGNORECASE)
@@ -305,7 +403,7 @@ _INSTRUCTION_CUES = re.compile(r"constraint|rule|\bnotes?:|instruction|guideline
 def _sentinel_render(template: AgentTemplate) -> str:
     tool = {"name": _SENTINEL_TOOL, "description": "sentinel", "required": ["q"],
             "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": "q"}}}}
-    task = CompletedTask("sentinel task", ToolCall(_SENTINEL_TOOL, {"q": "x"}), _SENTINEL_RESULT)
+    task = CompletedTask("sentinel task", ToolCall(_SENTINEL_DONE_TOOL, {"q": "x"}), _SENTINEL_RESULT)
     return template.render(goal=_SENTINEL_GOAL, tools=[tool], memory=[task], history=[("hi", "hello")],
                            knowledge="sentinel knowledge")
 
@@ -322,7 +420,9 @@ def check_sections(template: AgentTemplate) -> list[str]:
     declared output format; profile/instruction: the static text must contain a role cue / a rule cue.
     """
     rendered = _sentinel_render(template)
-    static = rendered.replace(_SENTINEL_GOAL, "").replace(_SENTINEL_TOOL, "").replace(_SENTINEL_RESULT, "")
+    static = rendered
+    for sentinel in (_SENTINEL_GOAL, _SENTINEL_TOOL, _SENTINEL_DONE_TOOL, _SENTINEL_RESULT):
+        static = static.replace(sentinel, "")
     present = {
         "goal": _SENTINEL_GOAL in rendered,
         "tools": _SENTINEL_TOOL in rendered,

@@ -1,4 +1,5 @@
-"""Fuzz: >= 10,000 random and mutated outputs per output format; parse_output must never raise or hit its safety net."""
+"""Fuzz: >= 10,000 random and mutated outputs per built-in output format (2,000 per declared format, every style and
+finish); parsing must never raise or hit its safety net."""
 
 from __future__ import annotations
 
@@ -94,3 +95,47 @@ def test_parse_output_survives_fuzz_for_every_format() -> None:
     assert elapsed < 45, f"fuzz took {elapsed:.1f}s"
     assert outcomes["ok"] > 1000 and len(outcomes) >= 6, outcomes  # the mutations reach both paths
     assert repairs["json_repair"] > 0 and repairs["trailing_prose"] > 0, repairs
+
+
+# ---------------------------------------------------------------- formats declared in template files
+
+N_PER_DECLARED = 2_000
+DECLARED_LABELS = {"json": ("why", "tool", "input", "answer", "result"), "yaml": ("reason", "action", "params", "final", "got"),
+                   "xml": ("思考", "工具", "参数", "答案", "结果"), "kv": ("plan", "call", "with", "reply", "obs"),
+                   "prefixed": ("Reasoning", "Tool", "Tool Input", "Answer", "Result")}
+
+
+def declared_formats() -> list:
+    from labkit.formats import declare
+
+    out = []
+    for style, (thought, tool, args, answer, obs) in DECLARED_LABELS.items():
+        for finish in ("answer", "call"):
+            fields = {"thought": thought, "tool": tool, "args": args, "observation": obs}
+            if finish == "answer":
+                fields["answer"] = answer
+            out.append(declare(f"fuzz_{style}_{finish}", {"style": style, "fields": fields, "finish": finish}))
+    return out
+
+
+def test_declared_parsers_survive_fuzz() -> None:
+    rng = random.Random(SEED + 1)
+    outcomes: Counter[str] = Counter()
+    start = time.perf_counter()
+    for fmt in declared_formats():
+        base = [fmt.render(c, "思考 thought\nline 2") for c in CALLS] + [fmt.observation_text("obs {")]
+        base += [fmt.render(a, "t") for a in ANSWERS] if fmt.has_answer_form else []
+        texts = base + [mutate(rng, rng.choice(base)) if rng.random() < 0.8 else random_text(rng)
+                        for _ in range(N_PER_DECLARED)]
+        for text in texts:
+            result = fmt.parse(text)  # an exception here fails the test
+            if isinstance(result, ParseError):
+                assert result.code in ERROR_CODES and result.code != "internal_error", (fmt.name, text[:200], result)
+                outcomes[result.code] += 1
+            else:
+                assert (result.call is not None) + (result.final_answer is not None) + result.give_up == 1
+                outcomes["ok"] += 1
+        for text in base[: len(CALLS)]:  # the clean renders read back exactly
+            assert fmt.parse(text).repaired == ()
+    assert time.perf_counter() - start < 45
+    assert outcomes["ok"] > 2000 and len(outcomes) >= 4, outcomes

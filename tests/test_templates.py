@@ -142,6 +142,12 @@ def test_check_sections_catches_missing_memory(tmp_path: Path) -> None:
     assert check_sections(load_template(write(tmp_path, data))) == ["memory"]
 
 
+def test_check_sections_catches_missing_tools_even_with_memory(tmp_path: Path) -> None:
+    """The memory's completed call must not pass for a tool list (it names a tool too)."""
+    data = dict(VALID, template=VALID["template"].replace("{{ tools_block }}\n", ""))
+    assert check_sections(load_template(write(tmp_path, data))) == ["tools"]
+
+
 @pytest.mark.parametrize("field_name", ["name", "family", "output_format", "sections", "template", "source"])
 def test_missing_field_names_file_and_field(tmp_path: Path, field_name: str) -> None:
     data = {k: v for k, v in VALID.items() if k != field_name}

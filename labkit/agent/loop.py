@@ -1,8 +1,8 @@
 """The step loop shared by every agent style: render prompt -> model -> parse -> call tool -> remember.
 
-The loop is driven by the template's ``output_format`` (react, modelscope, autogpt, toolllama, task_json), so one
-engine serves ReAct-style scratchpads and KAgent-style planning: both are rendered from the ``memory`` of completed
-tasks in the template family's own style.
+The loop is driven by the template's output format object (:mod:`labkit.formats`: its parser, stop strings,
+completion rule and token budget), so one engine serves ReAct-style scratchpads, KAgent-style planning and formats
+declared in a template file: all are rendered from the ``memory`` of completed tasks in the template's own layout.
 """
 
 from __future__ import annotations
@@ -12,25 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
+from labkit.formats import BUILTIN_FORMATS, get_format
 from labkit.llm import ChatModel
-from labkit.parsing import parse_output
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import Tool, ToolRegistry, default_registry
 from labkit.types import ChatResult, CompletedTask, ParseError, ToolCall
 
-# Where a model must stop so that the *tool* supplies the observation, not the model's imagination.
-STOP_MARKERS: dict[str, list[str]] = {
-    "react": ["Observation:"],
-    "toolllama": ["Observation:"],
-    "modelscope": ["<|startofexec|>"],
-}
-# JSON formats are complete when their first top-level object closes (labkit.llm.base.until_end): decoding stops
-# there instead of running on (or looping on repeated keys) to the token limit.
-UNTIL: dict[str, str] = {"task_json": "json_object", "autogpt": "json_object"}
-# New-token budget per output format: above the longest gold answer of the query bank in that format
-# (tests/test_generation_budgets.py measures it with the Gemma tokenizer), so a correct answer is never cut.
-MAX_NEW_TOKENS: dict[str, int] = {"task_json": 160, "autogpt": 176, "react": 128, "toolllama": 144,
-                                  "modelscope": 128, "conclusion": 128}
+# Views of the built-in format objects (each format owns its rules; see labkit.formats): where a model must stop so
+# that the *tool* supplies the observation, the completion rule (JSON formats end when their first object closes:
+# labkit.llm.base.until_end), and the new-token budget (above the longest gold answer of the query bank in that
+# format, so a correct answer is never cut).
+STOP_MARKERS: dict[str, list[str]] = {n: list(f.stop_markers) for n, f in BUILTIN_FORMATS.items() if f.stop_markers}
+UNTIL: dict[str, str] = {n: f.until for n, f in BUILTIN_FORMATS.items() if f.until}
+MAX_NEW_TOKENS: dict[str, int] = {n: f.max_new_tokens for n, f in BUILTIN_FORMATS.items()}
 
 
 @dataclass(frozen=True)
@@ -48,9 +42,8 @@ class Decoding:
 
 def decoding_for(output_format: str, max_new_tokens: int | None = None) -> Decoding:
     """The format's stop strings, completion rule and budget (``max_new_tokens`` overrides the budget)."""
-    stop = STOP_MARKERS.get(output_format)
-    return Decoding(tuple(stop) if stop else None, UNTIL.get(output_format),
-                    max_new_tokens or MAX_NEW_TOKENS.get(output_format, 160))
+    fmt = get_format(output_format)
+    return Decoding(tuple(fmt.stop_markers) or None, fmt.until, max_new_tokens or fmt.max_new_tokens)
 
 ToolsArg = ToolRegistry | Sequence[Tool] | Sequence[str] | None
 
@@ -124,7 +117,7 @@ class AgentRun:
     def advance(self, prompt: str, result: ChatResult) -> None:
         """Read one answer: parse, call the tool, remember; sets ``done`` and ``trace.stopped`` when the loop ends."""
         trace, state = self.trace, self.state
-        parsed = parse_output(result.text, self.template.output_format, tools=self.registry)
+        parsed = self.template.format.parse(result.text, tools=self.registry)
         step = TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed),
                          completion_tokens=result.completion_tokens)
         trace.steps.append(step)

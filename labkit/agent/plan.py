@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from labkit.agent.loop import AgentRun, ToolsArg, decoding_for, resolve_template, resolve_tools, run_many, run_steps
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
 from labkit.llm import ChatModel
-from labkit.parsing import parse_output
+from labkit.formats import get_format
 from labkit.templates import AgentTemplate
 from labkit.tools import ToolRegistry
 from labkit.types import ChatResult, CompletedTask
@@ -27,7 +27,7 @@ def conclusion_prompt(query: str, template: AgentTemplate, registry: ToolRegistr
 
 
 def conclusion_step(template: AgentTemplate, registry: ToolRegistry, prompt: str, result: ChatResult) -> TraceStep:
-    parsed = parse_output(result.text, template.output_format, tools=registry)
+    parsed = template.format.parse(result.text, tools=registry)
     return TraceStep(prompt=prompt, output=result.text, parsed=parsed_to_dict(parsed), kind="conclusion",
                      completion_tokens=result.completion_tokens)
 
@@ -96,6 +96,6 @@ def run_plans(model: ChatModel, items: Sequence[tuple[str, ToolsArg]], *,
 
 
 def is_planning_format(output_format: str) -> bool:
-    """JSON-task formats have no in-format final answer: they need Template-2 to conclude."""
-    return output_format in ("task_json", "autogpt")
+    """Formats that finish with a ``task_complete`` call (no in-format final answer) need Template-2 to conclude."""
+    return get_format(output_format).finishes_with_call
 

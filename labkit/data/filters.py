@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from labkit.parsing import parse_output
+from labkit.formats import OutputFormat
 from labkit.records import TraceStep, trace_steps
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import ToolRegistry
@@ -46,7 +46,6 @@ TITLE_RE = re.compile(r"《([^》]+)》")
 FILLER_RE = re.compile(r"希望(这|以上)?(对你|对您)有(所)?帮助|我来分析一下|以上就是我的|I hope this helps|"
                        r"^\s*(Sure|Certainly|Of course)\b[!,.]|[Ll]et me think about this step by step|"
                        r"[Aa]s an AI( language model)?\b", re.M)
-THOUGHT_FORMATS = ("react", "toolllama")
 CAPITALISED_RE = re.compile(r"\b[A-Z][a-zA-Z]{2,}\b")
 
 
@@ -101,7 +100,7 @@ def ungrounded_facts(answer: str, sources: Sequence[str]) -> list[str]:
     return missing
 
 
-def _format_checks(v: Verdict, i: int, output: str, repaired: Sequence[str], fmt: str) -> None:
+def _format_checks(v: Verdict, i: int, output: str, repaired: Sequence[str], fmt: OutputFormat) -> None:
     """Strict-format checks on a step the tolerant parser could read."""
     if "json_repair" in repaired:
         v.reasons.append({"code": "unparseable", "step": i, "detail": "parses only after json_repair"})
@@ -110,8 +109,8 @@ def _format_checks(v: Verdict, i: int, output: str, repaired: Sequence[str], fmt
     if other or filler:
         detail = f"parser repairs {other}" if other else f"filler text {filler.group()!r}"  # type: ignore[union-attr]
         v.reasons.append({"code": "off_format_text", "step": i, "detail": detail})
-    elif fmt in THOUGHT_FORMATS and not output.lstrip().startswith("Thought"):
-        v.reasons.append({"code": "off_format_text", "step": i, "detail": "text before 'Thought:'"})
+    elif fmt.opening and not output.lstrip().startswith(fmt.opening):
+        v.reasons.append({"code": "off_format_text", "step": i, "detail": f"text before {fmt.opening!r}"})
 
 
 def _sentence_start(text: str, pos: int) -> bool:
@@ -123,13 +122,13 @@ def _gold_names(query: dict[str, Any]) -> list[str]:
     return [c["name"] for c in query["gold_calls"] if c["name"] != FINISH_TOOL]
 
 
-def _read_step(step: TraceStep, fmt: str, tools: ToolRegistry, registry: ToolRegistry,
+def _read_step(step: TraceStep, fmt: OutputFormat, tools: ToolRegistry, registry: ToolRegistry,
                edited: bool) -> tuple[ParseResult, str | None]:
     """The step's parsed action and the tool's error code, as the agent loop recorded them in the trace. Only a
     step a human edited is parsed (and its call validated by the registry) again."""
     if not edited:
         return step.action, step.tool_error
-    parsed = parse_output(step.output, fmt, tools=tools)
+    parsed = fmt.parse(step.output, tools)
     call = parsed.call if isinstance(parsed, ParsedAction) else None
     if call is None or call.name == FINISH_TOOL or call.name not in tools:
         return parsed, None
@@ -152,7 +151,7 @@ def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegis
     n_tool_steps = 0
     for i, step in enumerate(trace_steps(trace, path=f"<labelled {rec['job_id']}>")):
         name = rec.get("conclusion_template") if step.kind == "conclusion" else rec["template"]
-        fmt = _template(name or rec["template"]).output_format
+        fmt = _template(name or rec["template"]).format
         parsed, tool_error = _read_step(step, fmt, tools, registry, i in edited)
         if isinstance(parsed, ParseError):
             v.reasons.append({"code": "unparseable", "step": i, "detail": f"{parsed.code}: {parsed.message}"})

@@ -42,6 +42,7 @@ from labkit.evaluate.rouge import bleu, rouge_l, tokenize
 from labkit.jsonl import iter_jsonl
 from labkit.parsing import clean_tool_name, first_parameter, read_json_object, strip_tail, strip_thought_label
 from labkit.records import RECORD_TYPES, load_benchmark  # noqa: F401  (RECORD_TYPES: part of this module's API)
+from labkit.types import ParseError
 
 DIMENSIONS: tuple[str, ...] = ("Planning", "Tool-use", "Reflection", "Concluding", "Profile")
 WEIGHTS: dict[str, float] = dict(kb.WEIGHTS)
@@ -81,9 +82,21 @@ def parser_for(record: Mapping[str, Any], template: str, options: ScoringOptions
     fmt = (record.get("output_formats") or {}).get(template)
     if fmt in kb.FORMAT_PARSERS:
         return kb.FORMAT_PARSERS[fmt]
+    if isinstance(fmt, str) and _declared(fmt):
+        return fmt  # a format declared in a template file: no official parser; read by its own format object
     if options.no_parse_reuse:
         return kb.FORMAT_PARSERS.get(output_format_of(record, template), "conclusion")
     return None
+
+
+def _declared(fmt: str) -> bool:
+    from labkit.errors import UnknownNameError
+    from labkit.formats import get_format
+
+    try:
+        return get_format(fmt).declared
+    except UnknownNameError:
+        return False
 
 
 # ---------------------------------------------------------------- reading one planning output
@@ -209,10 +222,25 @@ def read_step(text: Any, parser: str, funcs: Sequence[Any] = (), options: Scorin
     if parser in ("AutoGPT", "KuaiAgent"):
         fields_of = kb.autogpt_fields if parser == "AutoGPT" else kb.kuaiagent_fields
         return _clean_name(fields_of(_json_object(text, o)), o)
+    if parser != "conclusion" and _declared(parser):
+        return _declared_step(text, parser, funcs, o)
     step = Step(thought="")  # a planning template whose prompt asks for a plain answer
     if o.final_answer_task_complete and isinstance(text, str) and text.strip():
         _finishes(step)
     return step
+
+
+def _declared_step(text: Any, fmt: str, funcs: Sequence[Any], o: ScoringOptions) -> Step:
+    """A declared format's output, read by its format object (the official script has no parser for it)."""
+    from labkit.formats import get_format
+
+    res = get_format(fmt).parse(text, list(funcs) or None)
+    if isinstance(res, ParseError):
+        return Step()
+    if res.call is not None:
+        return _clean_name(Step(res.thought, res.call.name, dict(res.call.args)), o)
+    step = Step(thought=res.thought)
+    return _finishes(step) if res.final_answer is not None and o.final_answer_task_complete else step
 
 
 _TOOLLLAMA_ANSWER = '"final_answer": "'

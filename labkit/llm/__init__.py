@@ -15,13 +15,14 @@ if TYPE_CHECKING:
     from .cached import CachedChatModel, RequestCache, Usage
     from .local import LocalHFModel, ensure_gemma, load_tokenizer
     from .openai_client import LLMRequestError, OpenAIChat
+    from .reader import SandboxReader
     from .sandbox import SandboxTeacher
 
 _LAZY = {
     "CachedChatModel": "cached", "RequestCache": "cached", "Usage": "cached",
     "OpenAIChat": "openai_client", "LLMRequestError": "openai_client",
     "LocalHFModel": "local", "ensure_gemma": "local", "load_tokenizer": "local",
-    "SandboxTeacher": "sandbox",
+    "SandboxTeacher": "sandbox", "SandboxReader": "reader",
 }
 
 __all__ = ["ChatModel", "get_model", "model_id", *_LAZY]

@@ -8,7 +8,7 @@ from labkit.errors import LabkitError, UnknownNameError
 
 from .base import ChatModel
 
-SPECS = ["sandbox", "sandbox:noise=<0..1>,seed=<int>", "gemma-3-270m", "gemma", "tiny", "openai",
+SPECS = ["sandbox", "sandbox:noise=<0..1>,seed=<int>", "sandbox-reader", "sandbox-reader:seed=<int>", "gemma-3-270m", "gemma", "tiny", "openai",
          "openai:<model>", "<checkpoint dir>"]
 
 
@@ -33,6 +33,13 @@ def get_model(spec: str) -> ChatModel:
     head, _, rest = spec.partition(":")
     if head == "sandbox":
         return _sandbox(rest)
+    if head == "sandbox-reader":  # the prompt-sensitive emulator the offline Meta-Agent judge runs
+        from .reader import SandboxReader
+
+        seed = rest.removeprefix("seed=")
+        if rest and (not rest.startswith("seed=") or not seed.isdigit()):
+            raise LabkitError(f"bad sandbox-reader option {rest!r}; expected e.g. 'sandbox-reader:seed=1'")
+        return SandboxReader(seed=int(seed) if rest else 0)
     if head == "openai":
         from .openai_client import OpenAIChat
 

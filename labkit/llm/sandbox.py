@@ -3,7 +3,8 @@
 It is not a language model. Given a rendered agent prompt it finds the query in the gold bank
 (``data/queries/agent_queries.jsonl`` plus any extra gold records), reads from the prompt's memory/scratchpad which
 gold calls are already done, and writes the next gold call — or the finish action — in the output format the prompt
-asks for (``labkit.parsing.detect_format`` + ``render_gold``). Conclusion prompts get the reference answer.
+asks for (``labkit.formats.detect_format``, then that format object's ``render`` / ``finish``). Conclusion prompts get
+the reference answer.
 Unknown queries get a polite "cannot answer" finish (planning prompts) or answer (conclusion prompts).
 
 Optional realistic noise (``noise`` = probability per prompt, reproducible: seeded by sha256(seed, prompt)) spoils an
@@ -33,7 +34,6 @@ from .base import cut_at_stop, cut_until
 
 NAME = "sandbox-teacher (emulator)"
 NOISE_KINDS = ("wrong_tool", "broken_json", "extra_prose", "missing_field", "wrong_arg")
-CALL_FINISH_FORMATS = {"task_json", "autogpt"}  # these finish with a task_complete call
 TOKEN_NOTE = "estimated: characters / 4 (emulator, no tokenizer)"
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -132,13 +132,13 @@ class SandboxTeacher:
     # -- answering -----------------------------------------------------------------------------------------------
     def plan(self, prompt: str) -> dict[str, Any]:
         """The clean decision for a prompt: format, matched query, step, and the call or answer to give."""
-        from labkit.parsing import detect_format
+        from labkit.formats import detect_format, get_format
 
         fmt = detect_format(prompt)
         q = self.match_query(prompt)
         lang = q.lang if q else ("zh" if CJK.search(prompt) else "en")
         info: dict[str, Any] = {"format": fmt, "query_id": q.id if q else None, "lang": lang}
-        if fmt == "conclusion":
+        if not get_format(fmt).has_call_form:
             answer = q.reference_answer if q else UNKNOWN_ANSWER[lang]
             unsupported = [n for n in NUMBER.findall(answer) if n not in prompt]
             return {**info, "step": "conclusion", "answer": answer, "thought": "", "ungrounded_numbers": unsupported}
@@ -151,16 +151,14 @@ class SandboxTeacher:
         return {**info, "step": "finish", "answer": answer, "thought": FINISH_THOUGHT[lang]}
 
     def render(self, plan: dict[str, Any]) -> str:
-        from labkit.parsing import render_gold
+        from labkit.formats import get_format
 
-        fmt = plan["format"]
+        fmt = get_format(plan["format"])
         if "call" in plan:
-            return render_gold(plan["call"], fmt, plan["thought"])
-        if fmt == "conclusion":
+            return fmt.render(plan["call"], plan["thought"])
+        if not fmt.has_call_form:
             return plan["answer"]
-        if fmt in CALL_FINISH_FORMATS:
-            return render_gold(ToolCall("task_complete", {"reason": plan["answer"]}), fmt, plan["thought"])
-        return render_gold(plan["answer"], fmt, plan["thought"])
+        return fmt.finish(plan["answer"], plan["thought"])  # the answer, or a task_complete call carrying it
 
     def _rng(self, prompt: str) -> random.Random:
         digest = hashlib.sha256(f"{self.seed}\x00{prompt}".encode()).digest()

@@ -1,0 +1,240 @@
+"""``run_meta_agent``: the whole Meta-Agent funnel in one call, with a count at every step.
+
+query bank -> clusters -> one Meta-Agent prompt per cluster -> candidate templates -> section check (loads, six
+parts, format round-trips) -> pairwise judge on sampled queries (s2 - s1 > epsilon per instance) -> template
+threshold on the mean -> kept templates saved as ordinary template files.
+
+Everything is written under ``out_dir`` (default ``runs/meta/<mode>``): ``candidates/*.yaml`` (every generated
+file, as written), ``templates/*.yaml`` (the kept ones: :func:`labkit.templates.add_template_dir` or
+``LABKIT_TEMPLATE_DIRS`` makes them loadable by name, e.g. for notebook 03), ``candidates.jsonl`` (traits and
+verdicts), ``instances.jsonl``, ``benchmark_scores.jsonl``, ``clusters.json`` and ``funnel.json``. Model calls are
+cached there too, so a re-run (or a run resumed after a kill) repeats none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from labkit.llm.cached import CachedChatModel, RequestCache
+from labkit.data.queries import load_queries
+from labkit.evaluate.benchmark import build_benchmark
+from labkit.evaluate.runner import generate_predictions
+from labkit.formats import unregister
+from labkit.jsonl import write_jsonl
+from labkit.llm import get_model
+from labkit.meta.cluster import Clustering, cluster_queries
+from labkit.meta.generate import Candidate, LLMMetaAgent, OfflineMetaAgent, generate_candidates
+from labkit.meta.judge import (
+    BENCHMARK_TEMPLATES,
+    DEFAULT_EPSILON,
+    DEFAULT_THRESHOLD,
+    Instance,
+    LLMJudge,
+    SectionVerdict,
+    judge_records,
+    section_check,
+    template_verdicts,
+)
+from labkit.paths import runs_dir
+from labkit.templates import AgentTemplate
+
+Mode = Literal["smoke", "course"]
+SETTINGS = ("n_clusters", "per_cluster", "judge_queries")  # the ``meta`` section of configs/<mode>.yaml
+OFFLINE_JUDGED_MODEL = "sandbox-reader"
+
+
+def api_available() -> bool:
+    return bool(os.environ.get("OPENAI_API_KEY"))
+
+
+@dataclass
+class MetaResult:
+    out_dir: Path
+    clustering: Clustering
+    candidates: list[Candidate]
+    verdicts: pd.DataFrame          # one row per candidate: section check + judge + kept
+    instances: pd.DataFrame         # one row per (candidate, situation)
+    benchmark_scores: pd.DataFrame  # the benchmark templates' own scores per situation
+    funnel: list[dict[str, Any]]
+    kept: list[AgentTemplate]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.out_dir / "templates"
+
+    def plot_funnel(self, ax: Any = None) -> Any:
+        from labkit.meta.report import plot_funnel
+
+        return plot_funnel(self.funnel, ax=ax)
+
+
+def meta_settings(mode: str | Path, **overrides: int | None) -> dict[str, int]:
+    """The mode's ``meta`` section (configs/<mode>.yaml) with non-None overrides; a missing or unknown key raises
+    :class:`~labkit.errors.DataFileError` naming the file and field."""
+    from labkit.errors import DataFileError
+    from labkit.modes import check_keys, mode_path, mode_section
+
+    values = mode_section(mode, "meta")
+    check_keys(values, SETTINGS, mode=mode, section="meta")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key in SETTINGS:
+        if not isinstance(values.get(key), int) or values[key] < 1:
+            raise DataFileError(mode_path(mode), f"expected a positive integer, got {values.get(key)!r}",
+                                field=f"meta.{key}")
+    return {k: values[k] for k in SETTINGS}
+
+
+def _writer(writer: str | Any, seed: int, cache_dir: Path) -> Any:
+    if not isinstance(writer, str):
+        return writer
+    if writer == "offline":
+        return OfflineMetaAgent(seed)
+    return LLMMetaAgent(CachedChatModel(get_model(writer), RequestCache(cache_dir / "writer_cache.jsonl")))
+
+
+def _judge_queries(cluster: Any, n: int, seed: int) -> list[dict[str, Any]]:
+    """Tool-using members of the cluster that were not shown to the Meta-Agent (its representatives)."""
+    shown = {q["id"] for q in cluster.representatives}
+    pool = sorted((q for q in cluster.queries if q["id"] not in shown and q.get("gold_calls")), key=lambda q: q["id"])
+    if len(pool) < n:  # a tiny cluster: reuse representatives rather than judge on nothing
+        pool += sorted((q for q in cluster.representatives if q.get("gold_calls")), key=lambda q: q["id"])
+    return random.Random(f"{seed}:{cluster.id}").sample(pool, min(n, len(pool)))
+
+
+def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, writer: str | Any = "offline",
+                   judged_model: str | Any = OFFLINE_JUDGED_MODEL, judge: str | None = None,
+                   epsilon: float = DEFAULT_EPSILON, threshold: float = DEFAULT_THRESHOLD,
+                   benchmarks: Sequence[str] = BENCHMARK_TEMPLATES, n_clusters: int | None = None,
+                   per_cluster: int | None = None, judge_queries: int | None = None, seed: int = 0,
+                   queries_path: str | Path | None = None, batch_size: int = 8) -> MetaResult:
+    """Run the funnel (see the module docstring); sizes come from the mode's ``meta`` section unless given.
+
+    ``writer``: "offline" (seeded generator), "openai"/"openai:<model>" or any object with ``write(cluster, i)``.
+    ``judged_model``: the model whose answers are compared - a spec for :func:`labkit.llm.get_model` or a ChatModel
+    (offline default: the prompt-sensitive emulator ``sandbox-reader``). ``judge``: None = objective scorer against
+    gold, or a model spec for an LLM judge (e.g. "openai").
+    """
+    cfg = meta_settings(mode, n_clusters=n_clusters, per_cluster=per_cluster, judge_queries=judge_queries)
+    t0 = time.perf_counter()
+    out = Path(out_dir) if out_dir else runs_dir() / "meta" / mode
+    cand_dir, kept_dir = out / "candidates", out / "templates"
+    for d in (cand_dir, kept_dir):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+
+    queries = load_queries(queries_path)
+    clustering = cluster_queries(queries, cfg["n_clusters"], seed=seed)
+    author = _writer(writer, seed, out)
+    candidates = generate_candidates(clustering.clusters, author, cfg["per_cluster"])
+
+    # section check
+    checks: dict[str, SectionVerdict] = {}
+    survivors: dict[int, list[tuple[Path, AgentTemplate]]] = {}
+    for c in candidates:
+        path = cand_dir / f"{c.name}.yaml"
+        path.write_text(c.text, encoding="utf-8")
+        verdict, template = section_check(path)
+        checks[c.name] = verdict
+        if verdict.passed and template is not None:
+            survivors.setdefault(c.cluster, []).append((path, template))
+
+    # pairwise judge, one benchmark per cluster: every situation rendered with the benchmarks and its candidates
+    model = get_model(judged_model) if isinstance(judged_model, str) else judged_model
+    llm_judge = None if judge in (None, "", "objective") else LLMJudge(
+        CachedChatModel(get_model(judge), RequestCache(out / "judge_cache.jsonl")))
+    instances: list[Instance] = []
+    bench_rows: list[dict[str, Any]] = []
+    for cluster in clustering.clusters:
+        group = survivors.get(cluster.id, [])
+        if not group:
+            continue
+        records = build_benchmark(_judge_queries(cluster, cfg["judge_queries"], seed), seen=list(benchmarks),
+                                  unseen=[str(p) for p, _ in group], types=("plantooluse",),
+                                  templates_per_record=(len(benchmarks), len(group)), seed=seed)
+        # each prompt decoded as its format asks (stop strings, completion rule, token budget); cached
+        preds, _ = generate_predictions(model, records, out / "answers_cache.jsonl", batch_size=batch_size)
+        outputs = [p["model_predict"] for p in preds]
+        got, bench = judge_records(records, outputs, benchmarks=benchmarks, cluster=cluster.id, epsilon=epsilon,
+                                   judge=llm_judge)
+        instances += got
+        bench_rows += [{**b, "cluster": cluster.id} for b in bench]
+    tv = template_verdicts(instances, threshold)
+
+    # verdict table, kept templates, funnel
+    rows = []
+    for c in candidates:
+        chk, judged = checks[c.name], tv.get(c.name)
+        kept = bool(chk.passed and judged and judged["kept"])
+        rows.append({"name": c.name, "cluster": c.cluster, "output_format": c.traits.get("output_format", ""),
+                     "flaw": c.traits.get("flaw"), "loaded": chk.loaded, "sections_ok": chk.loaded and not chk.missing,
+                     "round_trip_ok": chk.passed, "section_reason": chk.reason,
+                     **({k: judged[k] for k in ("instances", "kept_instances", "mean_s1", "mean_s2", "mean_delta")}
+                        if judged else {}), "kept": kept})
+        if kept:
+            shutil.copy(cand_dir / f"{c.name}.yaml", kept_dir / f"{c.name}.yaml")
+    verdicts = pd.DataFrame(rows).set_index("name")
+    kept_names = [n for n in verdicts.index if verdicts.loc[n, "kept"]]
+    kept_templates = [t for g in survivors.values() for _, t in g if t.name in kept_names]
+    _forget_dropped_formats({t.output_format for t in kept_templates},
+                            [c.traits.get("output_format", "") for c in candidates])
+    inst_df = pd.DataFrame([i.to_dict() for i in instances])
+    kept_inst = int(inst_df[inst_df["template"].isin(kept_names)]["kept"].sum()) if len(inst_df) else 0
+    funnel = [
+        {"step": "queries", "count": len(queries), "unit": "queries"},
+        {"step": "clusters", "count": len(clustering.clusters), "unit": "clusters"},
+        {"step": "generated", "count": len(candidates), "unit": "templates"},
+        {"step": "loadable", "count": int(verdicts["loaded"].sum()), "unit": "templates"},
+        {"step": "all six sections", "count": int(verdicts["sections_ok"].sum()), "unit": "templates"},
+        {"step": "format round-trips", "count": int(verdicts["round_trip_ok"].sum()), "unit": "templates"},
+        {"step": "judged instances", "count": len(instances), "unit": "instances"},
+        {"step": "instances s2-s1>eps", "count": int(sum(i.kept for i in instances)), "unit": "instances"},
+        {"step": "template mean > threshold", "count": len(kept_names), "unit": "templates"},
+        {"step": "kept instances (kept templates)", "count": kept_inst, "unit": "instances"},
+    ]
+    settings = {"mode": mode, **cfg, "writer": getattr(author, "name", str(writer)), "judged_model": model.name,
+                "judge": llm_judge.name if llm_judge else "objective scorer against gold", "epsilon": epsilon,
+                "threshold": threshold, "benchmarks": list(benchmarks), "seed": seed,
+                "seconds": round(time.perf_counter() - t0, 2)}
+    _write(out, clustering, candidates, verdicts, instances, bench_rows, funnel, settings)
+    return MetaResult(out, clustering, candidates, verdicts, inst_df, pd.DataFrame(bench_rows), funnel,
+                      kept_templates, settings)
+
+
+def _forget_dropped_formats(keep: set[str], candidate_formats: Sequence[str]) -> None:
+    """Declared formats that only dropped candidates used leave the registry (they would still steer detection)."""
+    from labkit.formats import BUILTIN_FORMATS
+
+    for name in set(candidate_formats) - keep - set(BUILTIN_FORMATS):
+        unregister(name)
+
+
+def _write(out: Path, clustering: Clustering, candidates: Sequence[Candidate], verdicts: pd.DataFrame,
+           instances: Sequence[Instance], bench_rows: Sequence[dict[str, Any]], funnel: list[dict[str, Any]],
+           settings: dict[str, Any]) -> None:
+    records = verdicts.reset_index().to_dict("records")
+    by_name = {c.name: c for c in candidates}
+    write_jsonl(out / "candidates.jsonl", [{**_plain(r), "traits": by_name[r["name"]].traits} for r in records])
+    write_jsonl(out / "instances.jsonl", [i.to_dict() for i in instances])
+    write_jsonl(out / "benchmark_scores.jsonl", list(bench_rows))
+    (out / "clusters.json").write_text(json.dumps([c.to_dict() for c in clustering.clusters], ensure_ascii=False,
+                                                  indent=1), encoding="utf-8")
+    (out / "funnel.json").write_text(json.dumps({"funnel": funnel, "settings": settings,
+                                                 "formats": dict(Counter(verdicts[verdicts["kept"]]["output_format"]))},
+                                                ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (None if isinstance(v, float) and v != v else v.item() if hasattr(v, "item") else v)
+            for k, v in row.items()}
