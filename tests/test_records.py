@@ -41,7 +41,9 @@ def test_filters_read_the_trace_without_reparsing_or_rerunning_tools(labelled, m
     def forbidden(*a: object, **k: object) -> None:
         raise AssertionError("the filters re-parsed an output or re-ran a tool")
 
-    monkeypatch.setattr(filters, "parse_output", forbidden)
+    from labkit.formats import OutputFormat
+
+    monkeypatch.setattr(OutputFormat, "parse", forbidden)  # every format (built-in or declared) parses through it
     monkeypatch.setattr(ToolRegistry, "call", forbidden)
     after = [filters.check_record(r, queries[r["query_id"]], reg).to_dict() for r in records]
     assert after == before
