@@ -18,3 +18,14 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServ
 
     with LocalServer("tiny", log_path=tmp_path_factory.mktemp("model_server") / "server.log") as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _template_dirs_restored() -> Iterator[None]:
+    """add_template_dir() is process-wide (the Meta-Agent registers its kept templates): each test starts and ends
+    with the built-in template folders only, so one test's generated templates never leak into another's."""
+    from labkit import templates
+
+    saved = list(templates._extra_dirs)
+    yield
+    templates._extra_dirs[:] = saved

@@ -43,7 +43,7 @@ def test_filters_read_the_trace_without_reparsing_or_rerunning_tools(labelled, m
 
     from labkit.formats import OutputFormat
 
-    monkeypatch.setattr(OutputFormat, "parse", forbidden)  # every format parses through OutputFormat.parse
+    monkeypatch.setattr(OutputFormat, "parse", forbidden)  # every format (built-in or declared) parses through it
     monkeypatch.setattr(ToolRegistry, "call", forbidden)
     after = [filters.check_record(r, queries[r["query_id"]], reg).to_dict() for r in records]
     assert after == before
