@@ -44,7 +44,7 @@ data_path = ""            # "" -> runs/data/<mode>/train.jsonl(由 03 数据构�
 output_dir = ""           # "" -> runs/train/<mode>
 deepspeed = ""            # "" -> 不用 DeepSpeed;集群上:"../slurm/ds_zero3.json"
 max_len = 0               # 0 -> 按 mode(course: 768;笔记里的 GPU 配置是 4096)
-max_steps = 0             # 0 -> 按 mode(course: 130)
+max_steps = 0             # 0 -> 按 mode(course: 200)
 epochs = 0.0              # 只在 max_steps 不为正数时生效(集群上按 epoch 训练:max_steps 设为 -1)
 batch_size = 0
 grad_accum = 0
@@ -94,13 +94,13 @@ pd.Series(cfg.to_dict()).to_frame("value")
 # 另外,Gemma 的词表有 262k,输出层占了一半以上的计算量;`loss_on_supervised_logits_only=True` 只在被监督的位置计算 logits,
 # loss 完全相同(有测试证明)。
 #
-# **在 2 核 CPU 上,course 模式还打开了三个提速开关**(`configs/course.yaml`;集群配置 `configs/cluster_*.yaml` 不用前两个):
+# **在 2 核 CPU 上,course 模式打开了三个提速开关**(`configs/course.yaml`;集群配置 `configs/cluster_*.yaml` 不用前两个):
 #
 # | 开关 | 做了什么 | 代价 |
 # |---|---|---|
 # | `freeze_embeddings: true` | 冻结与输出层共享权重的词嵌入(gemma-3-270m 的 2.68 亿参数里它占 1.68 亿),只训练其余约 1 亿参数:AdamW 的状态和 262k 行的梯度都小了很多 | **不再是严格的全参数训练**。笔记的结论(Agent 要全参数,LoRA 不行)针对的是 7B/13B 在 GPU 上的训练;课上为了在 20 分钟内让小模型学会,我们只冻结词表这一层,其余全部参数都训练 |
 # | `precision: auto` | CPU 支持原生 bf16(AVX512-BF16 / AMX)时用 bf16 自动混合精度,权重仍是 fp32 主副本;不支持就用 fp32 | loss 与 fp32 相差约 1e-4 量级(`bench/bench_train.py` 实测并打印) |
-# | `packing`(可选) | 一个 batch 的几条样本首尾相接放进一行,position id 每条样本重新从 0 开始;CPU 上用 labkit 的逐样本 SDPA,GPU 上用 flash-attn 的 varlen,**注意力不会跨样本**(测试证明 loss 和梯度与不拼接时相同) | 拼接的好处是矩阵乘法更长;注意力本身不省。本机实测的收益见 `bench/README.md` |
+# | `packing: true`(batch_size 4) | 一个 batch 的 4 条样本首尾相接放进一行,position id 每条样本重新从 0 开始;CPU 上用 labkit 的逐样本 SDPA,GPU 上用 flash-attn 的 varlen,**注意力不会跨样本**(测试证明 loss 和梯度与不拼接时相同) | 拼接的好处是矩阵乘法更长;注意力本身不省。本机实测的收益见 `bench/README.md` |
 #
 # 上表 max_len 一行说的"整条丢弃、从不截断"是有原因的:从左截会丢掉指令和工具列表,模型就会去学一个它看不全的 prompt。
 # 数据阶段只给每条 prompt 提供"标准工具 + 几个干扰工具"(而不是全部工具),所以 course 数据里一条都不会超长。
