@@ -61,6 +61,7 @@ def main() -> None:
                                  max_steps=args.steps, lr=args.lr, save_steps=args.steps)
         t0 = time.perf_counter()
         res = train(cfg)
+        res.raise_if_preempted()  # stopped by a signal: a re-run resumes from the checkpoint; never score a half run
         results[label] = {"model": str(out), "train_samples": len(read_jsonl(data_path)), "steps": res.global_step,
                           "train_seconds": round(time.perf_counter() - t0, 1), "final_loss": res.losses[-1][1]}
     for label, row in results.items():
