@@ -52,20 +52,19 @@ out_dir = None  # 输出目录；None 表示 runs/meta/<mode>
 comparison_dir = None  # 测量结果所在目录；None 表示 runs/bench/meta_diversity/course
 
 # %%
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from labkit.display import prompts_side_by_side
+from labkit.display import api_ready, prompts_side_by_side
 from labkit.exercises import check
 from labkit.formats import BUILTIN_FORMATS, declare, get_format
 from labkit.meta import report
 from labkit.paths import runs_dir
 
-has_key = bool(os.environ.get("OPENAI_API_KEY"))
+has_key = api_ready()  # the key from the environment or the repo .env, read as OpenAIChat reads it
 writer = ("openai" if has_key else "offline") if writer == "auto" else writer
 judged_model = ("openai" if has_key else "sandbox-reader") if judged_model == "auto" else judged_model
 judge = ("openai" if has_key else "objective") if judge == "auto" else judge
@@ -141,6 +140,11 @@ from labkit.meta.pipeline import run_meta_agent
 
 result = run_meta_agent(mode, out, writer=writer, judged_model=judged_model,
                         judge=None if judge == "objective" else judge, epsilon=epsilon, threshold=threshold, seed=seed)
+if not result.kept and writer != "offline":  # e.g. a model that cannot write templates: keep the lab going offline
+    print(f"{writer} 写的 {len(result.candidates)} 个候选一个也没有通过筛选（结果留在 {out}）；下面改用离线生成器。")
+    writer, judged_model, judge = "offline", "sandbox-reader", "objective"
+    result = run_meta_agent(mode, out / "offline", writer=writer, judged_model=judged_model, judge=None,
+                            epsilon=epsilon, threshold=threshold, seed=seed)
 print(f"用时 {result.settings['seconds']} 秒；候选 {len(result.candidates)} 个，保留 {len(result.kept)} 个 → {result.templates_dir}")
 display(report.candidate_table(result.candidates).head(12))
 
