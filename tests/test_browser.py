@@ -72,8 +72,14 @@ def lab(requirements: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     runs = root / "runs"
     for name in ("03_data_construction.ipynb", "06_evaluation.ipynb"):
         _interactive_copy(name, root)
+    # every cell laid out in full: JupyterLab's default windowing sizes off-screen cells by estimate and moves the
+    # widget under the pointer when they render, so a click could land on another cell's output
+    settings = root / "lab-settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "LABKIT_RUNS": str(runs), "JUPYTER_NO_CONFIG": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LABKIT_RUNS": str(runs), "JUPYTER_NO_CONFIG": "1",
+           "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings")}
     log = (root / "jupyter.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
                              f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
@@ -154,6 +160,29 @@ def _button(driver: object, text: str, timeout: float = RUN_TIMEOUT_S) -> object
     return WebDriverWait(driver, timeout, poll_frequency=2).until(ready)
 
 
+def _click(driver: object, text: str, timeout: float = 90) -> None:
+    """Click the widget button ``text`` as a user would, once it is on screen and nothing covers it.
+
+    JupyterLab re-lays the notebook out while outputs render (its windowed notebook moves cells under the pointer),
+    so the button is found again, scrolled to the middle of the window and clicked; a click that lands on another
+    element (``ElementClickInterceptedException``) or on a re-rendered button (stale) is tried again.
+    """
+    from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
+
+    deadline = time.time() + timeout
+    while True:
+        button = _button(driver, text, timeout=max(1.0, deadline - time.time()))
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center', inline: 'center'});", button)
+        time.sleep(0.5)  # let the scroll settle before the pointer goes there
+        try:
+            button.click()
+            return
+        except (ElementClickInterceptedException, StaleElementReferenceException):
+            if time.time() > deadline:
+                raise
+            time.sleep(1)
+
+
 def _wait_idle(driver: object, timeout: float = RUN_TIMEOUT_S) -> None:
     """Until every cell has run: a widget's clicks reach the kernel only between cell executions."""
     from selenium.webdriver.common.by import By
@@ -185,10 +214,10 @@ def _last_line(path: Path, timeout: float = 60) -> dict[str, object]:
 def test_reviewer_in_notebook_03_saves_a_click(lab: dict[str, object], browser: object) -> None:
     decisions = Path(lab["runs"]) / "data" / "smoke" / "decisions.jsonl"
     _open_and_run_all(browser, lab, "03_data_construction.ipynb")
-    reject = _button(browser, "拒绝 reject")
+    _button(browser, "拒绝 reject")
     _wait_idle(browser)
     _wait_text(browser, "待审")
-    reject.click()
+    _click(browser, "拒绝 reject")
     _wait_text(browser, "✔ 已保存")
     rec = _last_line(decisions)
     assert rec["decision"] == "reject" and rec["reviewer"] == "me" and "::" in str(rec["job_id"])
@@ -198,9 +227,9 @@ def test_reviewer_in_notebook_03_saves_a_click(lab: dict[str, object], browser: 
 def test_annotator_in_notebook_06_saves_a_rating(lab: dict[str, object], browser: object) -> None:
     labels = Path(lab["runs"]) / "eval" / "smoke" / "labels_A.jsonl"
     _open_and_run_all(browser, lab, "06_evaluation.ipynb")
-    four = _button(browser, "4")
+    _button(browser, "4")
     _wait_idle(browser)
-    four.click()
+    _click(browser, "4")
     _wait_text(browser, "✔ 已保存")
     rec = _last_line(labels)
     assert rec["score"] == 4 and rec["annotator"] == "A" and str(rec["item_id"]).startswith("sandbox:")
