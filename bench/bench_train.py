@@ -1,7 +1,7 @@
 """Training speed of the course recipe, each optimisation on its own and combined, against main's course path and
 TRL's SFTTrainer — side by side in one run, on the same agent samples, with the loss of the same batch compared.
 
-    python bench/bench_train.py                      # gemma-3-270m, 24 course samples per variant (~15 min, 2 cores)
+    python bench/bench_train.py                      # gemma-3-270m, 24 course samples per variant (~25 min, 2 cores)
     python bench/bench_train.py --samples 8 --model tiny   # a quick look
 
 Every variant trains on exactly the same samples in the same order (``--samples`` of the course training set,
@@ -75,9 +75,10 @@ def course_samples(n: int, seed: int) -> list[dict[str, Any]]:
     return random.Random(seed).sample(pool, n)
 
 
-def first_loss(model_path: str, rows: list[dict[str, list[int]]], *, packing: bool, freeze: bool,
+def first_loss(model_path: str, rows: list[dict[str, list[int]]], *, packing: bool, per_row: int, freeze: bool,
                bf16: bool) -> float:
-    """The loss on ``rows`` before any update, computed the way the variant trains."""
+    """The loss on ``rows`` before any update, computed the way the variant trains (one packed row, one padded
+    batch of ``per_row``, or one sample per step)."""
     from transformers import AutoModelForCausalLM
 
     attn = register_segment_attention() if packing else "sdpa"
@@ -85,7 +86,7 @@ def first_loss(model_path: str, rows: list[dict[str, list[int]]], *, packing: bo
     if freeze:
         model.get_input_embeddings().weight.requires_grad_(False)
     collate = PackedCollator(0) if packing else PadCollator(0)
-    batches = [collate(rows)] if packing else [collate([r]) for r in rows]
+    batches = [collate(rows)] if packing or per_row > 1 else [collate([r]) for r in rows]
     n = sum(int((b["labels"] != IGNORE_INDEX).sum()) for b in batches)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         return float(sum(supervised_logits_loss(model, b, num_items_in_batch=n) for b in batches))
@@ -118,7 +119,7 @@ def run_trl(model_path: str, rows: list[dict[str, list[int]]], out: Path,
         return Dataset.from_list([{"input_ids": r["input_ids"],
                                    "completion_mask": [int(x != IGNORE_INDEX) for x in r["labels"]]} for r in rs])
 
-    ds, check = as_trl(rows), as_trl(check_rows)
+    ds = as_trl(rows)
     times: list[float] = []
 
     class Timer(TrainerCallback):
@@ -136,7 +137,11 @@ def run_trl(model_path: str, rows: list[dict[str, list[int]]], out: Path,
     tok = AutoTokenizer.from_pretrained(model_path)
     # TRL's default order is random: give it the samples in the order the labkit rows train on them
     args.train_sampling_strategy = "sequential"
-    trainer = TRLTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[Timer()])
+    # the check rows go in as eval_dataset so that TRL prepares them as it prepares training data (it folds
+    # completion_mask into labels there; its collator alone would supervise the prompt too)
+    trainer = TRLTrainer(model=model, args=args, train_dataset=ds, eval_dataset=as_trl(check_rows),
+                         processing_class=tok, callbacks=[Timer()])
+    check = trainer.eval_dataset
     batch = trainer.data_collator([check[i] for i in range(len(check))])
     with torch.no_grad():
         loss0 = float(trainer.compute_loss(model, dict(batch)))
@@ -193,7 +198,7 @@ def main() -> None:
     variants = [  # name, packing, per_row, freeze, precision
         ("main's course path (fp32, all params, batch 1)", False, 1, False, "fp32"),
         ("+ frozen embeddings", False, 1, True, "fp32"),
-        ("+ bf16 autocast", False, 1, False, bf16),
+        *([("+ bf16 autocast", False, 1, False, "bf16")] if bf16 == "bf16" else []),  # fp32-only CPU: no such row
         (f"+ padded batch {a.per_row}", False, a.per_row, False, "fp32"),
         (f"+ packing {a.per_row}/row", True, a.per_row, False, "fp32"),
         (f"combined: frozen + {bf16} + packing {a.per_row}/row", True, a.per_row, True, bf16),
@@ -206,7 +211,7 @@ def main() -> None:
         row = run_labkit(f"v{len(results)}", model_path, data_v, out, samples=len(samples) - (a.per_row - 1) * skip,
                          per_row=per_row, packing=packing, freeze=freeze, precision=precision)
         row.name, row.precision = name, precision
-        row.loss0 = first_loss(model_path, rows[: a.per_row], packing=packing, freeze=freeze,
+        row.loss0 = first_loss(model_path, rows[: a.per_row], packing=packing, per_row=per_row, freeze=freeze,
                                bf16=precision == "bf16")
         results.append(row)
         print(f"  {name}: {row.sup_per_s:.1f} supervised tokens/s", flush=True)
@@ -244,6 +249,18 @@ def main() -> None:
     worst = max(abs(r.loss0 - base.loss0) for r in results if r.precision == "fp32" and r.loss0 is not None)
     print(f"loss check: fp32 variants within {worst:.1e} of main's course path on the same batch "
           f"({'OK' if worst < 1e-4 else 'FAIL'}, limit 1e-4)")
+    from labkit.paths import runs_dir
+
+    out_dir = runs_dir() / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {"bench": "bench_train", "date": time.strftime("%Y-%m-%d %H:%M"), "model": Path(model_path).name,
+              "threads": torch.get_num_threads(), "native_bf16": cpu_has_native_bf16(), "samples": a.samples,
+              "per_row": a.per_row, "variants": [{**vars(r), "sup_per_s": r.sup_per_s,
+                                                  "samples_per_min": r.samples_per_min} for r in results],
+              "prompts": {"tokens_every_tool": tok_all, "tokens_gold_distractors": tok_sub,
+                          "rows": [{**vars(r), "samples_per_min": r.samples_per_min} for r in prompt_rows]},
+              "loss_check_worst_fp32": worst}
+    (out_dir / "bench_train.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":
