@@ -34,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import record  # noqa: E402
 import torch  # noqa: E402
 
 from labkit.jsonl import write_jsonl  # noqa: E402
@@ -249,18 +250,14 @@ def main() -> None:
     worst = max(abs(r.loss0 - base.loss0) for r in results if r.precision == "fp32" and r.loss0 is not None)
     print(f"loss check: fp32 variants within {worst:.1e} of main's course path on the same batch "
           f"({'OK' if worst < 1e-4 else 'FAIL'}, limit 1e-4)")
-    from labkit.paths import runs_dir
-
-    out_dir = runs_dir() / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    record = {"bench": "bench_train", "date": time.strftime("%Y-%m-%d %H:%M"), "model": Path(model_path).name,
-              "threads": torch.get_num_threads(), "native_bf16": cpu_has_native_bf16(), "samples": a.samples,
-              "per_row": a.per_row, "variants": [{**vars(r), "sup_per_s": r.sup_per_s,
-                                                  "samples_per_min": r.samples_per_min} for r in results],
-              "prompts": {"tokens_every_tool": tok_all, "tokens_gold_distractors": tok_sub,
-                          "rows": [{**vars(r), "samples_per_min": r.samples_per_min} for r in prompt_rows]},
-              "loss_check_worst_fp32": worst}
-    (out_dir / "bench_train.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    record.save("bench_train", {"model": Path(model_path).name, "threads": torch.get_num_threads(),
+                                "native_bf16": cpu_has_native_bf16(), "samples": a.samples, "per_row": a.per_row,
+                                "variants": [{**vars(r), "sup_per_s": r.sup_per_s,
+                                              "samples_per_min": r.samples_per_min} for r in results],
+                                "prompts": {"tokens_every_tool": tok_all, "tokens_gold_distractors": tok_sub,
+                                            "rows": [{**vars(r), "samples_per_min": r.samples_per_min}
+                                                     for r in prompt_rows]},
+                                "loss_check_worst_fp32": worst})
 
 
 if __name__ == "__main__":

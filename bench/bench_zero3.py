@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,12 +81,10 @@ def main() -> None:
     if a.worker:
         worker(a.model, a.out, a.steps)
         return
-    sys.path.insert(0, str(REPO))
-    from labkit.paths import runs_dir
+    import record
 
-    out_dir = runs_dir() / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = launch(1, a.model, out_dir, a.steps) + launch(2, a.model, out_dir, a.steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = launch(1, a.model, Path(tmp), a.steps) + launch(2, a.model, Path(tmp), a.steps)
     print(f"{'world':>5} {'rank':>4} {'full params':>12} {'local params':>12} {'fp32 master':>12} "
           f"{'adam state':>12} {'local MiB':>10} {'loss':>8} {'s/step':>7}")
     for r in rows:
@@ -95,7 +94,7 @@ def main() -> None:
     one = rows[0]["local_bytes_params_master_adam"]
     for r in rows[1:]:
         print(f"world 2 rank {r['rank']}: {r['local_bytes_params_master_adam'] / one:.3f} x the 1-rank memory")
-    (out_dir / "zero3_summary.json").write_text(json.dumps(rows, indent=2))
+    record.save("bench_zero3", {"model": a.model, "steps": a.steps, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import signal
 import subprocess
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fake_teacher  # noqa: E402
+import record  # noqa: E402
 
 TEMPLATES = ["kagent_planning_zh", "react", "autogpt", "toolllama", "modelscope"]
 KEY = "sk-bench-not-a-real-key-000000"
@@ -159,13 +159,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     start = time.perf_counter()
     result = run(a.jobs, a.fault_rate, workers=a.workers, seed=a.seed)
-    result.update(seconds=round(time.perf_counter() - start, 1), date=time.strftime("%Y-%m-%d %H:%M"),
-                  machine=f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs")
-    from labkit.paths import runs_dir
-
-    out_dir = runs_dir() / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "faulty_teacher.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    result.update(seconds=round(time.perf_counter() - start, 1))
+    record.save("faulty_teacher", result)
     print(json.dumps(result, indent=2))
 
 

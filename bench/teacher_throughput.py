@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import fake_teacher  # noqa: E402
+import record  # noqa: E402
 
 from labkit.data.label import label_jobs, plan_jobs  # noqa: E402
 from labkit.data.queries import load_queries  # noqa: E402
 from labkit.llm import OpenAIChat  # noqa: E402
-from labkit.paths import runs_dir  # noqa: E402
 
 TEMPLATES = ["kagent_planning_zh", "react", "autogpt", "toolllama"]
 KEY = "sk-bench-not-a-real-key-000000"
@@ -71,12 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
                     print(json.dumps(runs[-1]), flush=True)
     finally:
         fake_teacher.stop(proc)
-    result = {"bench": "teacher_throughput", "latency_s": a.latency, "date": time.strftime("%Y-%m-%d %H:%M"),
-              "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} CPUs, python "
-                         f"{platform.python_version()}", "runs": runs}
-    out_dir = runs_dir() / "bench"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "teacher_throughput.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    result = {"latency_s": a.latency, "runs": runs}
+    record.save("teacher_throughput", result)
     print(f"\nlatency {a.latency} s per request; {a.repeat} runs per concurrency")
     print("| concurrency | jobs | requests | requests/s (worst run) | ideal c/latency | fraction worst | fraction best |"
           " re-run calls |")
