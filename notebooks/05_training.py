@@ -98,7 +98,7 @@ pd.Series(cfg.to_dict()).to_frame("value")
 #
 # | 开关 | 做了什么 | 代价 |
 # |---|---|---|
-# | `freeze_embeddings: true` | 冻结与输出层共享权重的词嵌入(gemma-3-270m 的 2.68 亿参数里它占 1.68 亿),只训练其余约 1 亿参数:AdamW 的状态和 262k 行的梯度都小了很多 | **不再是严格的全参数训练**。笔记的结论(Agent 要全参数,LoRA 不行)针对的是 7B/13B 在 GPU 上的训练;课上为了在 20 分钟内让小模型学会,我们只冻结词表这一层,其余全部参数都训练 |
+# | `freeze_embeddings: true` | 冻结与输出层共享权重的词嵌入(gemma-3-270m 的 2.68 亿参数里它占 1.68 亿),只训练其余约 1 亿参数:AdamW 的状态和 262k 行的梯度都小了很多 | **不再是严格的全参数训练**。笔记的结论(Agent 要全参数,LoRA 不行)针对的是 7B/13B 在 GPU 上的训练;课上为了在 2 核 CPU 上约半小时(实测 32 分钟)让小模型学会,我们只冻结词表这一层,其余全部参数都训练 |
 # | `precision: auto` | CPU 支持原生 bf16(AVX512-BF16 / AMX)时用 bf16 自动混合精度,权重仍是 fp32 主副本;不支持就用 fp32 | loss 与 fp32 相差约 1e-4 量级(`bench/bench_train.py` 实测并打印) |
 # | `packing: true`(batch_size 4) | 一个 batch 的 4 条样本首尾相接放进一行,position id 每条样本重新从 0 开始;CPU 上用 labkit 的逐样本 SDPA,GPU 上用 flash-attn 的 varlen,**注意力不会跨样本**(测试证明 loss 和梯度与不拼接时相同) | 拼接的好处是矩阵乘法更长;注意力本身不省。本机实测的收益见 `bench/README.md` |
 #

@@ -353,11 +353,13 @@ pd.DataFrame(agent_rows).T
 # notebook 05 训练时按 `curve_points` 等间隔保存了几份权重快照（只有权重，bf16，没有优化器状态）。在同一小批留出
 # query 上给基础模型（0 分钟）、每份快照和最终模型打分，画出 Overall 随训练分钟数的变化：曲线还在上升，说明多训练
 # 会更好；已经走平，说明瓶颈在数据或模型，而不是训练时间。（快照以 bf16 保存，分数与 fp32 的最终模型有细微差别。）
+# 基础模型和最终模型的答案前面评完整 benchmark 时已经生成并缓存，这里直接读取（表中 `generated` 列是真正调用模型的 prompt 数，这两个点为 0）。
 
 # %%
 curve_base = None if SMOKE else base_model
+caches = {base_model: out_dir / "base" / "cache.jsonl", str(tuned_path): out_dir / "tuned" / "cache.jsonl"}
 curve = rep.learning_curve(tuned_path, benchmark, out_dir, base=curve_base, n_queries=n_curve_queries,
-                           max_new_tokens=max_new_tokens)
+                           max_new_tokens=max_new_tokens, caches=caches)  # base and final: answers generated above
 if not curve.empty:
     rep.plot_curve(curve, out_dir / "learning_curve.png")
 curve

@@ -123,3 +123,29 @@ def test_another_model_cannot_overwrite_an_eval_folder(tmp_path: Path) -> None:
     evaluate_model(CountingModel(name="model-a"), bench, out)  # the same model may re-run into its own folder
     evaluate_model(CountingModel(name="model-b"), bench, out, overwrite=True)
     assert json.loads((out / "scores.json").read_text())["model"] == "model-b"
+
+
+def test_learning_curve_reads_base_and_final_answers_from_the_full_evaluation(tmp_path: Path, monkeypatch) -> None:
+    from labkit.evaluate.report import learning_curve
+
+    bench = load_benchmark(FIXTURE)
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    (tuned / "config.json").write_text("{}", encoding="utf-8")
+    (tuned / "train_log.jsonl").write_text('{"step": 1, "s_per_step": 60}\n{"step": 2, "s_per_step": 60}\n',
+                                           encoding="utf-8")
+    loaded: list[CountingModel] = []
+
+    def local_model(spec: Any) -> CountingModel:  # stands in for LocalHFModel(path): same name, same cache identity
+        loaded.append(CountingModel(name=str(spec)))
+        return loaded[-1]
+
+    monkeypatch.setattr("labkit.llm.LocalHFModel", local_model)
+    evaluate_model(CountingModel(name="base-x"), bench, tmp_path / "eval" / "base")
+    evaluate_model(CountingModel(name=str(tuned)), bench, tmp_path / "eval" / "tuned")
+    caches = {"base-x": tmp_path / "eval" / "base" / "cache.jsonl", str(tuned): tmp_path / "eval" / "tuned" / "cache.jsonl"}
+    curve = learning_curve(tuned, bench, tmp_path / "eval", base="base-x", n_queries=2, caches=caches)
+    assert list(curve["point"]) == ["base", "final (step 2)"] and list(curve["train minutes"]) == [0.0, 2.0]
+    assert list(curve["generated"]) == [0, 0] and sum(m.calls for m in loaded) == 0
+    fresh = learning_curve(tuned, bench, tmp_path / "eval_fresh", base="base-x", n_queries=2)  # no caches given
+    assert all(fresh["generated"] > 0) and list(fresh["Overall"]) == list(curve["Overall"])

@@ -195,10 +195,14 @@ def mix_effect_table(results: Mapping[str, Any]) -> pd.DataFrame:
 
 def learning_curve(tuned_dir: str | Path, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
                    base: str | None = None, n_queries: int = 8, max_new_tokens: int | None = None,
-                   batch_size: int = 8) -> pd.DataFrame:
+                   batch_size: int = 8, caches: Mapping[str, str | Path] | None = None) -> pd.DataFrame:
     """Overall (and every ability) against training minutes: the base model at 0, each weight snapshot that training
     saved in ``tuned_dir/curve/`` (``SFTConfig.curve_points``), and the final model, all scored on the records of
-    the first ``n_queries`` held-out queries (cached and resumable like every evaluation)."""
+    the first ``n_queries`` held-out queries (cached and resumable like every evaluation).
+
+    ``caches`` maps a model (``base`` or ``str(tuned_dir)``) to the request cache of its full-benchmark evaluation:
+    those points read the answers already generated there instead of generating them again (the ``generated``
+    column counts the prompts that did hit a model)."""
     import json as _json
 
     from labkit.evaluate.runner import evaluate_model
@@ -223,8 +227,11 @@ def learning_curve(tuned_dir: str | Path, benchmark: Sequence[Mapping[str, Any]]
         if model is None:
             continue
         name = label.replace(" ", "_").replace("(", "").replace(")", "")
-        report, _ = evaluate_model(model, subset, out_dir / f"curve_{name}", batch_size=batch_size, **kw)
-        table.append({"train minutes": round(minutes, 2), "point": label, **report.summary()})
+        cache = (caches or {}).get(str(spec))
+        report, stats = evaluate_model(model, subset, out_dir / f"curve_{name}", batch_size=batch_size,
+                                       cache_path=cache, **kw)
+        table.append({"train minutes": round(minutes, 2), "point": label, **report.summary(),
+                      "generated": stats.generated})
         del model
     return pd.DataFrame(table)
 
