@@ -197,3 +197,23 @@ def loss_mask_html(input_ids: Sequence[int], labels: Sequence[int], tokenizer: A
     n_sup = sum(lab != -100 for lab in labels)
     return HTML(f"<div style='font-family:monospace;font-size:12px;line-height:1.7'>{''.join(spans)}</div>"
                 f"<p>{len(input_ids)} 个 token，其中 <b>{n_sup}</b> 个（绿色）参与 loss，其余 {len(input_ids) - n_sup} 个 label = -100。</p>")
+
+
+def plot_segment_mask(positions: Sequence[int], *, window: int | None = None, title: str = "") -> Any:
+    """Picture of one packed unit's attention mask (labkit.train.packing.segment_mask): a row per query token, a
+    column per key token, dark = may attend. A shared prefix shows as the block every branch sees on the left."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from labkit.plotting import use_cjk_font
+    from labkit.train.packing import segment_mask
+
+    use_cjk_font(warn=False)
+    mask = segment_mask(torch.tensor(list(positions)), window)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(mask.numpy(), cmap="Greys", interpolation="nearest")
+    ax.set_xlabel("key token（被看的位置）")
+    ax.set_ylabel("query token（正在计算的位置）")
+    ax.set_title(title or f"{len(positions)} tokens")
+    fig.tight_layout()
+    return fig

@@ -100,7 +100,8 @@ pd.Series(cfg.to_dict()).to_frame("value")
 # |---|---|---|
 # | `freeze_embeddings: true` | 冻结与输出层共享权重的词嵌入(gemma-3-270m 的 2.68 亿参数里它占 1.68 亿),只训练其余约 1 亿参数:AdamW 的状态和 262k 行的梯度都小了很多 | **不再是严格的全参数训练**。笔记的结论(Agent 要全参数,LoRA 不行)针对的是 7B/13B 在 GPU 上的训练;课上为了在 2 核 CPU 上约半小时(实测 32 分钟)让小模型学会,我们只冻结词表这一层,其余全部参数都训练 |
 # | `precision: auto` | CPU 支持原生 bf16(AVX512-BF16 / AMX)时用 bf16 自动混合精度,权重仍是 fp32 主副本;不支持就用 fp32 | loss 与 fp32 相差约 1e-4 量级(`bench/bench_train.py` 实测并打印) |
-# | `packing: true`(batch_size 4) | 一个 batch 的 4 条样本首尾相接放进一行,position id 每条样本重新从 0 开始;CPU 上用 labkit 的逐样本 SDPA,GPU 上用 flash-attn 的 varlen,**注意力不会跨样本**(测试证明 loss 和梯度与不拼接时相同) | 拼接的好处是矩阵乘法更长;注意力本身不省。本机实测的收益见 `bench/README.md` |
+# | `packing: true` + `pack_tokens: 2048` | 样本首尾相接放进一行，每行装到约 2048 个 token（从打乱后的样本流里“最合适”地装箱，Agent 与通用样本按 5:1 混在一起），每步一行；position id 每条样本重新从 0 开始，**注意力不会跨样本**（测试证明 loss 和梯度与不拼接时相同） | 每步的 token 数几乎一样，不会出现一整步全是最短的通用样本（按长度分组采样时每 50 步末尾都会这样，loss 跳到 5–8） |
+# | `share_prefix: true` | 同一条 query、同一个模板的各个规划步骤，prompt 直到“记忆”部分都相同：把它们放进同一行，公共前缀只算一次，后面各步只接自己不同的部分（见下面的掩码图） | 课程数据里约 40% 的 token 是重复的前缀，省下的计算全部变成更多样本；loss 与分开计算相同（有测试证明） |
 #
 # 上表 max_len 一行说的"整条丢弃、从不截断"是有原因的:从左截会丢掉指令和工具列表,模型就会去学一个它看不全的 prompt。
 # 数据阶段只给每条 prompt 提供"标准工具 + 几个干扰工具"(而不是全部工具),所以 course 数据里一条都不会超长。
@@ -172,6 +173,27 @@ print("词表大小 V =", len(tokenizer))
 my_prediction = ...  # TODO:{"random_init": 一个数, "pretrained": "lower" 或 "higher"}
 # <<< 练习 05.2
 check("05.2", my_prediction, vocab_size=len(tokenizer))
+
+# %% [markdown]
+# ### 拼行：按 token 预算装满，共享前缀只算一次
+#
+# 下面把训练数据按课程的方式拼成行，打印一轮（epoch）的统计：每行多少条样本、每条样本平均占多少 token、共享前缀省下多少。
+# 再画出样本最多的那一组的注意力掩码：纵轴是正在计算的 token，横轴是它能看到的 token，黑色表示“能看到”。
+# 左边那一整列黑块就是公共前缀：后面每一步（每个“分支”）都能看到它，但分支之间互相看不到；分支的位置编号从前缀末尾接着数，
+# 所以模型看到的和单独训练那条样本时完全一样。
+
+# %%
+from labkit.display import plot_segment_mask
+from labkit.train.collate import SFTDataset
+from labkit.train.packing import packed_rows
+
+budget = max(cfg.pack_tokens, cfg.max_len)
+ds = SFTDataset(load_samples(cfg.data_path), tokenizer, cfg.max_len)
+epoch = packed_rows(ds.rows, ds.sources, ds.prefix_keys, budget=budget, share_prefix=True)
+print(epoch.epoch_stats[0].to_dict())
+unit = max((u for row in epoch.rows for u in row), key=lambda u: u.samples)
+plot_segment_mask(unit.positions, title=f"{unit.samples} samples, one shared prefix: {len(unit)} tokens "
+                                        f"(separately {unit.full_tokens})");
 
 # %% [markdown]
 # ## 3. 训练

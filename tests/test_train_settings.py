@@ -83,3 +83,40 @@ def test_curve_snapshots_are_loadable_checkpoints(tmp_path: Path):
     assert (snap_dir / "model.safetensors").stat().st_size < 1.1 * 2 * unique  # bf16, the tied LM head saved once
     snap = LocalHFModel(str(snap_dir))
     assert snap.chat([{"role": "user", "content": "hi"}], max_new_tokens=2).completion_tokens <= 2
+
+
+def test_token_budget_rows_with_shared_prefixes_train_and_log_samples(tmp_path: Path):
+    """pack_tokens + share_prefix through train(): rows near the budget, every sample seen once per epoch, the
+    packing statistics saved with the run, samples counted per step."""
+    from labkit.jsonl import write_jsonl
+    from train_helpers import make_samples
+
+    samples = make_samples(12)
+    for s in samples[:6]:  # one trajectory: six steps of one query under one template, sharing a long prompt
+        s["query_id"], s["template"] = "q-shared", "react"
+        s["messages"][0]["content"] = "共同的工具说明与任务描述。" * 20 + f"\n记忆：第{s['id']}步"
+    data = tmp_path / "train.jsonl"
+    write_jsonl(data, samples)
+    cfg = SFTConfig(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
+                    max_len=512, epochs=1.0, save_steps=100, lr=1e-3, batch_size=1, warmup_ratio=0.0,
+                    packing=True, pack_tokens=512, share_prefix=True, precision="fp32")
+    result = train(cfg)
+    saved = json.loads((tmp_path / "out" / "labkit_train_config.json").read_text())
+    packing = saved["packing"]
+    assert packing["samples"] == 12 and packing["shared_prefix_saving"] > 0.3
+    assert result.global_step == packing["rows"]  # one epoch = one pass over the rows
+    log = [json.loads(x) for x in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
+    assert sum(r["samples"] for r in log) == 12 and all(r["tokens"] <= 512 for r in log)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"pack_tokens": 2048}, "needs packing"),
+    ({"packing": True, "pack_tokens": 1024, "max_len": 1536}, "must be >= max_len"),
+    ({"packing": True, "pack_tokens": 2048, "max_len": 1536, "batch_size": 4}, "batch_size"),
+    ({"share_prefix": True}, "needs pack_tokens"),
+])
+def test_packing_settings_that_cannot_work_are_refused(settings: dict, message: str):
+    from labkit.errors import LabkitError
+
+    with pytest.raises(LabkitError, match=message):
+        SFTConfig(**settings)

@@ -61,7 +61,8 @@ def load_samples(path: str | Path, *, max_samples: int = -1) -> list[dict[str, A
     samples: list[dict[str, Any]] = []
     for line, rec in iter_jsonl(path):
         messages = validate_sample(rec, path, line, contract=False)["messages"]
-        samples.append({"id": str(rec.get("id", f"line{line}")), "messages": messages})
+        samples.append({"id": str(rec.get("id", f"line{line}")), "messages": messages,
+                        "source": str(rec.get("source") or "agent"), "prefix_key": prefix_key(rec)})
         if 0 < max_samples <= len(samples):
             break
     if not samples:
@@ -69,11 +70,22 @@ def load_samples(path: str | Path, *, max_samples: int = -1) -> list[dict[str, A
     return samples
 
 
+def prefix_key(record: dict[str, Any]) -> tuple[str, str] | None:
+    """Samples that may share a prompt prefix (one trajectory's steps under one template): (query_id, template) of
+    an agent sample, None for anything else (labkit.train.packing.shared_prefix_units)."""
+    if record.get("source", "agent") != "agent" or not record.get("query_id") or not record.get("template"):
+        return None
+    return str(record["query_id"]), str(record["template"])
+
+
 class SFTDataset(Dataset):
-    """Pre-tokenised samples; ``self.stats`` counts the ones dropped for being longer than ``max_len``."""
+    """Pre-tokenised samples; ``self.stats`` counts the ones dropped for being longer than ``max_len``.
+    ``sources`` / ``prefix_keys`` run parallel to the rows (for packing by token budget and shared prefixes)."""
 
     def __init__(self, samples: Iterable[dict[str, Any]], tokenizer: Any, max_len: int):
         self.rows: list[dict[str, list[int]]] = []
+        self.sources: list[str] = []
+        self.prefix_keys: list[tuple[str, str] | None] = []
         self.stats = EncodeStats()
         for s in samples:
             enc = encode_messages(s["messages"], tokenizer)
@@ -85,6 +97,8 @@ class SFTDataset(Dataset):
                 continue
             self.stats.kept += 1
             self.rows.append({"input_ids": enc.input_ids, "labels": enc.labels})
+            self.sources.append(str(s.get("source") or "agent"))
+            self.prefix_keys.append(s.get("prefix_key"))
         if not self.rows:
             raise ValueError(f"every sample is longer than max_len={max_len} tokens (the longest has "
                              f"{self.stats.longest}); raise max_len or shorten the prompts")

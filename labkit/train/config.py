@@ -68,6 +68,13 @@ class SFTConfig:
     # Pack the samples of a batch into one row (position ids restart per sample; attention never crosses samples:
     # labkit's per-segment SDPA on CPU, flash-attn varlen on GPU) instead of padding them.
     packing: bool = False
+    # With packing: fill every row to this many tokens (best fit over a seeded shuffled stream of the samples, agent
+    # and general mixed as the data mixes them), one row per step and device; 0 = `batch_size` samples per row in
+    # the Trainer's sampler order. Must be >= max_len. labkit.train.packing.pack_units
+    pack_tokens: int = 0
+    # With pack_tokens: a trajectory's steps under one template share one copy of their common prompt prefix in a
+    # row (prefix + suffixes; the loss equals that of the separate samples). labkit.train.packing.shared_prefix_units
+    share_prefix: bool = False
     curve_points: int = 0  # > 0: that many evenly spaced bf16 weight snapshots in output_dir/curve/ (learning curve)
     max_samples: int = -1  # > 0: use only the first N samples (smoke runs)
     resume: bool = True  # continue from the newest checkpoint-* in output_dir
@@ -84,6 +91,19 @@ class SFTConfig:
                 raise LabkitError(f"SFTConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise LabkitError("SFTConfig needs epochs > 0 or max_steps > 0")
+        if self.pack_tokens < 0:
+            raise LabkitError(f"SFTConfig.pack_tokens must be >= 0, got {self.pack_tokens}")
+        if self.pack_tokens:
+            if not self.packing:
+                raise LabkitError("SFTConfig.pack_tokens needs packing: true")
+            if self.pack_tokens < self.max_len:
+                raise LabkitError(f"SFTConfig.pack_tokens ({self.pack_tokens}) must be >= max_len ({self.max_len}): "
+                                  "every sample must fit in a row")
+            if self.batch_size != 1:
+                raise LabkitError("SFTConfig.batch_size counts packed rows per step when pack_tokens is set: use "
+                                  f"batch_size: 1 (more rows per step: grad_accum), got {self.batch_size}")
+        if self.share_prefix and not self.pack_tokens:
+            raise LabkitError("SFTConfig.share_prefix needs pack_tokens > 0")
         if self.deepspeed is not None and not Path(self.deepspeed).is_file():
             raise LabkitError(f"SFTConfig.deepspeed: no such DeepSpeed config file {self.deepspeed!r}")
 

@@ -34,8 +34,9 @@ from labkit.train.collate import IGNORE_INDEX, EncodeStats, PadCollator, SFTData
 from labkit.train.config import SFTConfig
 from labkit.train.guard import check_output_dir
 from labkit.train.loss import supervised_logits_loss
+from labkit.train.memory import reuse_freed_memory
 from labkit.llm.local import cpu_has_native_bf16
-from labkit.train.packing import PackedCollator
+from labkit.train.packing import PackedCollator, packed_rows
 from labkit.train.tiny import resolve_model_path
 
 TRAIN_LOG = "train_log.jsonl"
@@ -76,10 +77,11 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
-def attention_implementation(packing: bool = False) -> str:
+def attention_implementation(packing: bool = False, share_prefix: bool = False) -> str:
     """flash_attention_2 on CUDA when flash_attn is installed (packed rows run its variable-length kernel), else
-    PyTorch SDPA; packed rows without flash-attn use labkit's per-sample SDPA (labkit.train.packing)."""
-    if torch.cuda.is_available():
+    PyTorch SDPA; packed rows without flash-attn, and shared-prefix rows anywhere (flash-attn's varlen kernel has no
+    prefix + branches mask), use labkit's segment attention (labkit.train.packing)."""
+    if torch.cuda.is_available() and not share_prefix:
         try:
             import flash_attn  # noqa: F401
             return "flash_attention_2"
@@ -100,18 +102,30 @@ class SFTTrainer(Trainer):
         self.supervised_logits_only = supervised_logits_only
         self.tokens_seen = 0
         self.supervised_seen = 0
+        self.samples_seen = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # type: ignore[override]
         if model.training:
             mask = inputs.get("attention_mask")
             self.tokens_seen += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
             self.supervised_seen += int((inputs["labels"] != IGNORE_INDEX).sum())
+            self.samples_seen += count_samples(inputs)
         if not self.supervised_logits_only or return_outputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         loss = supervised_logits_loss(model, inputs, num_items_in_batch)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes  # same scaling as Trainer.compute_loss
         return loss
+
+
+def count_samples(inputs: dict[str, torch.Tensor]) -> int:
+    """Training samples in a batch: rows of a padded batch; in a packed row, every place where the position ids
+    do not continue by one starts a sample (a new sample at 0, or a shared-prefix branch)."""
+    pos = inputs.get("position_ids")
+    if pos is None or pos.shape[0] != 1:
+        return int(inputs["input_ids"].shape[0])
+    p = pos.reshape(-1)
+    return 1 + int((p[1:] != p[:-1] + 1).sum())
 
 
 class StepLogCallback(TrainerCallback):
@@ -124,6 +138,7 @@ class StepLogCallback(TrainerCallback):
         self.last_step = 0
         self.last_tokens = 0
         self.last_supervised = 0
+        self.last_samples = 0
         self.step_times: list[float] = []  # compute time of each optimizer step (no checkpoint saving)
         self._step_start = self.last_time
 
@@ -143,11 +158,12 @@ class StepLogCallback(TrainerCallback):
         steps = max(state.global_step - self.last_step, 1)
         tokens = self.trainer.tokens_seen - self.last_tokens
         supervised = self.trainer.supervised_seen - self.last_supervised
+        samples = self.trainer.samples_seen - self.last_samples
         elapsed = max(now - self.last_time, 1e-9)
         rec = {"step": state.global_step, "loss": round(float(logs["loss"]), 6),
                "lr": float(logs.get("learning_rate", 0.0)), "s_per_step": round((now - self.last_time) / steps, 4),
                "tokens_per_s": round(tokens / elapsed, 2), "supervised_tokens_per_s": round(supervised / elapsed, 2),
-               "tokens": tokens, "supervised_tokens": supervised,
+               "tokens": tokens, "supervised_tokens": supervised, "samples": samples,
                "restart": int(os.environ.get("SLURM_RESTART_COUNT", 0))}
         append_jsonl(self.path, [rec])
         if self.print_every and (state.global_step % self.print_every == 0 or state.global_step == state.max_steps):
@@ -155,6 +171,7 @@ class StepLogCallback(TrainerCallback):
                   f"{rec['supervised_tokens_per_s']:.1f} supervised tokens/s", flush=True)
         self.last_time, self.last_step, self.last_tokens = now, state.global_step, self.trainer.tokens_seen
         self.last_supervised = self.trainer.supervised_seen
+        self.last_samples = self.trainer.samples_seen
 
 
 class CurveCallback(TrainerCallback):
@@ -236,13 +253,13 @@ class PreemptionCallback(TrainerCallback):
 def _training_args(cfg: SFTConfig, precision: str) -> TrainingArguments:
     return TrainingArguments(
         output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=1 if cfg.pack_tokens else cfg.epochs, max_steps=cfg.max_steps,
         learning_rate=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=cfg.warmup_ratio,
         lr_scheduler_type=cfg.lr_scheduler, optim="adamw_torch", bf16=precision == "bf16",
         fp16=precision == "fp16", deepspeed=cfg.deepspeed, save_strategy="steps", save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps, seed=cfg.seed,
         activation_checkpointing=cfg.gradient_checkpointing,
-        train_sampling_strategy="sequential" if cfg.sequential else
+        train_sampling_strategy="sequential" if cfg.sequential or cfg.pack_tokens else
         ("group_by_length" if cfg.group_by_length else "random"),
         report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
@@ -310,6 +327,8 @@ def _train(config: SFTConfig) -> TrainResult:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     precision = resolve_precision(cfg.precision)
+    if not torch.cuda.is_available():
+        reuse_freed_memory()  # page faults were a third of a CPU step (labkit.train.memory)
     args = _training_args(cfg, precision)  # before from_pretrained, so ZeRO-3 partitions weights while loading
     if cfg.deepspeed:  # zero.Init (inside from_pretrained) reads the world size from deepspeed.comm: set it up now
         import deepspeed
@@ -323,7 +342,13 @@ def _train(config: SFTConfig) -> TrainResult:
     check_vocab(tokenizer, model_path)
     tokenizer.chat_template = CHAT_TEMPLATE
     dataset = SFTDataset(load_samples(cfg.data_path, max_samples=cfg.max_samples), tokenizer, cfg.max_len)
-    attn = attention_implementation(cfg.packing)
+    train_data: Any = dataset
+    if cfg.pack_tokens:  # rows filled to a token budget, every epoch packed in its own seeded order
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        train_data = packed_rows(dataset.rows, dataset.sources, dataset.prefix_keys, budget=cfg.pack_tokens,
+                                 share_prefix=cfg.share_prefix, epochs=cfg.epochs, seed=cfg.seed,
+                                 rows_wanted=cfg.max_steps * cfg.grad_accum * world if cfg.max_steps > 0 else None)
+    attn = attention_implementation(cfg.packing, cfg.share_prefix)
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=torch.bfloat16 if precision == "bf16" and cfg.deepspeed else torch.float32,
         attn_implementation=attn)
@@ -332,7 +357,7 @@ def _train(config: SFTConfig) -> TrainResult:
         freeze_embeddings(model)
 
     collator = (PackedCollator if cfg.packing else PadCollator)(tokenizer.pad_token_id)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_data, processing_class=tokenizer,
                          data_collator=collator, supervised_logits_only=cfg.loss_on_supervised_logits_only)
     log_cb = StepLogCallback(trainer, out / TRAIN_LOG)
     stop_cb = PreemptionCallback(cfg.stop_file)
@@ -348,6 +373,8 @@ def _train(config: SFTConfig) -> TrainResult:
         (out / CONFIG_FILE).write_text(json.dumps({**cfg.to_dict(), "precision_resolved": precision,
                                                    "attn_implementation": attn,
                                                    "trainable_parameters": trainable_parameters(model),
+                                                   "packing": (train_data.epoch_stats[0].to_dict()
+                                                               if cfg.pack_tokens else None),
                                                    "data": {"kept": dataset.stats.kept,
                                                             "longest": dataset.stats.longest,
                                                             "dropped_too_long": dataset.stats.dropped_too_long}},

@@ -1,0 +1,98 @@
+"""The student's ceiling: how the held-out scores grow with the samples a training run has seen.
+
+    python -m labkit.train --config course --epochs 1 --max_steps -1 --curve_points 3 --output_dir runs/train/ceiling
+    python bench/ceiling.py --run runs/train/ceiling        # every snapshot + the final model, ~10 min each
+
+The run's weight snapshots (``curve/step-N``, from ``curve_points``) and its final model are scored on the course
+benchmark that notebook 06 builds (the ``eval`` section of configs/course.yaml: 40 held-out queries, one seen and one
+unseen template per record) with 95 % bootstrap intervals over queries, and run end to end on the first
+``n_agent_queries`` held-out queries (Template-1 planning, sandbox tools, Template-2 conclusion). Each point gets the
+samples seen and the training minutes up to it from the run's ``train_log.jsonl``. Snapshots come from one run, so
+the ones before the end were taken at a learning rate still high on its cosine schedule. Generation is cached per
+point (``<run>/ceiling/<point>/``): an interrupted bench resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import record  # noqa: E402
+
+from labkit.jsonl import read_jsonl  # noqa: E402
+
+
+def points(run: Path) -> list[tuple[str, Path, int]]:
+    """(name, model dir, step) of every snapshot and of the final model, in training order."""
+    out = []
+    index = run / "curve" / "index.jsonl"
+    for r in read_jsonl(index) if index.exists() else []:
+        out.append((f"step-{r['step']}", run / "curve" / r["path"], int(r["step"])))
+    if (run / "config.json").exists():
+        log = read_jsonl(run / "train_log.jsonl", tolerate_torn_tail=True)
+        out.append(("final", run, max(int(r["step"]) for r in log)))
+    return out
+
+
+def progress_at(run: Path, step: int) -> dict[str, float]:
+    log = [r for r in read_jsonl(run / "train_log.jsonl", tolerate_torn_tail=True) if int(r["step"]) <= step]
+    return {"step": step, "samples": sum(int(r.get("samples", 0)) for r in log),
+            "minutes": round(sum(float(r["s_per_step"]) for r in log) / 60, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="a training output dir with curve/ snapshots")
+    ap.add_argument("--mode", default="course", help="configs/<mode>.yaml eval section and runs/data/<mode>")
+    ap.add_argument("--only", nargs="*", help="point names to score (default: all)")
+    ap.add_argument("--skip_agent", action="store_true")
+    a = ap.parse_args()
+    from labkit.evaluate import build_benchmark, evaluate_model, read_split
+    from labkit.evaluate import report as rep
+    from labkit.evaluate.benchmark import select_queries
+    from labkit.evaluate.runner import agent_success
+    from labkit.llm import get_model
+    from labkit.modes import mode_section
+    from labkit.paths import runs_dir
+
+    run = Path(a.run).resolve()
+    ev = mode_section(a.mode, "eval")
+    queries, seen, unseen = read_split(runs_dir() / "data" / a.mode)
+    queries = select_queries(queries, ev["n_queries"])
+    k = ev["templates_per_record"]
+    benchmark = build_benchmark(queries, seen=seen, unseen=unseen, templates_per_record=(k, k))
+    results = []
+    for name, model_dir, step in points(run):
+        if a.only and name not in a.only:
+            continue
+        out = run / "ceiling" / name
+        model = get_model(str(model_dir))
+        t = time.perf_counter()
+        report, stats = evaluate_model(model, benchmark, out, batch_size=8)
+        row = {"point": name, **progress_at(run, step), "eval_seconds": round(time.perf_counter() - t, 1)}
+        for tag in (None, "seen", "unseen"):
+            f = rep.score_intervals(report, tag=tag)
+            row[tag or "all"] = {dim: [round(v.score, 1), round(v.low, 1), round(v.high, 1)] for dim, v in f.iterrows()}
+        if not a.skip_agent:
+            traces = out / "agent_traces.jsonl"
+            traces.unlink(missing_ok=True)
+            rate, outcomes = agent_success(model, queries[:ev["n_agent_queries"]], traces_path=traces)
+            row["end_to_end"] = {"queries": len(outcomes), "success": sum(o.success for o in outcomes),
+                                 "tools_ok": sum(o.calls_ok for o in outcomes),
+                                 "answer_ok": sum(o.answer_ok for o in outcomes)}
+        results.append(row)
+        (out / "ceiling_point.json").write_text(json.dumps(row, ensure_ascii=False, indent=2))
+        e2e = row.get("end_to_end", {})
+        print(f"{name}: step {row['step']}, {row['samples']} samples, {row['minutes']} min: Overall "
+              f"{row['all']['Overall']}, Tool-use {row['all']['Tool-use']}, end-to-end "
+              f"{e2e.get('success', '-')}/{e2e.get('queries', '-')}", flush=True)
+    record.save("ceiling", {"run": str(run), "mode": a.mode, "queries": len(queries), "points": results})
+
+
+if __name__ == "__main__":
+    main()
