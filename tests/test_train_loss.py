@@ -81,3 +81,27 @@ def test_heldout_loss_is_the_mean_supervised_cross_entropy(tmp_path) -> None:
             tokens += n
     assert got["tokens"] == tokens and abs(got["loss"] - total / tokens) < 1e-3
     assert abs(got["perplexity"] - math.exp(got["loss"])) < 0.05 * got["perplexity"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_chunked_cross_entropy_equals_the_standard_one(dtype):
+    """Value and gradient of the chunked fp32-math cross-entropy equal F.cross_entropy on the fp32 upcast (the way
+    the loss was computed before), for row counts that do and do not fill the last chunk."""
+    import torch.nn.functional as F
+
+    from labkit.train.loss import CHUNK_ROWS, ChunkedCrossEntropy
+
+    torch.manual_seed(0)
+    for n in (1, CHUNK_ROWS, 3 * CHUNK_ROWS + 5):
+        logits = (torch.randn(n, 5000) * 4).to(dtype).requires_grad_(True)
+        targets = torch.randint(0, 5000, (n,))
+        ours = ChunkedCrossEntropy.apply(logits, targets)
+        (ours * 0.5).backward()
+        g_ours = logits.grad.clone()
+        logits.grad = None
+        ref = F.cross_entropy(logits.float(), targets, reduction="sum")
+        (ref * 0.5).backward()
+        assert ours.dtype == torch.float32 and ours.item() == pytest.approx(ref.item(), rel=1e-6)
+        assert g_ours.dtype == dtype
+        tol = 1e-7 if dtype == torch.float32 else 4e-3
+        assert torch.allclose(g_ours.float(), logits.grad.float(), atol=tol), (g_ours.float() - logits.grad.float()).abs().max()
