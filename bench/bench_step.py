@@ -10,11 +10,10 @@ once through ``labkit.train.train`` (the course's code path), each in a fresh pr
 registered attention leaks from one into the next; the first step is not timed. Variants, each adding one change:
 
 1. main's course path: bf16 autocast, frozen embedding, 4 samples per packed row in file order, PyTorch SDPA once per
-   sample (main's attention, kept below as the reference), glibc's default allocator;
+   sample (main's attention, kept below as the reference);
 2. + labkit's segment attention (one masked matmul attention per sample, scores in fp32);
-3. + the allocator keeps freed memory (labkit.train.memory);
-4. + rows filled to a token budget (``pack_tokens``);
-5. + shared-prefix rows (``share_prefix``).
+3. + rows filled to a token budget (``pack_tokens``);
+4. + shared-prefix rows (``share_prefix``).
 
 Useful FLOP/s counts the matrix work the processed tokens need — 6 × linear weights per token (forward, input and
 weight gradients), the LM head at supervised positions (forward + input gradient: the tied embedding is frozen), and
@@ -49,15 +48,13 @@ from labkit.jsonl import read_jsonl, write_jsonl  # noqa: E402
 
 PER_ROW = 4
 BUDGET = 2048
-VARIANTS = {  # name: (label, SFTConfig overrides, main's attention, default allocator)
-    "main": ("main's course path (4 samples/row, SDPA per sample)", {"packing": True, "batch_size": PER_ROW},
-             True, True),
-    "attention": ("+ segment attention (masked matmul)", {"packing": True, "batch_size": PER_ROW}, False, True),
-    "allocator": ("+ allocator keeps freed memory", {"packing": True, "batch_size": PER_ROW}, False, False),
+VARIANTS = {  # name: (label, SFTConfig overrides, main's attention)
+    "main": ("main's course path (4 samples/row, SDPA per sample)", {"packing": True, "batch_size": PER_ROW}, True),
+    "attention": ("+ segment attention (masked matmul)", {"packing": True, "batch_size": PER_ROW}, False),
     "budget": (f"+ rows filled to {BUDGET} tokens", {"packing": True, "batch_size": 1, "pack_tokens": BUDGET},
-               False, False),
+               False),
     "prefix": ("+ shared-prefix rows", {"packing": True, "batch_size": 1, "pack_tokens": BUDGET,
-                                        "share_prefix": True}, False, False),
+                                        "share_prefix": True}, False),
 }
 
 
@@ -144,16 +141,13 @@ def useful_flops(model_dir: str, rows: list[dict[str, list[int]]], supervised: i
 def worker(variant: str, model_path: str, data: Path, out: Path) -> None:
     """One variant in this (fresh) process: train over the samples once, print a JSON line."""
     import labkit.train.packing as packing
-    import labkit.train.trainer as trainer
     from labkit.train import SFTConfig, train
     from labkit.train.collate import SFTDataset, load_samples
     from labkit.llm.local import load_tokenizer
 
-    label, overrides, main_attention, default_allocator = VARIANTS[variant]
+    label, overrides, main_attention = VARIANTS[variant]
     if main_attention:
         packing.segment_attention = main_segment_sdpa  # registered under labkit_segments by the trainer
-    if default_allocator:
-        trainer.reuse_freed_memory = lambda: False
     n = len(read_jsonl(data))
     cfg = SFTConfig(model_path=model_path, data_path=str(data), output_dir=str(out / variant), max_len=BUDGET,
                     lr=1e-5, warmup_ratio=0.0, save_steps=100_000, sequential=True, freeze_embeddings=True,

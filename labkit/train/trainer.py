@@ -34,7 +34,6 @@ from labkit.train.collate import IGNORE_INDEX, EncodeStats, PadCollator, SFTData
 from labkit.train.config import SFTConfig
 from labkit.train.guard import check_output_dir
 from labkit.train.loss import supervised_logits_loss
-from labkit.train.memory import reuse_freed_memory
 from labkit.llm.local import cpu_has_native_bf16
 from labkit.train.packing import PackedCollator, packed_rows
 from labkit.train.tiny import resolve_model_path
@@ -327,8 +326,6 @@ def _train(config: SFTConfig) -> TrainResult:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     precision = resolve_precision(cfg.precision)
-    if not torch.cuda.is_available():
-        reuse_freed_memory()  # page faults were a third of a CPU step (labkit.train.memory)
     args = _training_args(cfg, precision)  # before from_pretrained, so ZeRO-3 partitions weights while loading
     if cfg.deepspeed:  # zero.Init (inside from_pretrained) reads the world size from deepspeed.comm: set it up now
         import deepspeed
