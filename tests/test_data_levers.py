@@ -193,3 +193,19 @@ def test_data_cli_builds_with_overrides_and_prints_the_lever_table(data_dir: Pat
     stats = json.loads((tmp_path / "d" / "stats.json").read_text())
     assert stats["levers"]["step_balance"] == 1.0 and "step index x action (after step balance):" in out
     assert f"{stats['samples']['step_balance_copies']} step-balance copies" in out
+
+
+def test_templates_in_refuses_a_name_that_loads_another_file(tmp_path: Path) -> None:
+    from labkit.paths import REPO_ROOT
+    from labkit.templates import templates_in
+
+    text = (REPO_ROOT / "data" / "templates" / "react.yaml").read_text(encoding="utf-8")
+    (tmp_path / "react.yaml").write_text(text, encoding="utf-8")  # data/templates/react.yaml wins the lookup
+    with pytest.raises(DataFileError, match="already taken"):
+        templates_in(tmp_path)
+    (tmp_path / "react.yaml").unlink()
+    (tmp_path / "other_file.yaml").write_text(text.replace("name: react", "name: lever_probe"), encoding="utf-8")
+    with pytest.raises(DataFileError, match="differs from the file name"):
+        templates_in(tmp_path)
+    with pytest.raises(DataFileError, match="not found"):
+        templates_in(tmp_path / "missing")
