@@ -160,9 +160,10 @@ def shorter_prompt_sets(n_jobs: int, seed: int) -> tuple[list[dict], list[dict]]
     from labkit.tools import default_registry
 
     registry = default_registry()
-    train_p, _, train_c, _ = choose_templates(None, None)
+    ts = choose_templates(None, None)
     queries = random.Random(seed).sample([q for q in load_queries() if q["gold_calls"]], n_jobs)
-    jobs = plan_jobs(queries, train_p, conclusion_templates=train_c, templates_per_query=1, seed=seed)
+    jobs = plan_jobs(queries, ts.train_planning, conclusion_templates=ts.train_conclusion, templates_per_query=1,
+                     seed=seed)
     teacher = SandboxTeacher()
     subset = [s for j in jobs for s in step_samples({**run_job(j, teacher, registry), "job_id": j.job_id})]
     every = [s for j in jobs for s in step_samples({**run_job(

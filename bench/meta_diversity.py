@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
-
+from labkit.errors import LabkitError
 from labkit.meta.compare import run_comparison
+from labkit.modes import parse_overrides
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -37,12 +37,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    overrides = {}
-    for item in args.set:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise SystemExit(f"--set needs KEY=VALUE, got {item!r}")
-        overrides[key.replace("-", "_")] = yaml.safe_load(value)
+    try:
+        overrides = parse_overrides(args.set)
+    except LabkitError as exc:
+        raise SystemExit(str(exc)) from None
     comp = run_comparison(args.mode, train_mode=args.train_mode, seeds=args.seeds, out_dir=args.out,
                           train_overrides=overrides, n_test_queries=args.n_test_queries,
                           templates_per_record=args.templates_per_record, max_new_tokens=args.max_new_tokens,

@@ -33,14 +33,19 @@ SOURCE_HEAD_LINES = 5
 
 def ensure_dataset(mode: str, data_dir: str | Path | None = None, *,
                    needs: Sequence[str] = ("train.jsonl", "test_queries.jsonl", "stats.json")) -> Path:
-    """The data stage's folder for ``mode`` (default ``runs/data/<mode>``), built with
-    :func:`labkit.data.build_dataset` when one of ``needs`` is missing there, so that every lab also runs on its own
-    (in course order notebook 03 has built it already). Stages never build each other's inputs; the labs do."""
+    """The data stage's folder for ``mode`` (default ``runs/data/<mode>``), built as the course builds it when one
+    of ``needs`` is missing there, so that every lab also runs on its own (in course order notebooks 03 and 04 have
+    built it already): the Meta-Agent's kept templates (``runs/meta/<mode>/templates``, :func:`labkit.meta.pipeline.
+    run_meta_agent` when there are none yet), then :func:`labkit.meta.pipeline.tuning_data` (the data stage given
+    them). Stages never build each other's inputs; the labs do."""
     folder = Path(data_dir) if data_dir else runs_dir() / "data" / mode
     if not all((folder / name).exists() for name in needs):
-        from labkit.data.pipeline import build_dataset
+        from labkit.meta.pipeline import run_meta_agent, tuning_data
 
-        build_dataset(mode, out_dir=folder, progress=False)  # type: ignore[arg-type]
+        kept = runs_dir() / "meta" / mode / "templates"
+        if not any(kept.glob("*.yaml")):
+            kept = run_meta_agent(mode).templates_dir  # type: ignore[arg-type]
+        tuning_data(mode, kept, folder)
     return folder
 
 

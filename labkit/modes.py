@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from labkit.errors import DataFileError, UnknownNameError
+from labkit.errors import DataFileError, LabkitError, UnknownNameError
 from labkit.paths import REPO_ROOT
 
 SECTIONS = ("data", "train", "eval", "meta")
@@ -77,3 +77,15 @@ def check_keys(values: dict[str, Any], known: set[str] | list[str], *, mode: str
         if key not in known:
             raise DataFileError(mode_path(mode), f"unknown {section} setting; known: {', '.join(sorted(known))}",
                                 field=f"{section}.{key}")
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` from a command line (``--set``) -> ``{key: value}``, values read as YAML (``1.0``,
+    ``null``, ``[a, b]``) and dashes in keys read as underscores; an item without ``=`` raises LabkitError."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise LabkitError(f"--set needs KEY=VALUE, got {item!r}")
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return out

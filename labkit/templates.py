@@ -273,6 +273,30 @@ def add_template_dir(path: str | Path) -> Path:
     return path
 
 
+def templates_in(folder: str | Path) -> list[AgentTemplate]:
+    """Every template file in ``folder`` (e.g. the Meta-Agent's kept ones), loaded, with the folder added to the
+    name lookup (:func:`add_template_dir`) so that samples naming them load later. A name that resolves to another
+    file (data/templates or an earlier folder wins) raises :class:`DataFileError`: the data would be labelled with
+    one template and evaluated with another. A missing folder raises DataFileError too."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataFileError(folder, "template folder not found")
+    add_template_dir(folder)
+    found = _template_paths()
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        template = load_template(path)
+        other = found.get(template.name)
+        if other is None:
+            raise DataFileError(path, f"the name {template.name!r} differs from the file name: names are looked up "
+                                f"as <name>.yaml", field="name")
+        if other.resolve() != path.resolve():
+            raise DataFileError(path, f"template name {template.name!r} is already taken by {other}; rename the file "
+                                "or drop the other folder from the template search path", field="name")
+        out.append(template)
+    return out
+
+
 def template_dirs() -> list[Path]:
     """Where template names are looked up: data/templates, then LABKIT_TEMPLATE_DIRS, then add_template_dir()."""
     env = [Path(p).resolve() for p in os.environ.get(TEMPLATE_DIRS_ENV, "").split(os.pathsep) if p.strip()]

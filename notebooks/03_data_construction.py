@@ -284,6 +284,21 @@ print(anonymize("我叫王小明，手机13812345678，邮箱wxm@example.com")[0
 # %% [markdown]
 # 漏掉的主要是**没有提示词的姓名**（如“张伟明天要去上海”）——规则方法的局限，真实项目可以再接 NER 模型。
 #
+# ### 步骤位置平衡：调用过工具之后，学生看到的是什么？（§4.3 第 3 条 数据平衡）
+#
+# 每条样本是轨迹的一步，`step` 是它之前调用过几次模型。下表按步骤数出每一步的动作：`call` 调用工具、`finish` 结束
+# （`task_complete` 或最终答案）、`conclusion` 模板-2 的总结。第 1 步（已经调用过一次工具）如果 `finish` 多于 `call`，
+# 学生就会学到“调用一次就结束”，哪怕问题还需要下一个工具。数据设置 `step_balance`（`configs/<mode>.yaml`）打开时，
+# 把第 1 步及以后的 `call` 样本按固定种子复制（每条最多 3 份），直到每一步 `call : finish` 达到设定的比例；关闭时原样不动。
+
+# %%
+from labkit.data import balance_steps, data_settings, step_action_table
+
+agent, balance = balance_steps(samples_dd.kept, data_settings(mode)["step_balance"], seed=seed)
+print(f"step_balance = {balance['ratio']}：复制了 {balance['added']} 条继续调用工具的样本")
+display(pd.concat({"平衡前": step_action_table(samples_dd.kept), "平衡后": step_action_table(agent)}, axis=1))
+
+# %% [markdown]
 # ## 10. 混入通用数据（§3.2 注意：避免灾难性遗忘）
 #
 # 笔记：还须避免灾难性遗忘，即防止训练后模型的通用能力剧烈下降，因此要在训练数据中加上通用 SFT 数据，配比（经验值）**Agent 5 : 通用 1**。
@@ -296,21 +311,21 @@ print(anonymize("我叫王小明，手机13812345678，邮箱wxm@example.com")[0
 # A. 通用能力基本保持；B. 通用能力明显下降（灾难性遗忘）；C. Agent 能力明显下降。
 
 # %%
-from labkit.data import data_settings, load_general, split_general
+from labkit.data import load_general, split_general
 from labkit.data.mix import mix
 
 gen_train, gen_test, gen_dd = split_general(load_general(), data_settings(mode)["general_test"], seed=seed)
-print(f"通用数据：训练可用 {len(gen_train)} 条，留出 {len(gen_test)} 条；Agent 样本 {len(samples_dd.kept)} 条")
+print(f"通用数据：训练可用 {len(gen_train)} 条，留出 {len(gen_test)} 条；Agent 样本 {len(agent)} 条")
 
 # %%
 # >>> 练习 03.3：在下面写你的答案
 my_ratio = ...  # TODO：Agent : 通用 的比值
 my_mix = ...    # TODO：{"ratio": ..., "n_general": ..., "without_general": "A" / "B" / "C"}
 # <<< 练习 03.3
-check("03.3", my_mix, n_agent=len(samples_dd.kept))
+check("03.3", my_mix, n_agent=len(agent))
 
 # %%
-mixed, mix_info = mix(samples_dd.kept, gen_train, ratio=agent_general_ratio, seed=seed)
+mixed, mix_info = mix(agent, gen_train, ratio=agent_general_ratio, seed=seed)
 print(mix_info)
 
 # %% [markdown]

@@ -34,8 +34,9 @@
 # 3. 用 TF-IDF 字符 n-gram + K-Means 把问题库聚类，挑出每类的代表 query；
 # 4. **预测结构检查会删掉哪些候选**（**练习 04.1**）；
 # 5. **实现 ε 规则**（**练习 04.2**）和**模板级阈值**（**练习 04.3**），读懂漏斗图；
-# 6. 用“不同输出格式数、标题措辞数、两两相似度”衡量保留下来的模板有多多样，并把它们当普通模板文件用到实验 03；
-# 7. 看测量结果：单模板训练 vs 多样模板训练，在**训练时没见过的输出格式**上谁更好。
+# 6. 用“不同输出格式数、标题措辞数、两两相似度”衡量保留下来的模板有多多样，并把它们当普通模板文件加载；
+# 7. 看测量结果：单模板训练 vs 多样模板训练，在**训练时没见过的输出格式**上谁更好；
+# 8. 做 Meta-Agent **Tuning**：用保留的模板重建训练数据（实验 05 用它训练），几种输出格式整族留给实验 06 评测。
 #
 # **先修**：实验 01、02（模板的六个部分）、实验 03（训练数据流水线）。离线、只用 CPU；有 API 密钥时，模板由真实大模型书写、
 # 由大模型当裁判。
@@ -295,9 +296,7 @@ display(pd.DataFrame(rows).set_index("template").T)
 print(load_template(result.kept[0].name).render(goal="上海现在天气怎么样？", tools=default_registry().subset(["get_weather_info"]))[:600])
 
 # %% [markdown]
-# 在实验 03 里使用它们：启动 Jupyter 前设置环境变量 `LABKIT_TEMPLATE_DIRS=<上面的目录>`（或在 notebook 里调用
-# `add_template_dir`），再把模板名传给 `build_dataset(..., templates=[...])`。老师模拟器会按模板自带的格式作答，
-# 过滤规则、训练、评测也都认识这些格式。
+# 老师模拟器会按模板自带的格式作答，过滤规则、训练、评测也都认识这些格式。第 10 节就用它们重建训练数据。
 #
 # ## 9. 多样性真的能泛化吗？
 #
@@ -321,6 +320,29 @@ else:
 # 读表时看两行：`diverse - single` 在 `unseen format` 上的差值和它的 95% 区间。区间整体在 0 以上，才能说多样模板在新格式上更好；
 # 区间跨过 0，就是这个规模下**没有测出差别**——如实记下来，而不是只报告好看的数字。
 #
+# ## 10. Meta-Agent Tuning：用保留的模板重建训练数据（03 → 04 → 05）
+#
+# Meta-Agent **Tuning** 的意思是：学生就在这些保留下来的模板上训练，所以才能适应没见过的模板。`tuning_data` 把实验 03 的
+# 数据阶段再跑一遍，这次把保留的模板也交给它（`build_dataset(..., template_dirs=[...])`）：
+#
+# - 每个 query 仍然配 `templates_per_query` 个模板（一个 epoch 的代价不变），其中 `meta_templates` 这一比例的位置换成
+#   Meta-Agent 的模板，其余位置与实验 03 完全相同，老师的标注直接沿用，只有新位置需要老师作答；
+# - 输出格式属于 `held_out_formats`（YAML 式、XML 式、`key=value`）的模板**一条也不进训练数据**，留给实验 06 单独评测：
+#   这样才能分开报告“见过的模板”“没见过的模板”和“没见过的输出格式”。
+#
+# 两个设置都在 `configs/<mode>.yaml` 的 `data` 部分；结果写回 `runs/data/<mode>/`，实验 05 就用它训练。
+
+# %%
+from labkit.meta.pipeline import tuning_data
+
+data = tuning_data(mode, result.templates_dir)
+st = data.stats
+print(f"Agent 样本 {st['samples']['agent']} 条；老师新标注 {st['labelling']['new']} 个任务，沿用实验 03 的 "
+      f"{st['labelling']['skipped']} 个；Meta-Agent 模板占 {st['meta_templates']['jobs']}/{st['meta_templates']['of_jobs']} 个任务")
+display(pd.DataFrame({g: {"模板数": len(v), "例子": ", ".join(v[:3])} for g, v in st["template_groups"].items()}).T)
+print("训练数据里属于留出格式家族的模板：", st["held_out_format_check"]["templates_in_held_out_families"] or "无")
+
+# %% [markdown]
 # ## 小结
 #
 # - 只在一套模板上训练，模型学到的可能是“这套 prompt 长什么样”，而不是“怎么规划、调用工具、总结”（§4.2.1）；
@@ -329,7 +351,8 @@ else:
 #   `s2 − s1 > ε` 保留实例（练习 04.2），模板平均分**大于阈值**才保留模板（练习 04.3）；
 # - 离线裁判的作答模型必须“看 prompt 吃饭”：会从金标作答的老师模拟器给每个模板都打满分，什么也筛不出来；
 # - 输出格式是数据：一个格式对象拥有解析、渲染、停止标记、记忆排版和结束方式，模板文件可以声明新格式而不改代码；
-# - 多样性用数字衡量（格式数、标题措辞数、两两相似度），泛化用测量回答（第 9 节），结论以区间为准。
+# - 多样性用数字衡量（格式数、标题措辞数、两两相似度），泛化用测量回答（第 9 节），结论以区间为准；
+# - Meta-Agent Tuning：保留的模板进入训练数据（第 10 节），几种输出格式整族留出，实验 06 分三组报告。
 #
 # ## 延伸阅读
 #

@@ -33,11 +33,11 @@
 #
 # 1. 说清自动评估的目的（训练中监控，**对比意义大于绝对值**）和 benchmark 的构建方式（从数据里留出，§3.4.1）；
 # 2. 看懂五个能力维度的打分公式，并**从笔记的结果表重算 Overall**（**练习 06.1**）；
-# 3. 比较基座模型与微调模型、见过与没见过的模板（§4.1 多样性带来的泛化）；
+# 3. 比较基座模型与微调模型、见过与没见过的模板、没见过的输出格式（§4.1 多样性带来的泛化）；
 # 4. 用**两次训练的真实数字**看 Agent : 通用 = 5 : 1 的作用（**练习 06.2**）；
 # 5. 按笔记的评分标准做人工评估，**算出可用率与标注一致性 κ**（§3.4.2，**练习 06.3**）。
 #
-# **先修**：实验 03（留出的 query 与模板）、实验 05（微调后的模型；没有时只评基座和模拟器）。CPU 即可；
+# **先修**：实验 03、04（留出的 query、模板与输出格式）、实验 05（微调后的模型；没有时只评基座和模拟器）。CPU 即可；
 # 有 API 密钥时 course 模式多评一个真实大模型。
 # %% tags=["parameters"]
 mode = "smoke"            # "smoke" | "course"
@@ -62,6 +62,7 @@ from IPython.display import display
 from labkit.display import api_ready, notebook_setup
 from labkit.exercises import check
 from labkit.evaluate import benchmark_stats, build_benchmark, evaluate_model, read_split, score_predictions
+from labkit.evaluate import format_benchmark, read_template_groups
 from labkit.evaluate import report as rep
 from labkit.evaluate.benchmark import general_test_path, golden_predictions, select_queries
 from labkit.labs import ensure_dataset
@@ -105,8 +106,10 @@ bench_path = out_dir / "benchmark.jsonl"
 benchmark = build_benchmark(queries, seen=seen, unseen=unseen, out_path=bench_path,
                             templates_per_record=(templates_per_record, templates_per_record))
 print(f"{len(queries)} held-out queries -> {len(benchmark)} records")
+formats = read_template_groups(data_path)["held-out format"]  # output formats no training template uses (04)
 print("seen templates:", seen)
 print("unseen templates:", unseen)
+print("held-out output formats:", formats or "none (the data was built without notebook 04)")
 stats = benchmark_stats(benchmark)
 print("instances:", stats["total_instances"], "| template tags:", stats["template_tags"])
 pd.DataFrame(stats["by_type"]).T
@@ -267,6 +270,24 @@ effects[(effects != 0).any(axis=1)]
 display(pd.concat({tag: rep.interval_table(reports, tag=tag) for tag in ("seen", "unseen")}))
 breakdown = rep.template_breakdown(reports)
 breakdown.pivot_table(index=["dimension", "tag", "template"], columns="model", values="score")
+
+# %% [markdown]
+# 更难的一关是**没见过的输出格式**：实验 04 把 YAML 式、XML 式、`key=value` 式的模板整族留出，训练数据里一条都没有。
+# 同样的规划与反思情境换成这些模板再考一次（单独成一个 benchmark，上面的 Overall 不受影响），三组并排：
+# 见过的模板（手写、训练过）、没见过的模板（训练过的格式）、没见过的输出格式，每组都带 95% 区间。
+# 这里只比 Planning、Tool-use、Reflection 和它们的加权平均：留出的格式都是规划格式，Profile 在三组里是同一个 prompt。
+
+# %%
+fmt_bench = format_benchmark(queries, formats, templates_per_record=templates_per_record,
+                             out_path=out_dir / "benchmark_formats.jsonl")
+fmt_reports = {}
+for label, spec in models.items() if fmt_bench else ():
+    records = fmt_bench[:2] if SMOKE and spec != "sandbox" else fmt_bench
+    kw = {"max_new_tokens": max_new_tokens} if spec != "sandbox" and max_new_tokens else {}
+    fmt_reports[label], _ = evaluate_model(get_model(spec), records, out_dir / "formats" / label.split(" ")[0],
+                                           batch_size=8, **kw)
+print(f"held-out format benchmark: {len(fmt_bench)} records, templates {formats}")
+rep.group_table(reports, fmt_reports)
 
 # %%
 rep.bleu_table(reports)

@@ -11,8 +11,10 @@ from labkit.errors import DataFileError
 from labkit.evaluate.benchmark import (
     benchmark_stats,
     build_benchmark,
+    format_benchmark,
     load_benchmark,
     read_split,
+    read_template_groups,
 )
 from labkit.evaluate.scorer import repeats_last_task
 
@@ -84,6 +86,39 @@ def test_read_split_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "stats.json").write_text(json.dumps({"train_templates": SEEN, "test_templates": UNSEEN}))
     queries, seen, unseen = read_split(tmp_path)
     assert queries[0]["id"] == "t1" and seen == SEEN and unseen == UNSEEN
+
+
+def test_format_benchmark_same_situations_own_tag(bench: tuple[list[dict], Path], tmp_path: Path) -> None:
+    formats = ["toolllama", "modelscope"]  # stand-ins for held-out-format templates
+    records = format_benchmark(QUERIES, formats, out_path=tmp_path / "formats.jsonl")
+    main = {r["id"]: r for r in bench[0] if r["type"] in ("plantooluse", "reflextion")}
+    assert [r["id"] for r in records] == list(main)  # the same situations as the main benchmark
+    for r in records:
+        assert set(r["template_tags"].values()) == {"held-out format"} and set(r["prompt_input"]) <= set(formats)
+        assert r["memory"] == main[r["id"]]["memory"] and r["golden_result_list"] == main[r["id"]]["golden_result_list"]
+    assert load_benchmark(tmp_path / "formats.jsonl") == records
+    assert benchmark_stats(records)["template_tags"] == {"held-out format": len(records)}
+
+
+def test_template_groups_load_the_build_s_template_folders(tmp_path: Path) -> None:
+    from labkit.paths import REPO_ROOT
+    from labkit.templates import load_template
+
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    text = (REPO_ROOT / "data" / "templates" / "react.yaml").read_text(encoding="utf-8")
+    (folder / "groups_probe.yaml").write_text(text.replace("name: react", "name: groups_probe"), encoding="utf-8")
+    groups = {"seen": SEEN, "meta": [], "unseen": UNSEEN, "held-out format": ["groups_probe"]}
+    (tmp_path / "test_queries.jsonl").write_text(json.dumps(QUERIES[0], ensure_ascii=False) + "\n", encoding="utf-8")
+    stats = {"train_templates": SEEN, "test_templates": UNSEEN + ["groups_probe"], "template_groups": groups,
+             "template_dirs": [str(folder)]}
+    (tmp_path / "stats.json").write_text(json.dumps(stats), encoding="utf-8")
+    assert read_template_groups(tmp_path) == groups
+    assert load_template("groups_probe").path.parent == folder  # the build's folder is on the search path now
+    assert read_split(tmp_path)[1:] == (SEEN, UNSEEN)  # held-out formats are a group of their own
+    (tmp_path / "stats.json").write_text(json.dumps({**stats, "template_dirs": [str(tmp_path / "gone")]}))
+    with pytest.raises(DataFileError, match=r"\[field 'template_dirs'\]"):
+        read_template_groups(tmp_path)
 
 
 def test_select_queries_round_robin_over_clusters() -> None:

@@ -128,3 +128,30 @@ def test_legends_hide_no_bar_and_no_radar_label() -> None:
     labels = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
     assert labels and not any(_overlaps(legend, lab) for lab in labels)
     assert not _overlaps(legend, ax.get_window_extent(renderer))
+
+
+def test_group_table_puts_seen_unseen_and_held_out_formats_side_by_side() -> None:
+    from labkit.evaluate.report import group_table
+
+    def report(tag: str, score: float, n: int = 6) -> ScoreReport:
+        rows = []
+        for i in range(n):
+            rows += [ScoreRow(f"q{i}:plan0", "plantooluse", f"t_{tag}", tag, "Planning", score, None),
+                     ScoreRow(f"q{i}:plan0", "plantooluse", f"t_{tag}", tag, "Tool-use", score, None),
+                     ScoreRow(f"q{i}:refl0", "reflextion", f"t_{tag}", tag, "Reflection", score, None),
+                     ScoreRow(f"q{i}:profile", "profile", "profile", "unseen", "Profile", 1.0, None)]
+            if tag != "held-out format":
+                rows.append(ScoreRow(f"q{i}:conclusion", "conclusion", f"c_{tag}", tag, "Concluding", 1.0, None))
+        return ScoreReport(rows, {}, None, {}, {})
+
+    main = {"tuned": report("seen", 0.8), "base": report("seen", 0.1)}
+    main = {k: ScoreReport(r.rows + report("unseen", 0.5).rows, {}, None, {}, {}) for k, r in main.items()}
+    formats = {"tuned": report("held-out format", 0.0), "base": report("held-out format", 0.0)}
+    table = group_table(main, formats, n_boot=200)
+    assert list(table.index) == [(m, g) for m in ("tuned", "base") for g in ("seen", "unseen", "held-out format")]
+    assert list(table.columns) == ["Planning", "Tool-use", "Reflection", "Overall (P/T/R)", "records"]
+    assert table.loc[("tuned", "seen"), "Planning"] == "80.0 [80.0, 80.0]"
+    assert table.loc[("tuned", "unseen"), "Overall (P/T/R)"].startswith("50.0 [")  # Profile/Concluding left out
+    assert table.loc[("tuned", "held-out format"), "Tool-use"] == "0.0 [0.0, 0.0]"
+    assert table.loc[("tuned", "seen"), "records"] == 12  # plan + reflection records of that group
+    assert len(group_table(main, n_boot=50)) == 4  # no held-out format reports: that group is left out

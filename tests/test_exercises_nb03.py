@@ -124,8 +124,7 @@ def test_03_2_missed_by_filters_compares_arguments_not_just_names(walk: dict[str
 
 def test_03_3_solution_and_wrong_answers() -> None:
     n = 88
-    samples_dd = type("DD", (), {"kept": list(range(n))})()
-    assert check("03.3", _run("03.3", {"samples_dd": samples_dd}, "my_mix"), n_agent=n).passed
+    assert check("03.3", _run("03.3", {"agent": list(range(n))}, "my_mix"), n_agent=n).passed
     for answer, hint in [
         ("5:1", "dict"),
         ({"ratio": 0.2, "n_general": 18, "without_general": "B"}, "写反了"),

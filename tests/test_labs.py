@@ -161,15 +161,34 @@ def test_progress_bar_shows_cell_n_of_m(labs_dir: Path, tmp_path: Path) -> None:
 
 
 def test_ensure_dataset_builds_only_what_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing data folder is built as the course builds it: the Meta-Agent's kept templates (run once when there
+    are none), then the data stage given them (Meta-Agent Tuning, notebook 04's last step)."""
+    from types import SimpleNamespace
+
     from labkit.data import pipeline
     from labkit.labs import ensure_dataset
+    from labkit.meta import pipeline as meta
 
-    built: list[tuple[str, Path]] = []
-    monkeypatch.setattr(pipeline, "build_dataset", lambda mode, out_dir, **kw: built.append((mode, out_dir)))
+    monkeypatch.setenv("LABKIT_RUNS", str(tmp_path / "runs"))
+    built: list[tuple[str, Path, list]] = []
+    metas: list[str] = []
+
+    def fake_meta(mode: str) -> SimpleNamespace:
+        metas.append(mode)
+        kept = tmp_path / "runs" / "meta" / mode / "templates"
+        kept.mkdir(parents=True, exist_ok=True)
+        (kept / "t.yaml").write_text("")
+        return SimpleNamespace(templates_dir=kept)
+
+    monkeypatch.setattr(meta, "run_meta_agent", fake_meta)
+    monkeypatch.setattr(pipeline, "build_dataset",
+                        lambda mode, out_dir, **kw: built.append((mode, out_dir, kw["template_dirs"])))
     folder = tmp_path / "d"
-    assert ensure_dataset("smoke", folder) == folder and built == [("smoke", folder)]
+    kept = tmp_path / "runs" / "meta" / "smoke" / "templates"
+    assert ensure_dataset("smoke", folder) == folder and built == [("smoke", folder, [kept])] and metas == ["smoke"]
     folder.mkdir()
     (folder / "train.jsonl").write_text("")
     assert ensure_dataset("smoke", folder, needs=["train.jsonl"]) == folder and len(built) == 1
-    monkeypatch.setenv("LABKIT_RUNS", str(tmp_path / "runs"))
-    assert ensure_dataset("course") == tmp_path / "runs" / "data" / "course" and len(built) == 2
+    assert ensure_dataset("smoke", tmp_path / "e") == tmp_path / "e" and metas == ["smoke"]  # kept ones reused
+    assert ensure_dataset("course") == tmp_path / "runs" / "data" / "course" and len(built) == 3
+    assert metas == ["smoke", "course"]

@@ -57,23 +57,44 @@ def _hash_int(*parts: object) -> int:
 def plan_jobs(queries: Sequence[dict[str, Any]], templates: Sequence[str | AgentTemplate], *,
               conclusion_templates: Sequence[str | AgentTemplate] = ("kagent_conclusion_zh",),
               registry: ToolRegistry | None = None, distractors: tuple[int, int] = (2, 3),
-              templates_per_query: int | None = None, seed: int = 0) -> list[LabelJob]:
+              templates_per_query: int | None = None, seed: int = 0,
+              meta_templates: Sequence[str | AgentTemplate] = (), meta_share: float = 0.0) -> list[LabelJob]:
     """One job per (query, planning template); with ``templates_per_query=k`` each query gets k templates, rotated
-    so that every template is used about equally often (KAgentInstruct pairs most queries with one template). Tools: :func:`labkit.tools.offer.offer_tools` (gold + seeded distractors, + task_complete for
-    JSON planning formats). Planning formats get a conclusion template of the same language when there is one.
-    Unknown template names raise :class:`~labkit.errors.UnknownNameError` before any work starts."""
+    so that every template is used about equally often (KAgentInstruct pairs most queries with one template).
+    Tools: :func:`labkit.tools.offer.offer_tools` (gold + seeded distractors, + task_complete for JSON planning
+    formats). Planning formats get a conclusion template of the same language when there is one. Unknown template
+    names raise :class:`~labkit.errors.UnknownNameError` before any work starts.
+
+    Meta-Agent Tuning: ``meta_share`` of all template slots (spread evenly, query by query) go to
+    ``meta_templates`` (rotated among themselves); every other slot keeps the template the rotation above gives it,
+    so each query still gets k templates and its remaining jobs are exactly the jobs of a build without them (their
+    labels are reused, not made again)."""
     registry = registry or default_registry()
     plans = [t if isinstance(t, AgentTemplate) else load_template(t) for t in templates]
+    metas = [t if isinstance(t, AgentTemplate) else load_template(t) for t in meta_templates]
     concls = [t if isinstance(t, AgentTemplate) else load_template(t) for t in conclusion_templates]
-    for t in plans:
+    for t in plans + metas:
         if t.kind != "planning":
             raise ValueError(f"template {t.name!r} is a {t.kind} template; pass it in conclusion_templates")
+    if not 0.0 <= meta_share <= 1.0:
+        raise ValueError(f"meta_share must be in [0, 1], got {meta_share}")
+    share = meta_share if metas else 0.0
     jobs = []
     order = sorted(plans, key=lambda t: _hash_int(seed, t.name))
+    meta_order = sorted(metas, key=lambda t: _hash_int(seed, t.name))
     k = len(order) if templates_per_query is None else max(1, min(templates_per_query, len(order)))
+    n_meta = 0
     for qi, q in enumerate(sorted(queries, key=lambda q: _hash_int(seed, q["id"]))):
         gold = list(dict.fromkeys(c["name"] for c in q["gold_calls"] if c["name"] != FINISH_TOOL))
-        chosen = [order[(qi * k + i) % len(order)] for i in range(k)]
+        chosen = []
+        for i in range(k):
+            slot = qi * k + i
+            if int((slot + 1) * share) > int(slot * share):  # this slot is a Meta-Agent one (evenly spread)
+                chosen.append(meta_order[n_meta % len(meta_order)])
+                n_meta += 1
+            else:
+                chosen.append(order[slot % len(order)])
+        chosen = list({t.name: t for t in chosen}.values())  # fewer Meta-Agent templates than slots: no repeats
         for t in sorted(chosen, key=lambda t: t.name):
             job_id = f"{q['id']}::{t.name}"
             names = offer_tools(gold, job_id, registry, seed=seed, distractors=distractors,

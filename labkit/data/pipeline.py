@@ -1,12 +1,18 @@
 """``build_dataset``: the whole training-data stage, from the query bank to train.jsonl, in one call.
 
-query bank -> dedup -> split (held-out clusters + templates) -> teacher labelling (cached, resumable) -> filters ->
-human decisions -> per-step samples -> PII anonymisation -> exact dedup -> Agent:General mix -> export + stats.
+query bank -> dedup -> split (held-out clusters + templates + output-format families) -> teacher labelling (cached,
+resumable) -> filters -> human decisions -> per-step samples -> PII anonymisation -> exact dedup -> step-position
+balance -> Agent:General mix -> export + stats.
 
 The stages are public so that notebook 03 performs them one by one with the same code: :func:`select_queries`
 (clean + split the bank), :func:`mode_jobs` (query x tools x template jobs), ``label_jobs``, ``check_record``,
-``apply_decisions``, :func:`agent_samples` / :func:`anonymize_samples` / :func:`dedup_samples`,
+``apply_decisions``, :func:`agent_samples` / :func:`anonymize_samples` / :func:`dedup_samples`, ``balance_steps``,
 :func:`split_general` and ``mix``. :func:`build_dataset` is exactly that sequence plus the exports and statistics.
+
+The data levers of the mode's ``data`` section (:data:`LEVER_DEFAULTS`, all off when absent): ``meta_templates``
+(Meta-Agent Tuning: the share of template slots labelled with the Meta-Agent's kept templates, given as
+``template_dirs``), ``held_out_formats`` (output-format families no training template may use: the evaluation's
+"held-out format" group) and ``step_balance`` (:mod:`labkit.data.balance`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import pandas as pd
 
 from labkit.data import stats as st
 from labkit.data.anonymize import anonymize
+from labkit.data.balance import balance_steps, step_action
 from labkit.data.convert import to_kagentinstruct
 from labkit.data.dedup import NEAR_DUP_THRESHOLD, DedupResult, cross_duplicates, deduplicate
 from labkit.data.export import to_hf_dataset, write_training_set
@@ -32,17 +39,20 @@ from labkit.data.label import LabelJob, label_jobs, load_failures, load_labelled
 from labkit.data.mix import mix
 from labkit.data.queries import load_general, load_queries
 from labkit.data.review import apply_decisions, load_decisions
-from labkit.data.split import QuerySplit, leakage_report, split_queries, split_templates
+from labkit.data.split import QuerySplit, held_out_format_check, leakage_report, split_queries, split_templates
 from labkit.errors import LabkitError
 from labkit.jsonl import write_jsonl
 from labkit.paths import runs_dir
-from labkit.templates import list_templates, load_templates
+from labkit.records import trace_steps
+from labkit.templates import AgentTemplate, list_templates, load_template, load_templates, templates_in
 from labkit.tools import ToolRegistry, default_registry
 
 Mode = str  # a configs/<mode>.yaml name: "smoke", "course", ...
 # Held out for the test set: two Meta-Agent-style planning templates and one conclusion template ("unseen").
 DEFAULT_TEST_TEMPLATES = ("meta_xml_en", "meta_roleplay_zh", "meta_conclusion_brief_en")
 DATA_SETTINGS = ("train_queries", "test_queries", "templates", "templates_per_query", "general_test")
+# The data levers (issue 19): optional keys, off when absent. See configs/course.yaml for what each one does.
+LEVER_DEFAULTS: dict[str, Any] = {"meta_templates": 0.0, "held_out_formats": [], "step_balance": None}
 
 
 def train_max_len(mode: str) -> int | None:
@@ -53,17 +63,47 @@ def train_max_len(mode: str) -> int | None:
     return int(value) if value else None
 
 
-def data_settings(mode: str) -> dict[str, Any]:
-    """The ``data`` section of ``configs/<mode>.yaml`` (every key of :data:`DATA_SETTINGS`, checked)."""
+def data_settings(mode: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``data`` section of ``configs/<mode>.yaml`` (every key of :data:`DATA_SETTINGS`, the levers of
+    :data:`LEVER_DEFAULTS` filled in when absent), then ``overrides`` (same keys); unknown keys and bad values raise
+    :class:`~labkit.errors.DataFileError` naming the file and ``data.<key>``."""
     from labkit.errors import DataFileError
     from labkit.modes import check_keys, mode_path, mode_section
 
+    known = [*DATA_SETTINGS, *LEVER_DEFAULTS]
     values = mode_section(mode, "data")
-    check_keys(values, DATA_SETTINGS, mode=mode, section="data")
+    check_keys(values, known, mode=mode, section="data")
     missing = [k for k in DATA_SETTINGS if k not in values]
     if missing:
         raise DataFileError(mode_path(mode), f"missing data settings: {', '.join(missing)}", field="data")
+    check_keys(overrides or {}, known, mode=mode, section="data")
+    values = {**LEVER_DEFAULTS, **values, **(overrides or {})}
+    if isinstance(values["held_out_formats"], (list, tuple)):
+        values["held_out_formats"] = list(values["held_out_formats"])  # a copy: the defaults stay as they are
+    _check_levers(values, mode_path(mode), overridden=set(overrides or {}))
     return values
+
+
+def _check_levers(values: dict[str, Any], path: Path, overridden: set[str]) -> None:
+    from labkit.errors import DataFileError
+    from labkit.formats import format_families
+
+    def bad(key: str, msg: str) -> DataFileError:
+        return DataFileError(path, msg + (" (given as an override)" if key in overridden else ""), field=f"data.{key}")
+
+    share = values["meta_templates"]
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise bad("meta_templates", f"expected a share between 0 and 1, got {share!r}")
+    held = values["held_out_formats"]
+    if not isinstance(held, list) or not all(isinstance(h, str) for h in held):
+        raise bad("held_out_formats", f"expected a list of format families, got {held!r}")
+    allowed = [f for f in format_families() if f != "builtin:conclusion"]
+    for h in held:
+        if h not in allowed:
+            raise bad("held_out_formats", f"unknown planning format family {h!r}; known: {', '.join(allowed)}")
+    ratio = values["step_balance"]
+    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0):
+        raise bad("step_balance", f"expected null (off) or a positive call : finish ratio, got {ratio!r}")
 
 
 @dataclass
@@ -94,21 +134,6 @@ def _take(items: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[st
     return sorted(items, key=lambda q: _stable(seed, q["id"]))[:n]
 
 
-def choose_templates(test_templates: Sequence[str] | None,
-                     only: Sequence[str] | None) -> tuple[list[str], list[str], list[str], list[str]]:
-    """``(train_planning, test_planning, train_conclusion, test_conclusion)`` template names."""
-    tmpls = load_templates(list_templates())
-    planning = [t.name for t in tmpls if t.kind == "planning"]
-    conclusion = [t.name for t in tmpls if t.kind == "conclusion"]
-    held = list(test_templates) if test_templates is not None else [n for n in DEFAULT_TEST_TEMPLATES
-                                                                    if n in planning + conclusion]
-    train_p, test_p = split_templates(planning, [h for h in held if h in planning or h not in conclusion])
-    train_c, test_c = split_templates(conclusion, [h for h in held if h in conclusion])
-    if only is not None:
-        train_p = [n for n in only if n in train_p]
-    return train_p, test_p, train_c, test_c
-
-
 @dataclass
 class QuerySelection:
     """The cleaned bank and its split: ``train`` / ``test`` are the queries this mode labels / holds out."""
@@ -136,31 +161,86 @@ def select_queries(mode: Mode = "smoke", *, seed: int = 0, test_fraction: float 
 
 @dataclass
 class TemplateSplit:
+    """Which templates a build labels and which it holds out. ``train_planning`` are the hand-written (repo)
+    training templates, ``meta_planning`` the Meta-Agent's kept templates it labels too (``meta_templates`` > 0),
+    ``format_planning`` every candidate whose output-format family is held out (``held_out_formats``): test only."""
+
     train_planning: list[str]
     test_planning: list[str]
     train_conclusion: list[str]
     test_conclusion: list[str]
+    meta_planning: list[str] = field(default_factory=list)
+    format_planning: list[str] = field(default_factory=list)
 
     @property
     def train(self) -> list[str]:
-        return self.train_planning + self.train_conclusion
+        return self.train_planning + self.meta_planning + self.train_conclusion
 
     @property
     def test(self) -> list[str]:
-        return self.test_planning + self.test_conclusion
+        return self.test_planning + self.format_planning + self.test_conclusion
+
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        """The evaluation's template groups: ``seen`` (hand-written, trained), ``meta`` (Meta-Agent, trained),
+        ``unseen`` (held-out templates in trained formats), ``held-out format`` (formats no training template uses)."""
+        return {"seen": self.train_planning + self.train_conclusion, "meta": self.meta_planning,
+                "unseen": self.test_planning + self.test_conclusion, "held-out format": self.format_planning}
+
+
+def choose_templates(test_templates: Sequence[str] | None, only: Sequence[str] | None, *,
+                     meta: Sequence[AgentTemplate] = (), meta_share: float = 0.0,
+                     held_out_formats: Sequence[str] = ()) -> TemplateSplit:
+    """The template split. Hand-written candidates: every template found by name (data/templates, then the
+    template search path) that is not one of ``meta``; ``only`` narrows the planning ones. ``meta``: the
+    Meta-Agent's kept templates, labelled when ``meta_share`` > 0. A planning template (either kind) whose format
+    family is in ``held_out_formats`` is never labelled: it goes to ``format_planning``."""
+    meta_names = {t.name for t in meta}
+    tmpls = [t for t in load_templates(list_templates()) if t.name not in meta_names]
+    planning = [t.name for t in tmpls if t.kind == "planning"]
+    conclusion = [t.name for t in tmpls if t.kind == "conclusion"]
+    held = list(test_templates) if test_templates is not None else [n for n in DEFAULT_TEST_TEMPLATES
+                                                                    if n in planning + conclusion]
+    train_p, test_p = split_templates(planning, [h for h in held if h in planning or h not in conclusion])
+    train_c, test_c = split_templates(conclusion, [h for h in held if h in conclusion])
+    if only is not None:
+        train_p = [n for n in only if n in train_p]
+    family = {t.name: t.format.family for t in [*tmpls, *meta]}
+    out_of_format = [n for n in train_p if family[n] in held_out_formats]
+    meta_p = [t.name for t in meta if t.kind == "planning"]
+    ts = TemplateSplit([n for n in train_p if n not in out_of_format], test_p, train_c, test_c,
+                       format_planning=out_of_format + [n for n in meta_p if family[n] in held_out_formats])
+    if not ts.train_planning:
+        raise LabkitError(f"every training template is in a held-out format family ({list(held_out_formats)}): "
+                          "take one out of the data.held_out_formats setting")
+    if meta_share > 0:
+        ts.meta_planning = [n for n in meta_p if n not in ts.format_planning]
+    return ts
+
+
+def meta_templates_from(template_dirs: Sequence[str | Path] | None) -> list[AgentTemplate]:
+    """The templates in the given folders (the Meta-Agent's kept ones; :func:`labkit.templates.templates_in`)."""
+    return [t for d in template_dirs or () for t in templates_in(d)]
 
 
 def mode_jobs(mode: Mode, train_queries: Sequence[dict[str, Any]], *, seed: int = 0,
               test_templates: Sequence[str] | None = None, templates: Sequence[str] | None = None,
-              templates_per_query: int | None = None,
-              registry: ToolRegistry | None = None) -> tuple[list[LabelJob], TemplateSplit]:
+              templates_per_query: int | None = None, registry: ToolRegistry | None = None,
+              template_dirs: Sequence[str | Path] | None = None,
+              overrides: dict[str, Any] | None = None) -> tuple[list[LabelJob], TemplateSplit]:
     """The labelling jobs of a mode — each (query, planning template) with its tool set (gold + distractors) —
-    and the template split (held-out templates are never labelled)."""
-    cfg = data_settings(mode)
-    ts = TemplateSplit(*choose_templates(test_templates, templates or cfg["templates"]))
+    and the template split (held-out templates are never labelled). ``template_dirs``: folders of the
+    Meta-Agent's kept templates (notebook 04); the ``meta_templates`` setting is the share of template slots they
+    get, ``held_out_formats`` keeps their (and any) templates of those format families out of training."""
+    cfg = data_settings(mode, overrides)
+    meta = meta_templates_from(template_dirs)
+    ts = choose_templates(test_templates, templates or cfg["templates"], meta=meta,
+                          meta_share=cfg["meta_templates"], held_out_formats=cfg["held_out_formats"])
     per_query = templates_per_query if templates_per_query is not None else cfg["templates_per_query"]
     jobs = plan_jobs(train_queries, ts.train_planning, conclusion_templates=ts.train_conclusion,
-                     registry=registry or default_registry(), seed=seed, templates_per_query=per_query)
+                     registry=registry or default_registry(), seed=seed, templates_per_query=per_query,
+                     meta_templates=[t for t in meta if t.name in ts.meta_planning],
+                     meta_share=cfg["meta_templates"])
     return jobs, ts
 
 
@@ -193,12 +273,16 @@ def split_general(general: Sequence[dict[str, Any]], n_test: int, *,
 
 
 def step_samples(rec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Training samples (one per LLM call: planning steps and the conclusion) from an accepted trace."""
+    """Training samples (one per LLM call: planning steps and the conclusion) from an accepted trace. ``action``
+    says what the step does (:func:`labkit.data.balance.step_action`: call, finish, conclusion, other)."""
     out = []
-    for i, s in enumerate(rec["trace"]["steps"]):
+    edited = set(rec.get("human_edited_steps", []))
+    for i, (s, step) in enumerate(zip(rec["trace"]["steps"], trace_steps(rec["trace"]))):
         concl = s.get("kind") == "conclusion"
+        name = rec["conclusion_template"] if concl else rec["template"]
+        action = step_action(step, load_template(name).format if i in edited else None)
         out.append({"id": f"{rec['job_id']}::{i}", "source": "agent", "query_id": rec["query_id"],
-                    "template": rec["conclusion_template"] if concl else rec["template"], "step": i,
+                    "template": name, "step": i, "action": action,
                     "query": rec["query"], "tool_names": rec["tools"],
                     "meta": {"human_edited": i in rec.get("human_edited_steps", []), "llm_name": rec["teacher"]},
                     "messages": [{"role": "user", "content": s["prompt"], "loss": False},
@@ -224,9 +308,16 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                   seed: int = 0,
                   decisions_path: str | Path | None = None, price_per_1k_prompt: float = 0.0,
                   price_per_1k_completion: float = 0.0, progress: bool = True,
-                  queries_path: str | Path | None = None, general_path: str | Path | None = None) -> BuildResult:
-    """Build the training set; see the module docstring. Re-running reuses every cached teacher answer."""
-    cfg, t0 = data_settings(mode), time.perf_counter()
+                  queries_path: str | Path | None = None, general_path: str | Path | None = None,
+                  template_dirs: Sequence[str | Path] | None = None,
+                  overrides: dict[str, Any] | None = None) -> BuildResult:
+    """Build the training set; see the module docstring. Re-running reuses every cached teacher answer.
+
+    ``template_dirs``: folders of the Meta-Agent's kept templates (notebook 04, Meta-Agent Tuning): the
+    ``meta_templates`` setting is the share of template slots they get, and those in a ``held_out_formats``
+    family become test-only templates. ``overrides``: values for keys of the mode's ``data`` section (the levers:
+    ``meta_templates``, ``held_out_formats``, ``step_balance``), checked like the file's."""
+    cfg, t0 = data_settings(mode, overrides), time.perf_counter()
     out = Path(out_dir) if out_dir else runs_dir() / "data" / mode
     out.mkdir(parents=True, exist_ok=True)
     registry = default_registry()
@@ -236,8 +327,8 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                          registry=registry)
     bank, bank_dd, split, train_q, test_q = sel.bank, sel.bank_dd, sel.split, sel.train, sel.test
     jobs, ts = mode_jobs(mode, train_q, seed=seed, test_templates=test_templates, templates=templates,
-                         templates_per_query=templates_per_query, registry=registry)
-    train_p, test_p, train_c, test_c = ts.train_planning, ts.test_planning, ts.train_conclusion, ts.test_conclusion
+                         templates_per_query=templates_per_query, registry=registry, template_dirs=template_dirs,
+                         overrides=overrides)
 
     # 2. teacher labelling (resumable; cached).
     label_dir = out / "labelling"
@@ -268,8 +359,9 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     agent = agent_samples(accepted)
     pii = anonymize_samples(agent)
     agent_dd = dedup_samples(agent)
+    balanced, balance = balance_steps(agent_dd.kept, cfg["step_balance"], seed=seed)
     gen_train, gen_test, gen_dd = split_general(load_general(general_path), cfg["general_test"], seed=seed)
-    mixed, mix_info = mix(agent_dd.kept, gen_train, ratio=agent_general_ratio, seed=seed)
+    mixed, mix_info = mix(balanced, gen_train, ratio=agent_general_ratio, seed=seed)
 
     # 5. write everything.
     write_training_set(mixed, out / "train.jsonl")
@@ -278,12 +370,15 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
         [{**s, "tools": [registry.get(n).spec() for n in s["tool_names"]]} for s in agent_dd.kept]))
     write_jsonl(out / "test_queries.jsonl", test_q)
     write_jsonl(out / "general_test.jsonl", gen_test)
-    leak = leakage_report(train_q, test_q, train_templates=train_p + train_c, test_templates=test_p + test_c)
+    leak = leakage_report(train_q, test_q, train_templates=ts.train, test_templates=ts.test)
+    leak["held_out_formats"] = held_out_format_check(mixed, cfg["held_out_formats"])
+    leak["ok"] = leak["ok"] and leak["held_out_formats"]["ok"]
     leak["general"] = leakage_report([{"id": g["id"], "query": g["instruction"]} for g in gen_train],
                                      [{"id": g["id"], "query": g["instruction"]} for g in gen_test])
     (out / "leakage_report.json").write_text(json.dumps(leak, ensure_ascii=False, indent=2), encoding="utf-8")
     _write_rejections(out / "rejections.csv", records, verdicts)
 
+    found = [t.name for t in meta_templates_from(template_dirs)]
     count, counter_name = st.token_counter()
     traces_df = st.trace_table(accepted)
     samples_df = st.sample_table(mixed, count)
@@ -295,7 +390,16 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
         "queries": {"bank": len(bank), "bank_duplicates_removed": len(bank_dd.removed), "train_pool": len(split.train),
                     "test_pool": len(split.test), "dropped_for_leakage": len(split.dropped), "train": len(train_q),
                     "test": len(test_q), "test_groups": split.test_groups, "split_by": split_by},
-        "train_templates": train_p + train_c, "test_templates": test_p + test_c,
+        "train_templates": ts.train, "test_templates": ts.test, "template_groups": ts.groups,
+        "template_dirs": [str(Path(d).resolve()) for d in template_dirs or ()],
+        "levers": {k: cfg[k] for k in LEVER_DEFAULTS},
+        "meta_templates": {"share": cfg["meta_templates"], "found": len(found), "labelled": ts.meta_planning,
+                           "held_out_format": [n for n in ts.format_planning if n in found],
+                           "unused": [n for n in found if n not in ts.meta_planning + ts.format_planning],
+                           "jobs": sum(j.template in ts.meta_planning for j in jobs), "of_jobs": len(jobs)},
+        "held_out_format_check": leak["held_out_formats"],
+        "step_balance": {k: v for k, v in balance.items() if k not in ("before", "after")},
+        "step_actions": {"before": balance["before"], "after": balance["after"]},
         "labelling": {**report.to_dict(), "jobs": len(jobs), "labelled": len(records), "failures": len(still_failing),
                       "failure_log_lines": len(failures)},
         "filters": {"accepted": len(accepted), "rejected": len(records) - len(accepted),
@@ -303,7 +407,8 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                     "flagged_for_review": len(flagged), "review": review,
                     "emulator_noise": {"traces_with_injected_noise": sum(noisy),
                                        "of_which_rejected": sum(n and not v.accepted for n, v in zip(noisy, verdicts))}},
-        "samples": {"agent": len(agent_dd.kept), "agent_exact_duplicates_removed": len(agent_dd.removed),
+        "samples": {"agent": len(balanced), "agent_unique": len(agent_dd.kept), "step_balance_copies": balance["added"],
+                    "agent_exact_duplicates_removed": len(agent_dd.removed),
                     "general": mix_info["general"], "total": len(mixed), "mix": mix_info,
                     "general_duplicates_removed": len(gen_dd.removed), "general_test": len(gen_test),
                     "accepted_templates": sorted({s["template"] for s in agent_dd.kept})},

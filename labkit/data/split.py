@@ -105,3 +105,15 @@ def leakage_report(train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any
         "ok": not pairs["exact"] and not pairs["near"] and not shared_gold
         and not set(train_templates) & set(test_templates),
     }
+
+
+def held_out_format_check(samples: Sequence[dict[str, Any]], families: Sequence[str]) -> dict[str, Any]:
+    """Whether any agent training sample is written in a held-out output-format family (``held_out_formats``):
+    read from the samples themselves (their template's format), not from the template split that made them."""
+    from labkit.templates import load_template
+
+    family = {name: load_template(name).format.family
+              for name in sorted({s["template"] for s in samples if s.get("source") == "agent"})}
+    trained = sorted(n for n, f in family.items() if f in families)
+    return {"families": list(families), "training_families": sorted(set(family.values())),
+            "templates_in_held_out_families": trained, "ok": not trained}

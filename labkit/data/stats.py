@@ -61,9 +61,15 @@ def summarize(traces: pd.DataFrame, samples: pd.DataFrame, max_len: int | None =
         "tool_steps_per_trace": {int(k): int(v) for k, v in traces["tool_steps"].value_counts().sort_index().items()}
         if len(traces) else {},
         "samples_per_template": {k: int(v) for k, v in samples["template"].value_counts().items()} if len(samples) else {},
-        "tokens": {"mean": round(float(tok.mean()), 1), "p50": int(tok.median()), "p95": int(tok.quantile(0.95)),
-                   "max": int(tok.max()), "total": int(tok.sum())},
+        "tokens": _token_summary(tok),
+        "tokens_by_source": {str(src): _token_summary(df["total_tokens"]) for src, df in samples.groupby("source")}
+        if len(samples) else {},
     }
+
+
+def _token_summary(tok: pd.Series) -> dict[str, Any]:
+    return {"mean": round(float(tok.mean()), 1), "min": int(tok.min()), "p50": int(tok.median()),
+            "p95": int(tok.quantile(0.95)), "max": int(tok.max()), "total": int(tok.sum())}
 
 
 def plot_overview(traces: pd.DataFrame, samples: pd.DataFrame, rejections: pd.DataFrame) -> Any:

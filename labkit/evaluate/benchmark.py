@@ -16,7 +16,7 @@ Each record is one query in one situation, with a rendered prompt for several te
 Queries with no gold tool call (answered directly) are left out: every record type above needs a tool step.
 
 Our extra fields (the public file lacks them; the scorer treats them as optional): ``template_tags`` (template ->
-"seen" | "unseen", from the data stage's ``train_templates`` / ``test_templates``), ``output_formats``
+"seen" | "unseen" | "held-out format", from the data stage's template groups), ``output_formats``
 (template -> labkit.parsing format), ``lang``, ``step``.
 """
 
@@ -36,6 +36,7 @@ from labkit.records import RECORD_TYPES, load_benchmark, read_queries  # noqa: F
 from labkit.types import CompletedTask, ToolCall
 
 PROFILE_NAME = {"zh": "小析", "en": "Lexi"}
+TEMPLATE_GROUPS = ("seen", "unseen", "held-out format")  # the template tags a benchmark record can carry
 
 
 def benchmark_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -198,10 +199,15 @@ def _reflection(q: Mapping[str, Any], chooser: _Chooser, registry: Any, rng: ran
     return [rec]
 
 
-def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    """Held-out queries and the (seen, unseen) template names that the data stage wrote into ``data_dir``."""
+def read_template_groups(data_dir: str | Path) -> dict[str, list[str]]:
+    """The data stage's template groups (stats.json of ``data_dir``): ``seen`` (hand-written training templates),
+    ``meta`` (Meta-Agent templates trained on), ``unseen`` (held-out templates, trained formats) and ``held-out
+    format`` (templates in an output-format family no training template uses). A build without groups (before
+    Meta-Agent Tuning) gives ``train_templates`` as seen and ``test_templates`` as unseen. The folders the build
+    took templates from (``template_dirs``) are added to the template search path, so every name loads."""
+    from labkit.templates import add_template_dir
+
     data_dir = Path(data_dir)
-    queries = read_queries(data_dir / "test_queries.jsonl", allow_empty=True)
     stats_path = data_dir / "stats.json"
     if not stats_path.exists():
         raise DataFileError(stats_path, "file not found (run the data stage, notebook 03)")
@@ -212,7 +218,39 @@ def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], l
     for key in ("train_templates", "test_templates"):
         if not isinstance(stats.get(key), list):
             raise DataFileError(stats_path, "expected a list of template names", field=key)
-    return queries, list(stats["train_templates"]), list(stats["test_templates"])
+    groups = stats.get("template_groups") or {"seen": stats["train_templates"], "unseen": stats["test_templates"]}
+    if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
+        raise DataFileError(stats_path, "expected a mapping of group -> template names", field="template_groups")
+    for folder in stats.get("template_dirs") or []:
+        if not Path(folder).is_dir():
+            raise DataFileError(stats_path, f"the template folder {folder} is gone (run notebook 04 again, or build "
+                                "the data again)", field="template_dirs")
+        add_template_dir(folder)
+    return {g: list(groups.get(g) or []) for g in ("seen", "meta", *TEMPLATE_GROUPS[1:])}
+
+
+def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Held-out queries and the (seen, unseen) template names that the data stage wrote into ``data_dir``
+    (:func:`read_template_groups`; the held-out formats are a group of their own, see :func:`format_benchmark`)."""
+    groups = read_template_groups(data_dir)
+    queries = read_queries(Path(data_dir) / "test_queries.jsonl", allow_empty=True)
+    return queries, groups["seen"], groups["unseen"]
+
+
+def format_benchmark(queries: Sequence[Mapping[str, Any]], templates: Sequence[str], *,
+                     templates_per_record: int = 1, registry: Any = None, seed: int = 0,
+                     out_path: str | Path | None = None) -> list[dict[str, Any]]:
+    """The held-out output formats' benchmark: the same plan/tool-use and reflection situations as
+    :func:`build_benchmark` makes for these queries and seed, rendered with ``templates`` (``templates_per_record``
+    of them per record, rotated) and tagged ``"held-out format"`` (no templates: no records). Scored on its own, so the main benchmark's
+    Overall keeps its meaning; :func:`labkit.evaluate.report.group_table` puts the groups side by side."""
+    records = build_benchmark(queries, seen=[], unseen=templates, templates_per_record=(0, templates_per_record),
+                              types=("plantooluse", "reflextion"), registry=registry, seed=seed) if templates else []
+    for r in records:
+        r["template_tags"] = {t: TEMPLATE_GROUPS[2] for t in r["template_tags"]}
+    if out_path is not None:
+        write_jsonl(out_path, records)
+    return records
 
 
 def general_test_path(data_dir: str | Path) -> Path | None:

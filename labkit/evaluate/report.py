@@ -1,5 +1,6 @@
 """Tables and plots of evaluation results: the note's score table, bar + radar charts, seen/unseen template
-breakdown, and a general-ability check (ROUGE-L on held-out general SFT samples) to show forgetting."""
+breakdown, the three template groups (seen, unseen, held-out output formats) with intervals, and a general-ability
+check (ROUGE-L on held-out general SFT samples) to show forgetting."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from labkit.evaluate.benchmark import TEMPLATE_GROUPS
 from labkit.evaluate.rouge import bleu, rouge_l
 from labkit.evaluate.runner import GenerationStats, cached_generate
 from labkit.evaluate.scorer import DIMENSIONS, ScoreReport
@@ -116,7 +118,8 @@ def query_of(record_id: str) -> str:
 
 
 def score_intervals(report: ScoreReport, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
-                    tag: str | None = None, unit: Any = query_of) -> pd.DataFrame:
+                    tag: str | None = None, unit: Any = query_of,
+                    dims: Sequence[str] = DIMENSIONS) -> pd.DataFrame:
     """Percentile-bootstrap intervals for every ability and Overall (percent).
 
     The resampling unit is the held-out *query* (``unit``: record id -> unit; each query contributes several
@@ -124,13 +127,15 @@ def score_intervals(report: ScoreReport, *, n_boot: int = 2000, level: float = 0
     much the score would move on another draw of queries like these. ``tag`` keeps only "seen" or "unseen"
     templates; Profile records have a single persona prompt (no seen/unseen pair), so they are kept in both views
     and Overall stays comparable. Returns a frame indexed by ability with ``score``, ``low``, ``high``,
-    ``records`` and ``units``.
+    ``records`` and ``units``. ``dims``: the abilities to report; Overall is then their weighted mean (weights
+    renormalised over the ones present).
     """
     import numpy as np
 
     from labkit.evaluate.scorer import WEIGHTS
 
-    rows = [r for r in report.rows if tag is None or r.tag == tag or r.dimension == "Profile"]
+    rows = [r for r in report.rows if (tag is None or r.tag == tag or r.dimension == "Profile")
+            and r.dimension in dims]
     per: dict[str, dict[str, list[float]]] = {}
     for r in rows:
         per.setdefault(r.dimension, {}).setdefault(r.id, []).append(r.score)
@@ -140,7 +145,7 @@ def score_intervals(report: ScoreReport, *, n_boot: int = 2000, level: float = 0
     weights = rng.multinomial(len(units), [1 / len(units)] * len(units), size=n_boot) if units else np.zeros((0, 0))
     boot: dict[str, np.ndarray] = {}
     out: dict[str, dict[str, float | int | None]] = {}
-    for dim in DIMENSIONS:
+    for dim in dims:
         recs = per.get(dim, {})
         if not recs:
             out[dim] = {"score": None, "low": None, "high": None, "records": 0, "units": 0}
@@ -151,7 +156,7 @@ def score_intervals(report: ScoreReport, *, n_boot: int = 2000, level: float = 0
         total = w.sum(axis=1)
         boot[dim] = np.where(total > 0, (w * scores).sum(axis=1) / np.maximum(total, 1), np.nan)
         out[dim] = {"score": 100 * scores.mean(), "records": len(recs), "units": len(set(owner.tolist()))}
-    present = [d for d in DIMENSIONS if d in boot]
+    present = [d for d in dims if d in boot]
     if present:
         wsum = sum(WEIGHTS[d] for d in present)
         boot["Overall"] = sum(WEIGHTS[d] * boot[d] for d in present) / wsum
@@ -169,14 +174,44 @@ def score_intervals(report: ScoreReport, *, n_boot: int = 2000, level: float = 0
     return frame
 
 
+def _interval_cells(frame: pd.DataFrame) -> dict[str, str]:
+    return {k: ("n/a" if pd.isna(v.score) else f"{v.score:.1f} [{v.low:.1f}, {v.high:.1f}]")
+            for k, v in frame.iterrows()}
+
+
 def interval_table(reports: Mapping[str, ScoreReport], **kw: Any) -> pd.DataFrame:
     """One row per model, ``score [low, high]`` per ability and Overall (see :func:`score_intervals`)."""
-    rows = {}
-    for name, r in reports.items():
-        f = score_intervals(r, **kw)
-        rows[name] = {k: ("n/a" if pd.isna(v.score) else f"{v.score:.1f} [{v.low:.1f}, {v.high:.1f}]")
-                      for k, v in f.iterrows()}
+    rows = {name: _interval_cells(score_intervals(r, **kw)) for name, r in reports.items()}
     return pd.DataFrame(rows).T[COLUMNS] if rows else pd.DataFrame(columns=COLUMNS)
+
+
+STEP_DIMENSIONS = ("Planning", "Tool-use", "Reflection")  # the abilities every template group is scored on
+
+
+def group_table(*report_sets: Mapping[str, ScoreReport], groups: Sequence[str] = TEMPLATE_GROUPS,
+                dims: Sequence[str] = STEP_DIMENSIONS, **kw: Any) -> pd.DataFrame:
+    """Seen templates, unseen templates and held-out output formats side by side: one row per (model, group),
+    ``score [low, high]`` per ability in ``dims`` and their weighted Overall (``Overall (P/T/R)``), with query
+    bootstrap intervals (:func:`score_intervals`), plus the number of scored records. ``report_sets``: reports by
+    model name, e.g. the main benchmark's and :func:`labkit.evaluate.benchmark.format_benchmark`'s; a model's rows
+    are pooled over the sets. Concluding and Profile are left out: held-out formats are planning formats, and the
+    persona prompt is the same in every group. A group with no template is left out."""
+    import dataclasses
+
+    pooled: dict[str, ScoreReport] = {}
+    for reports in report_sets:
+        for name, r in reports.items():
+            pooled[name] = dataclasses.replace(r, rows=pooled[name].rows + r.rows) if name in pooled else r
+    rows = []
+    for name, r in pooled.items():
+        for group in groups:
+            frame = score_intervals(r, tag=group, dims=dims, **kw)
+            if not int(frame.loc["Overall", "records"]):
+                continue
+            cells = _interval_cells(frame)
+            rows.append({"model": name, "group": group, **{d: cells[d] for d in dims},
+                         "Overall (P/T/R)": cells["Overall"], "records": int(frame.loc["Overall", "records"])})
+    return pd.DataFrame(rows).set_index(["model", "group"]) if rows else pd.DataFrame()
 
 
 def mix_effect_table(results: Mapping[str, Any]) -> pd.DataFrame:

@@ -48,6 +48,11 @@ def known_formats() -> list[str]:
     return list(OUTPUT_FORMATS) + sorted(_declared)
 
 
+def format_families() -> list[str]:
+    """Every value ``OutputFormat.family`` can take: ``builtin:<name>`` per built-in, ``declared:<style>`` per style."""
+    return [f"builtin:{n}" for n in BUILTIN_FORMATS] + [f"declared:{s}" for s in STYLES]
+
+
 def register(fmt: DeclaredFormat) -> DeclaredFormat:
     """Make a declared format known by name (idempotent for an identical declaration).
 

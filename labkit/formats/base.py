@@ -92,6 +92,12 @@ class OutputFormat:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
+    @property
+    def family(self) -> str:
+        """The kind of output: ``builtin:<name>`` for a built-in format, ``declared:<style>`` (json, yaml, xml, kv,
+        prefixed) for a declared one, so two declared formats with other field names are still one family."""
+        return f"declared:{getattr(self, 'style', '?')}" if self.declared else f"builtin:{self.name}"
+
     # -- parsing ------------------------------------------------------------------------------------------------
     def parse(self, text: Any, tools: Any = None) -> ParseResult:
         """Read one model output. Never raises; bad input gives a :class:`ParseError` with a code from ERROR_CODES.

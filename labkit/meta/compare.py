@@ -165,7 +165,8 @@ def run_comparison(mode: str = "smoke", *, train_mode: str | None = None, seeds:
     data: dict[str, Any] = {}
     for arm, names in arms.items():
         built = build_dataset(mode, out / "data" / arm, templates=names, test_templates=split.test + [
-            "meta_conclusion_brief_en"], templates_per_query=1, progress=progress)
+            "meta_conclusion_brief_en"], templates_per_query=1, progress=progress,
+            overrides={"held_out_formats": list(HELD_OUT_FAMILIES), "step_balance": None})  # this split's own rule
         data[arm] = {"samples": built.stats["samples"]["total"], "agent": built.stats["samples"]["agent"],
                      "templates": built.stats["samples"]["accepted_templates"]}
     test_q = read_jsonl(out / "data" / "single" / "test_queries.jsonl")

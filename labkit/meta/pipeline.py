@@ -212,6 +212,34 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
                       kept_templates, settings)
 
 
+def tuning_data(mode: str, templates_dir: str | Path, data_dir: str | Path | None = None, *,
+                teacher: str | None = None, progress: bool = False) -> Any:
+    """Meta-Agent Tuning (note §4.2): the data stage again, now given the kept templates in ``templates_dir``
+    (``labkit.data.build_dataset(..., template_dirs=[templates_dir])``); the mode's ``data`` section says how many
+    template slots they get (``meta_templates``) and which output-format families stay test-only
+    (``held_out_formats``). Teacher, seed and mix ratio are those of the build already in ``data_dir`` (default
+    ``runs/data/<mode>``, its stats.json), so the hand-written jobs it labelled are reused, not labelled again;
+    with no earlier build the data stage's defaults apply. Returns the :class:`labkit.data.pipeline.BuildResult`."""
+    from labkit.data.pipeline import build_dataset
+    from labkit.errors import DataFileError
+    from labkit.jsonl import read_text
+
+    folder = Path(data_dir) if data_dir else runs_dir() / "data" / mode
+    kw: dict[str, Any] = {}
+    stats_path = folder / "stats.json"
+    if stats_path.exists():
+        try:
+            earlier = json.loads(read_text(stats_path))
+        except json.JSONDecodeError as exc:
+            raise DataFileError(stats_path, f"invalid JSON ({exc.msg})", line=exc.lineno) from None
+        kw = {"teacher": earlier.get("teacher"), "seed": earlier.get("seed"),
+              "agent_general_ratio": (earlier.get("samples") or {}).get("mix", {}).get("ratio")}
+    if teacher is not None:
+        kw["teacher"] = teacher
+    return build_dataset(mode, folder, template_dirs=[templates_dir], progress=progress,
+                         **{k: v for k, v in kw.items() if v is not None})
+
+
 def _forget_dropped_formats(keep: set[str], candidate_formats: Sequence[str]) -> None:
     """Declared formats that only dropped candidates used leave the registry (they would still steer detection)."""
     from labkit.formats import BUILTIN_FORMATS

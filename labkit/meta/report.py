@@ -53,9 +53,8 @@ def mean_pairwise_similarity(templates: Sequence[AgentTemplate]) -> float:
 
 
 def format_family(template: AgentTemplate) -> str:
-    """'builtin:<name>' or 'declared:<style>' - how many *kinds* of output a set covers."""
-    fmt = template.format
-    return f"declared:{getattr(fmt, 'style', '?')}" if fmt.declared else f"builtin:{fmt.name}"
+    """'builtin:<name>' or 'declared:<style>' - how many *kinds* of output a set covers (``OutputFormat.family``)."""
+    return template.format.family
 
 
 def diversity(templates: Sequence[AgentTemplate]) -> dict[str, Any]:

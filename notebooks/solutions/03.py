@@ -18,4 +18,4 @@ print(my_suspects)
 
 # %% solution 03.3
 my_ratio = 5
-my_mix = {"ratio": my_ratio, "n_general": round(len(samples_dd.kept) / my_ratio), "without_general": "B"}
+my_mix = {"ratio": my_ratio, "n_general": round(len(agent) / my_ratio), "without_general": "B"}
