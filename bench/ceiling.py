@@ -77,7 +77,7 @@ def main() -> None:
         row = {"point": name, **progress_at(run, step), "eval_seconds": round(time.perf_counter() - t, 1)}
         for tag in (None, "seen", "unseen"):
             f = rep.score_intervals(report, tag=tag)
-            row[tag or "all"] = {dim: [round(v.score, 1), round(v.low, 1), round(v.high, 1)] for dim, v in f.iterrows()}
+            row[tag or "all"] = {dim: [round(float(x), 1) for x in (v.score, v.low, v.high)] for dim, v in f.iterrows()}
         if not a.skip_agent:
             traces = out / "agent_traces.jsonl"
             traces.unlink(missing_ok=True)
