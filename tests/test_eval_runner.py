@@ -149,3 +149,26 @@ def test_learning_curve_reads_base_and_final_answers_from_the_full_evaluation(tm
     assert list(curve["generated"]) == [0, 0] and sum(m.calls for m in loaded) == 0
     fresh = learning_curve(tuned, bench, tmp_path / "eval_fresh", base="base-x", n_queries=2)  # no caches given
     assert all(fresh["generated"] > 0) and list(fresh["Overall"]) == list(curve["Overall"])
+
+
+@dataclass
+class SilentStudent(CountingModel):
+    """A local student that sometimes answers nothing (an immediate end of turn)."""
+
+    def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
+        self.calls += len(batch)
+        return [ChatResult("" if "ReACT" in str(m) or len(str(m)) % 2 else "Thought: x", self.name) for m in batch]
+
+
+def test_empty_answers_are_scored_as_given_and_generated_again_next_time(tmp_path: Path) -> None:
+    bench, cache = load_benchmark(FIXTURE), tmp_path / "cache.jsonl"
+    n_prompts = sum(len(r["prompt_input"]) for r in bench)
+    first = SilentStudent()
+    preds, stats = generate_predictions(first, bench, cache)
+    texts = [t for p in preds for t in (p["model_predict"].values() if isinstance(p["model_predict"], dict)
+                                        else [p["model_predict"]])]
+    empty = sum(not t for t in texts)
+    assert len(texts) == n_prompts and 0 < empty < n_prompts and len(RequestCache(cache)) == n_prompts - empty
+    again = SilentStudent()
+    generate_predictions(again, bench, cache)
+    assert again.calls == empty  # only the empty answers are asked again

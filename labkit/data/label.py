@@ -4,10 +4,12 @@ Every step's prompt and output is recorded (the trace). Results go to ``labelled
 job, fsynced) and errors to ``failures.jsonl`` (one line per failed attempt, with its reason). Only
 ``labelled.jsonl`` marks a job done: ``failures.jsonl`` is a log, so a resumed run retries every failed job. A job is
 never half written, so a run killed with SIGKILL resumes where it stopped, with nothing lost and nothing duplicated.
+An empty (or whitespace-only) teacher reply fails the job (:class:`EmptyReply`) instead of becoming a label.
 Teacher requests go through :class:`~labkit.llm.cached.CachedChatModel`, so a re-run makes no teacher calls.
 
 Time is bounded: each teacher call by the client's own deadline, each job by ``job_deadline_s`` (checked before
-every call; an overrun is a failure, retried on resume) and, optionally, the whole run by ``deadline_s`` (jobs not
+every call and passed down to the transport as a :func:`~labkit.llm.base.call_deadline`, so a silent or trickling
+server is cut when the job's time is up; an overrun is a failure, retried on resume) and, optionally, the whole run by ``deadline_s`` (jobs not
 started by then are left for the next run and reported as ``not_started``).
 """
 
@@ -28,6 +30,7 @@ from labkit.agent import is_planning_format, run_agent
 from labkit.errors import LabkitError, scrub
 from labkit.jsonl import read_jsonl
 from labkit.llm import ChatModel, get_model, model_id
+from labkit.llm.base import call_deadline
 from labkit.llm.cached import CachedChatModel, RequestCache, Usage
 from labkit.store import KeyedStore
 from labkit.templates import AgentTemplate, load_template
@@ -90,6 +93,10 @@ class JobDeadlineExceeded(LabkitError):
     """A labelling job ran past its ``job_deadline_s``; it is logged as a failure and retried on resume."""
 
 
+class EmptyReply(LabkitError):
+    """The teacher answered with nothing (empty or whitespace only): the job fails and is retried on resume."""
+
+
 class _Recorder:
     """Per-job wrapper that remembers each reply's backend ``meta`` (e.g. the emulator's injected noise) and stops a
     job that has run past its deadline."""
@@ -103,7 +110,19 @@ class _Recorder:
         if self.deadline_s is not None and spent > self.deadline_s:
             raise JobDeadlineExceeded(f"job ran {spent:.1f} s, past its deadline of {self.deadline_s:g} s, "
                                       f"after {len(self.metas)} teacher calls")
-        result = self.model.chat(messages, **kw)
+        left = None if self.deadline_s is None else self.deadline_s - spent
+        try:
+            with call_deadline(left, f"job_deadline_s={self.deadline_s:g}"):  # the transport cuts the call there
+                result = self.model.chat(messages, **kw)
+        except Exception as exc:
+            spent = time.monotonic() - self.start
+            if self.deadline_s is None or spent < self.deadline_s:
+                raise
+            raise JobDeadlineExceeded(f"job ran {spent:.1f} s, past its deadline of {self.deadline_s:g} s, in teacher "
+                                      f"call {len(self.metas) + 1}: {scrub(str(exc))[:500]}") from None
+        if not result.text.strip():
+            raise EmptyReply(f"the teacher ({self.name}) gave an empty reply to call {len(self.metas) + 1}; "
+                             "an empty reply is not a label (it was not cached; the job is retried on resume)")
         self.metas.append({**result.meta, "cached": result.cached})
         return result
 

@@ -15,6 +15,7 @@ import csv
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -263,6 +264,12 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     records, verdicts, review = apply_decisions(records, verdicts, decisions,
                                                 lambda r: check_record(r, by_id[r["query_id"]], registry))
     accepted = [r for r, v in zip(records, verdicts) if v.accepted]
+    if not accepted:
+        codes = Counter(v.reasons[0]["code"] for v in verdicts if v.reasons)
+        raise LabkitError(f"the data stage accepted nothing: {len(records)} jobs labelled, 0 accepted (first "
+                          f"rejection reasons: {dict(codes.most_common(5))}); nothing was written to {out} (earlier "
+                          f"outputs and the cached teacher answers are kept). Look at the teacher's answers in "
+                          f"{label_dir / 'labelled.jsonl'}, fix the teacher or the filters, and run again.")
 
     # 4. samples, anonymised, exact-deduplicated; general data split and mixed in.
     agent = agent_samples(accepted)

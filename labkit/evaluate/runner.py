@@ -56,20 +56,23 @@ def cached_generate(model: Any, prompts: Sequence[tuple[str, Any]], cache_path: 
     cached = CachedChatModel(model, RequestCache(cache_path), mid=mid)
     chats = [[{"role": "user", "content": p}] for p, _ in prompts]
     keys = [cached.key(c, **d.kwargs()) for c, (_, d) in zip(chats, prompts)]
-    todo = sorted({k: (c, d) for k, c, (_, d) in zip(keys, chats, prompts) if k not in cached.cache}.items(),
+    answers: dict[str, str] = {k: str(hit["text"]) for k in keys if (hit := cached.cache.get(k)) is not None}
+    todo = sorted({k: (c, d) for k, c, (_, d) in zip(keys, chats, prompts) if k not in answers}.items(),
                   key=lambda kv: (repr(kv[1][1]), len(kv[1][0][0]["content"])))  # one setting per batch, similar lengths
-    stats = GenerationStats(prompts=len(prompts), cached=sum(k in cached.cache for k in keys))
+    stats = GenerationStats(prompts=len(prompts), cached=sum(k in answers for k in keys))
     start = time.perf_counter()
     for i in range(0, len(todo), batch_size):
         chunk = todo[i: i + batch_size]
         for dec in sorted({d for _, (_, d) in chunk}, key=repr):
-            results = cached.chat_batch([c for _, (c, d) in chunk if d == dec], **dec.kwargs())
+            asked = [(k, c) for k, (c, d) in chunk if d == dec]
+            results = cached.chat_batch([c for _, c in asked], **dec.kwargs())
+            answers.update((k, res.text) for (k, _), res in zip(asked, results))  # an empty answer is not cached
             stats.generated += len(results)
             stats.completion_tokens += sum(res.completion_tokens for res in results)
         if progress:
             progress(min(i + batch_size, len(todo)), len(todo))
     stats.seconds = time.perf_counter() - start
-    return [str(cached.cache.get(k)["text"]) for k in keys], stats  # type: ignore[index]
+    return [answers[k] for k in keys], stats
 
 
 def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cache_path: str | Path, *,
