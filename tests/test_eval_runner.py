@@ -172,3 +172,39 @@ def test_empty_answers_are_scored_as_given_and_generated_again_next_time(tmp_pat
     again = SilentStudent()
     generate_predictions(again, bench, cache)
     assert again.calls == empty  # only the empty answers are asked again
+
+
+@pytest.mark.parametrize("scores", ["missing", "unreadable", "not an object"])
+def test_the_owner_of_an_eval_folder_is_read_from_its_predictions(tmp_path: Path, scores: str) -> None:
+    from labkit.errors import LabkitError
+
+    bench, out = load_benchmark(FIXTURE), tmp_path / "eval"
+    evaluate_model(CountingModel(name="model-a"), bench, out)
+    if scores == "missing":
+        (out / "scores.json").unlink()
+    else:
+        (out / "scores.json").write_text("{not json" if scores == "unreadable" else "[1, 2]")
+    before = (out / "predictions.jsonl").read_bytes()
+    with pytest.raises(LabkitError, match=r"holds the results of model 'model-a'.*its predictions.jsonl"):
+        evaluate_model(CountingModel(name="model-b"), bench, out)
+    assert (out / "predictions.jsonl").read_bytes() == before
+    evaluate_model(CountingModel(name="model-a"), bench, out)  # its own folder: fine
+
+
+def test_predictions_that_name_no_model_are_not_overwritten_without_a_scores_file(tmp_path: Path) -> None:
+    from labkit.errors import LabkitError
+    from labkit.jsonl import read_jsonl, write_jsonl
+
+    bench, out = load_benchmark(FIXTURE), tmp_path / "eval"
+    evaluate_model(CountingModel(name="model-a"), bench, out)
+    legacy = [{k: v for k, v in r.items() if k != "model_id"} for r in read_jsonl(out / "predictions.jsonl")]
+    write_jsonl(out / "predictions.jsonl", legacy)  # as an older labkit (or another tool) wrote them
+    evaluate_model(CountingModel(name="model-a"), bench, out)  # scores.json names the owner: its own folder
+    write_jsonl(out / "predictions.jsonl", legacy)
+    (out / "scores.json").unlink()
+    before = (out / "predictions.jsonl").read_bytes()
+    for name in ("model-a", "model-b"):
+        with pytest.raises(LabkitError, match=r"do not name their model.*overwrite=True"):
+            evaluate_model(CountingModel(name=name), bench, out)
+    assert (out / "predictions.jsonl").read_bytes() == before
+    evaluate_model(CountingModel(name="model-b"), bench, out, overwrite=True)
