@@ -435,3 +435,43 @@ def test_a_data_stage_that_accepts_nothing_raises_and_writes_nothing(data_dir: P
         build_dataset("smoke", out, teacher=AllGarbageTeacher(), test_fraction=0.3, workers=2, progress=False)
     assert (out / "train.jsonl").read_text() == '{"earlier": "output"}\n' and not (out / "stats.json").exists()
     assert (out / "labelling" / "labelled.jsonl").stat().st_size > 0  # the labels are kept for inspection
+
+
+def test_labelling_settings_are_part_of_the_job_identity(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_labelled, plan_jobs, teacher_job_id
+    from labkit.data.queries import load_queries
+
+    jobs, out = plan_jobs(load_queries(), ["kagent_planning_zh"], conclusion_templates=CONCLUSIONS), tmp_path / "s"
+    first = label_jobs(jobs, "sandbox:noise=0.3", out, workers=2, progress=False)
+    assert first.job_ids == [teacher_job_id(j.job_id, first.teacher_id) for j in jobs]  # default ids unchanged
+    short = label_jobs(jobs, "sandbox:noise=0.3", out, workers=2, progress=False, max_steps=1)
+    assert short.skipped == 0 and short.new == len(jobs), "a changed max_steps must not reuse the old labels"
+    assert not set(short.job_ids) & set(first.job_ids)
+    by_id = {r["job_id"]: r for r in load_labelled(out)}
+    assert all(len([s for s in by_id[i]["trace"]["steps"] if s.get("kind") != "conclusion"]) <= 1
+               for i in short.job_ids)
+    assert all(by_id[i]["settings"]["max_steps"] == 1 for i in short.job_ids)
+    tokens = label_jobs(jobs, "sandbox:noise=0.3", out, workers=2, progress=False, max_new_tokens=64)
+    assert tokens.new == len(jobs) and len(set(first.job_ids + short.job_ids + tokens.job_ids)) == 3 * len(jobs)
+    for kw in ({}, {"max_steps": 1}, {"max_new_tokens": 64}):  # each setting finds its own labels again
+        again = label_jobs(jobs, "sandbox:noise=0.3", out, workers=2, progress=False, **kw)
+        assert again.skipped == len(jobs) and again.usage.calls == 0
+    other_tools = plan_jobs(load_queries(), ["kagent_planning_zh"], conclusion_templates=CONCLUSIONS, seed=7)
+    assert [j.tools for j in other_tools] != [j.tools for j in jobs]
+    moved = label_jobs(other_tools, "sandbox:noise=0.3", out, workers=2, progress=False)
+    changed = [i for i, j, k in zip(moved.job_ids, other_tools, jobs) if j.tools != k.tools]
+    assert changed and all("~" in i for i in changed) and moved.new >= len(changed)
+
+
+def test_labels_from_before_settings_were_recorded_stay_valid(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs, out = plan_jobs(load_queries()[:3], ["react"]), tmp_path / "old"
+    label_jobs(jobs, "sandbox", out, workers=1, progress=False)
+    path = out / "labelled.jsonl"
+    old = [{k: v for k, v in json.loads(line).items() if k != "settings"} for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in old))  # as an older labkit wrote it
+    again = label_jobs(jobs, "sandbox", out, workers=1, progress=False)
+    assert again.skipped == 3 and again.usage.calls == 0 and set(again.job_ids) == {r["job_id"] for r in old}
+    assert label_jobs(jobs, "sandbox", out, workers=1, progress=False, max_steps=2).new == 3
