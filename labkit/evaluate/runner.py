@@ -25,7 +25,7 @@ from typing import Any
 from labkit.errors import LabkitError
 from labkit.evaluate.rouge import rouge_l
 from labkit.evaluate.scorer import ScoreReport, output_format_of, score_predictions
-from labkit.jsonl import append_jsonl, iter_jsonl, read_text, write_jsonl
+from labkit.jsonl import append_jsonl, iter_jsonl, read_json, write_jsonl
 from labkit.llm.base import model_id
 from labkit.llm.cached import CachedChatModel, RequestCache
 
@@ -108,8 +108,8 @@ def _recorded_owners(out_dir: Path) -> list[tuple[str, str, str | None]]:
     scores, preds = out_dir / "scores.json", out_dir / "predictions.jsonl"
     if scores.is_file():
         try:
-            saved = json.loads(read_text(scores))
-        except (LabkitError, ValueError, RecursionError):
+            saved = read_json(scores)
+        except LabkitError:
             saved = None
         field = next((f for f in ("model_id", "model") if isinstance(saved, dict) and saved.get(f)), None)
         if field is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from transformers.trainer_utils import get_last_checkpoint
 
 from labkit.errors import LabkitError
+from labkit.jsonl import read_json
 from labkit.llm.compat import architecture
 
 BASE_RECORD = "labkit_base_model.json"
@@ -57,11 +58,11 @@ def base_identity(model_path: str | Path) -> dict[str, Any]:
 def recorded_base(out: str | Path) -> dict[str, Any] | None:
     """The base model recorded in ``out`` (None: no record, e.g. a run from before records existed)."""
     path = Path(out) / BASE_RECORD
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         return None
-    except (OSError, ValueError) as exc:
+    try:
+        record = read_json(path)
+    except LabkitError as exc:
         raise LabkitError(f"{path} is unreadable ({exc}); it says which model this folder trains. Use a new "
                           "output_dir, or set resume=False to start over in this one") from None
     if not isinstance(record, dict) or not isinstance(record.get("fingerprint"), str):
