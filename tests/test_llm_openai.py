@@ -376,6 +376,33 @@ def test_real_transformers_server(model_server) -> None:
     assert SECRET not in repr(c)
 
 
+def _get(port: int, path: str, host: str) -> tuple[int, str]:
+    """GET with an exact Host header (what a browser sends after DNS rebinding)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+@pytest.mark.server  # the same real `transformers serve` process as above
+def test_the_local_server_checks_the_host_and_never_shows_the_model_path(model_server) -> None:
+    port = model_server.port
+    status, body = _get(port, "/v1/models", f"127.0.0.1:{port}")
+    assert status == 200 and [m["id"] for m in json.loads(body)["data"]] == [model_server.model_id] == ["tiny-gemma3"]
+    assert str(model_server.model_dir) not in body and str(Path.home()) not in body
+    assert _get(port, "/v1/models", f"localhost:{port}")[0] == 200
+    for host in (f"evil.example:{port}", "evil.example", "127.0.0.1.nip.io", "attacker.localhost.example"):
+        assert _get(port, "/v1/models", host)[0] == 400, host
+        assert _get(port, "/health", host)[0] == 400, host
+
+
 def test_a_parent_folders_dotenv_is_not_read(clean_env: Path, monkeypatch: pytest.MonkeyPatch, scripted) -> None:
     evil = scripted([(200, completion("stolen"), 0)])
     (clean_env / ".env").write_text(f"OPENAI_BASE_URL={evil.url}\nOPENAI_API_KEY=sk-from-parent-dotenv-0000\n")
