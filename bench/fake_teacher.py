@@ -12,7 +12,9 @@ With ``fault_rate`` > 0 that share of chat requests fails, the kind drawn evenly
 * ``truncated``  — a 200 whose body stops halfway (``Content-Length`` promises more);
 * ``non_json``   — a 200 HTML error page;
 * ``empty``      — a 200 chat completion with an empty ``choices`` list;
-* ``surrogate``  — a 200 whose content ends in a lone surrogate (``\\ud83d``, half an emoji); the reply is usable.
+* ``surrogate``  — a 200 whose content ends in a lone surrogate (``\\ud83d``, half an emoji); the reply is usable;
+* ``blank``      — a 200 chat completion whose content is empty or whitespace only (opt-in: not in the default mix,
+  name it in ``faults``).
 
 Run ``python bench/fake_teacher.py --latency 0.5 --fault-rate 0.3``; it prints ``READY <base_url>`` when serving.
 :func:`start` does that in a child process and returns ``(process, base_url)``.
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 FAULTS = ("429", "500", "timeout", "truncated", "non_json", "empty", "surrogate")
+OPT_IN_FAULTS = ("blank",)
 MODEL = "sandbox-teacher"
 
 
@@ -44,15 +47,15 @@ class TeacherServer(ThreadingHTTPServer):
                  faults: tuple[str, ...] = FAULTS, hang: float = 2.0, retry_after_ms: int = 50, seed: int = 0):
         from labkit.llm import SandboxTeacher
 
-        unknown = set(faults) - set(FAULTS)
+        unknown = set(faults) - set(FAULTS + OPT_IN_FAULTS)
         if unknown:
-            raise ValueError(f"unknown faults {sorted(unknown)}; known: {FAULTS}")
+            raise ValueError(f"unknown faults {sorted(unknown)}; known: {FAULTS + OPT_IN_FAULTS}")
         self.teacher = SandboxTeacher()
         self.latency, self.fault_rate, self.faults, self.hang = latency, fault_rate, tuple(faults), hang
         self.retry_after_ms = retry_after_ms
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
-        self.counts: dict[str, int] = {"chat": 0, "ok": 0, **{f: 0 for f in FAULTS}}
+        self.counts: dict[str, int] = {"chat": 0, "ok": 0, **{f: 0 for f in FAULTS + OPT_IN_FAULTS}}
         self.keys: dict[str, int] = {}  # sha256(api key)[:12] -> requests (never the key itself)
         super().__init__(("127.0.0.1", port), _Handler)
 
@@ -139,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
         result = srv.teacher.chat(request["messages"], max_new_tokens=int(request.get("max_tokens") or 256),
                                   stop=request.get("stop"))
         text = result.text + ("\ud83d" if kind == "surrogate" else "")
+        if kind == "blank":
+            text = ("", " ", "\n", "  \n\t")[srv.counts["blank"] % 4]
         body = {"id": "chatcmpl-bench", "object": "chat.completion", "created": int(time.time()), "model": MODEL,
                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
                 "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,

@@ -1,13 +1,21 @@
 """The ``labkit`` command line: ``labkit labs list|run`` (the instructor runner), ``labkit course build|list``
 (student and instructor notebooks, the exercises) and ``labkit score BENCH PREDS [--compat kagentbench]
-[--switch NAME=on|off ...]`` (KAgentBench scores)."""
+[--switch NAME=on|off ...]`` (KAgentBench scores).
+
+Errors are one line on stderr and exit code 2, never a traceback: bad arguments (argparse; ``--dir`` must be an
+existing folder, ``--out`` must not be an existing file), bad files (:class:`~labkit.errors.DataFileError` from the
+readers, naming file and line), a file-system error, or anything else a command raises (``LABKIT_TRACEBACK=1``
+shows the traceback instead).
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from labkit.errors import LabkitError
@@ -21,21 +29,47 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def existing_folder(text: str) -> Path:
+    """An argparse type: a folder that exists (``--dir``)."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: {'not a folder' if path.exists() else 'no such folder'}")
+    return path
+
+
+def output_folder(text: str) -> Path:
+    """An argparse type: a folder to write into, existing or not, but not an existing file (``--out``)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a file, not a folder")
+    return path
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block): ``labkit ...: error: <what> (see <prog> -h)``, exit 2."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labkit", description="Agent-Tuning lab kit.")
+    parser = Parser(prog="labkit", description="Agent-Tuning lab kit.")
     sub = parser.add_subparsers(dest="command", required=True)
     labs = sub.add_parser("labs", help="run or list the course notebooks").add_subparsers(dest="action",
                                                                                       required=True)
     ls = labs.add_parser("list", help="list the course notebooks in order")
-    ls.add_argument("--dir", default=None, help="notebook folder (default: the repo's notebooks/)")
+    ls.add_argument("--dir", type=existing_folder, default=None,
+                    help="notebook folder (default: the repo's notebooks/)")
     run = labs.add_parser("run", help="execute notebooks with papermill and write report.md / report.html")
     run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
                      help="01, 01_react, 01_react.ipynb or a path (default: all, in order)")
     run.add_argument("--mode", choices=["smoke", "course"], default="smoke")
-    run.add_argument("--out", default=None, help="output folder (default: runs/labs/<timestamp>/)")
+    run.add_argument("--out", type=output_folder, default=None,
+                     help="output folder (default: runs/labs/<timestamp>/)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                      help="extra notebook parameter (repeatable)")
-    run.add_argument("--dir", default=None, help="notebook folder (default: the repo's notebooks/)")
+    run.add_argument("--dir", type=existing_folder, default=None,
+                     help="notebook folder (default: the repo's notebooks/)")
     run.add_argument("--kernel", default="python3")
     run.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
     run.add_argument("--as-is", action="store_true",
@@ -44,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     crs = sub.add_parser("course", help="student / instructor notebooks and their exercises").add_subparsers(
         dest="action", required=True)
     build = crs.add_parser("build", help="write DIR/student/*.ipynb (no solutions) and DIR/instructor/*.ipynb")
-    build.add_argument("--out", default=None, help="output folder (default: runs/course/)")
-    build.add_argument("--dir", default=None, help="notebook folder (default: the repo's notebooks/)")
+    build.add_argument("--out", type=output_folder, default=None, help="output folder (default: runs/course/)")
+    build.add_argument("--dir", type=existing_folder, default=None,
+                       help="notebook folder (default: the repo's notebooks/)")
     crs.add_parser("list", help="list every registered exercise with its note section")
     score = sub.add_parser("score", help="score a KAgentBench-layout predictions file; prints the official line "
                                          "'plan : X, tooluse : X, reflextion : X, conclusion : X, profile : X, "
@@ -140,9 +175,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ("course", "list"): _course_list, ("score", "score"): _score}
     try:
         return handlers[(args.command, args.action)](args)
-    except LabkitError as exc:
-        print(f"labkit: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # the error boundary: one line, exit 2 (LABKIT_TRACEBACK=1: the traceback)
+        if os.environ.get("LABKIT_TRACEBACK"):
+            raise
+        print(f"labkit: error: {error_line(exc)}", file=sys.stderr)
         return 2
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for the user: a labkit error as it is, a file-system error with its path, anything else typed."""
+    if isinstance(exc, LabkitError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    elif isinstance(exc, RecursionError):
+        text = "input nested too deeply to process"
+    else:
+        text = f"{type(exc).__name__}: {exc} (unexpected; LABKIT_TRACEBACK=1 shows where)"
+    text = " ".join(text.split())
+    return text if len(text) <= 2000 else text[:2000] + " …"
 
 
 if __name__ == "__main__":

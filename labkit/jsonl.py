@@ -8,6 +8,10 @@ Text files are read as UTF-8; a UTF-8/UTF-16/UTF-32 byte-order mark, or UTF-16 w
 decoded accordingly, and anything else (e.g. GBK) raises a :class:`DataFileError` naming the file and line.
 Strings holding lone surrogates (``"\\ud800"``, e.g. from a broken server reply) are written as JSON escapes, so
 such a record can always be written and reads back unchanged.
+
+Whatever a file holds, reading it ends in a value or a :class:`DataFileError` naming file and line, never another
+exception: a folder where a file is expected, an unreadable file, invalid JSON, JSON nested too deeply for the
+parser (``RecursionError``) and integers longer than Python converts (``sys.get_int_max_str_digits()``, 4300).
 """
 
 from __future__ import annotations
@@ -53,14 +57,39 @@ def decode_text(data: bytes, path: str | Path) -> str:
                             line=line) from None
 
 
-def read_text(path: str | Path) -> str:
-    """A whole text file, decoded as :func:`decode_text` does."""
+def read_bytes(path: str | Path) -> bytes:
+    """A whole file's bytes; a missing file, a folder or an unreadable file raise :class:`DataFileError`."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise DataFileError(path, "file not found") from None
-    return decode_text(data, path)
+    except IsADirectoryError:
+        raise DataFileError(path, "is a folder, not a file") from None
+    except OSError as exc:
+        raise DataFileError(path, f"cannot read it ({exc.strerror or exc})") from None
+
+
+def read_text(path: str | Path) -> str:
+    """A whole text file, decoded as :func:`decode_text` does."""
+    return decode_text(read_bytes(path), path)
+
+
+def loads_json(text: str, path: str | Path, line: int | None = None) -> Any:
+    """``json.loads`` whose every failure is a :class:`DataFileError` naming ``path`` and ``line``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFileError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", line=line or exc.lineno) from None
+    except RecursionError:
+        raise DataFileError(path, "JSON nested too deeply to read", line=line) from None
+    except ValueError as exc:  # an integer with more digits than Python converts
+        raise DataFileError(path, f"unreadable JSON value ({str(exc).split(';')[0]})", line=line) from None
+
+
+def read_json(path: str | Path) -> Any:
+    """A whole JSON file (e.g. ``config.json``, ``scores.json``); every failure is a :class:`DataFileError`."""
+    return loads_json(read_text(path), path)
 
 
 def dumps_line(record: dict[str, Any]) -> str:
@@ -74,9 +103,7 @@ def dumps_line(record: dict[str, Any]) -> str:
 def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)``; blank lines are skipped; a bad line raises :class:`DataFileError`."""
     path = Path(path)
-    if not path.exists():
-        raise DataFileError(path, "file not found")
-    data = path.read_bytes()
+    data = read_bytes(path)
     try:
         text = decode_text(data, path)
     except DataFileError:
@@ -89,12 +116,11 @@ def iter_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            is_tail = i == len(lines) and not line.endswith("\n")
-            if tolerate_torn_tail and is_tail:
-                return
-            raise DataFileError(path, f"invalid JSON ({exc.msg} at column {exc.colno})", line=i) from None
+            record = loads_json(line, path, i)
+        except DataFileError:
+            if tolerate_torn_tail and i == len(lines) and not line.endswith("\n"):
+                return  # a line torn by a kill
+            raise
         if not isinstance(record, dict):
             raise DataFileError(path, f"expected a JSON object, got {type(record).__name__}", line=i)
         yield i, record

@@ -56,6 +56,8 @@ def notebooks_dir() -> Path:
 def list_notebooks(folder: str | Path | None = None) -> list[Path]:
     """The course notebooks ``NN_name.ipynb`` in ``folder`` (default: the repo's ``notebooks/``), in course order."""
     folder = Path(folder) if folder is not None else notebooks_dir()
+    if not folder.is_dir():
+        raise LabkitError(f"notebook folder {folder}: {'not a folder' if folder.exists() else 'no such folder'}")
     return sorted(p for p in folder.glob(NOTEBOOK_GLOB) if p.is_file())
 
 

@@ -8,6 +8,10 @@ written one line at a time. :class:`KeyedStore` is that mechanism:
   each other's disk flushes;
 * a torn (unterminated) last line left by a kill is ignored when reading and cut off before the next append, so it
   never glues itself to a new record;
+* writers in several processes share a file safely: every append (and the torn-tail cut before it) runs under an
+  exclusive ``flock`` on the file, held by every writer, and the tail is re-read under that lock, so a cut can only
+  remove bytes no live writer is still writing: a record another process has confirmed (its ``put`` returned) is
+  never cut;
 * the latest record for a key wins; reading never modifies the file;
 * one lock per store makes ``put`` safe from many threads;
 * an optional ``validate(record, path, line)`` checks (and may normalise) each record as it is read, raising
@@ -19,8 +23,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one writer process per file there
+    fcntl = None  # type: ignore[assignment]
 
 from labkit.errors import DataFileError
 from labkit.jsonl import dumps_line, iter_jsonl
@@ -29,22 +39,45 @@ Record = dict[str, Any]
 Validator = Callable[[Record, Path, int], Record | None]
 
 
+@contextmanager
+def file_lock(fd: int) -> Iterator[None]:
+    """An exclusive ``flock`` on an open file, held by every KeyedStore writer while it appends or cuts a tail."""
+    if fcntl is None:
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _cut_torn_tail(fd: int) -> int:
+    """With the file lock held: cut the bytes after the last newline of ``fd`` (a line a killed writer left
+    unfinished); returns how many were cut. Reads only the tail, backwards, so it costs one ``pread`` when clean."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return 0
+    end, keep = size, 0
+    while end > 0:
+        start = max(0, end - (1 << 16))
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            keep = start + newline + 1
+            break
+        end = start
+    os.ftruncate(fd, keep)
+    os.fsync(fd)
+    return size - keep
+
+
 def repair_torn_tail(path: str | Path) -> int:
-    """Cut a torn (unterminated) last line off ``path``; returns the number of bytes removed."""
+    """Cut a torn (unterminated) last line off ``path`` (under the writers' file lock); returns the bytes removed."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return 0
-    with path.open("rb+") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return 0
-        fh.seek(0)
-        keep = fh.read().rfind(b"\n") + 1
-        fh.truncate(keep)
-        fh.flush()
-        os.fsync(fh.fileno())
-    return size - keep
+    with path.open("rb+") as fh, file_lock(fh.fileno()):
+        return _cut_torn_tail(fh.fileno())
 
 
 class KeyedStore:
@@ -114,11 +147,12 @@ class KeyedStore:
                 return 0
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                repair_torn_tail(self.path)
-                self._fh = self.path.open("a", encoding="utf-8")
-            self._fh.write("".join(dumps_line(r) for _, r in rows))
-            self._fh.flush()
+                self._fh = self.path.open("a+", encoding="utf-8")  # O_APPEND; readable for the tail check
             fd = self._fh.fileno()
+            with file_lock(fd):  # no other writer is mid-line while we look at the tail and append
+                _cut_torn_tail(fd)
+                self._fh.write("".join(dumps_line(r) for _, r in rows))
+                self._fh.flush()
             self._latest.update(rows)
         os.fsync(fd)  # outside the lock: concurrent puts share the disk flush instead of queueing for it
         return len(rows)

@@ -147,11 +147,11 @@ print("解析结果：", parse_output(reply.text, template.output_format, tools=
 # 标注好的轨迹以 `<query id>::<模板名>@<老师身份的哈希>` 为 `job_id`：同一个文件夹里换一位老师，会重新标注，而不是沿用别的老师的结果。
 
 # %%
-from labkit.data.label import label_jobs, load_labelled, teacher_job_id
+from labkit.data.label import label_jobs, load_labelled
 
 report = label_jobs(jobs, teacher_spec, out / "labelling", workers=workers, price_per_1k_prompt=price_per_1k_prompt,
                     price_per_1k_completion=price_per_1k_completion, registry=registry)
-wanted = {teacher_job_id(j.job_id, report.teacher_id) for j in jobs}  # 只取这位老师的标注
+wanted = set(report.job_ids)  # 只取这位老师、这组设置下的标注
 records = sorted((r for r in load_labelled(out / "labelling") if r["job_id"] in wanted), key=lambda r: r["job_id"])
 print(f"{len(records)} 条轨迹（本次新做 {report.new}，已完成跳过 {report.skipped}，失败 {report.failed}）；老师调用：{report.usage}")
 

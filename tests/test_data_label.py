@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -341,3 +342,136 @@ def test_when_every_call_fails_nothing_is_written_and_the_error_is_clear(data_di
     with pytest.raises(LabkitError, match="no labelling job succeeded"):
         build_dataset("smoke", out, teacher=BrokenTeacher(), test_fraction=0.3, workers=2, progress=False)
     assert (out / "train.jsonl").read_bytes() == train and json.loads((out / "stats.json").read_text()) == stats
+
+
+def test_job_deadline_cuts_a_teacher_call_to_a_silent_server(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_failures, plan_jobs
+    from labkit.data.queries import load_queries
+    from labkit.llm import OpenAIChat
+    from test_llm_openai import Hostile
+
+    srv = Hostile("silent")
+    try:
+        teacher = OpenAIChat(model="m", base_url=srv.url, api_key="sk-x", timeout=30, deadline=30)
+        jobs = plan_jobs(load_queries()[:2], ["react"])
+        start = time.monotonic()
+        report = label_jobs(jobs, teacher, tmp_path / "s", workers=2, progress=False, job_deadline_s=1.0)
+        assert time.monotonic() - start < 3.0  # not the client's 30 s
+    finally:
+        srv.close()
+    assert report.failed == 2 and report.new == 0
+    assert all(f["error_type"] == "JobDeadlineExceeded" and "job_deadline_s=1" in f["reason"]
+               for f in load_failures(tmp_path / "s"))
+
+
+def test_an_empty_teacher_reply_fails_the_job_is_never_cached_and_is_asked_again(data_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    from fake_teacher import TeacherServer
+
+    from labkit.data.label import label_jobs, load_failures, load_labelled, plan_jobs
+    from labkit.data.queries import load_queries
+    from labkit.llm import OpenAIChat
+
+    server = TeacherServer(fault_rate=1.0, faults=("blank",))
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        teacher = OpenAIChat(base_url=server.url, api_key="sk-x", max_retries=1, backoff=0.01)
+        jobs, out = plan_jobs(load_queries()[:3], ["react"]), tmp_path / "blank"
+        first = label_jobs(jobs, teacher, out, workers=2, progress=False)
+        assert first.failed == 3 and first.new == 0 and server.counts["blank"] == 6  # 1 try + 1 retry per job
+        assert all("empty message content" in f["reason"] for f in load_failures(out))
+        assert not (out / "teacher_cache.jsonl").exists() or not (out / "teacher_cache.jsonl").read_text().strip()
+        server.fault_rate = 0.0  # the teacher is fixed: the same requests are made again and labelled
+        fixed = label_jobs(jobs, teacher, out, workers=2, progress=False)
+        assert fixed.new == 3 and fixed.usage.calls > 0 and fixed.usage.cache_hits == 0 and server.counts["ok"] > 0
+        assert len(load_labelled(out)) == 3
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class BlankTeacher:
+    """A backend that is not an HTTP client (a local model, an emulator) answering with whitespace."""
+
+    name = "blank"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        self.calls += 1
+        return ChatResult(" \n", self.name)
+
+
+def test_a_blank_local_teacher_labels_nothing_and_caches_nothing(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_failures, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs, teacher = plan_jobs(load_queries()[:2], ["react"]), BlankTeacher()
+    report = label_jobs(jobs, teacher, tmp_path / "b", workers=1, progress=False)
+    assert report.failed == 2 and report.new == 0 and report.usage.empty == 2
+    assert all(f["error_type"] == "EmptyReply" for f in load_failures(tmp_path / "b"))
+    again = label_jobs(jobs, teacher, tmp_path / "b", workers=1, progress=False)
+    assert again.usage.calls == 2 and again.usage.cache_hits == 0 and teacher.calls == 4
+
+
+class AllGarbageTeacher:
+    name = "all-garbage"
+
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        return ChatResult("%%% lorem ipsum {{{", self.name)
+
+
+def test_a_data_stage_that_accepts_nothing_raises_and_writes_nothing(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.pipeline import build_dataset
+    from labkit.errors import LabkitError
+
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "train.jsonl").write_text('{"earlier": "output"}\n')
+    with pytest.raises(LabkitError, match=r"accepted nothing: \d+ jobs labelled, 0 accepted .*'unparseable'.*"
+                                          r"nothing was written"):
+        build_dataset("smoke", out, teacher=AllGarbageTeacher(), test_fraction=0.3, workers=2, progress=False)
+    assert (out / "train.jsonl").read_text() == '{"earlier": "output"}\n' and not (out / "stats.json").exists()
+    assert (out / "labelling" / "labelled.jsonl").stat().st_size > 0  # the labels are kept for inspection
+
+
+def test_labelling_settings_are_part_of_the_job_identity(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, load_labelled, plan_jobs, teacher_job_id
+    from labkit.data.queries import load_queries
+
+    jobs, out = plan_jobs(load_queries(), ["kagent_planning_zh"], conclusion_templates=CONCLUSIONS), tmp_path / "s"
+    first = label_jobs(jobs, "sandbox:noise=0.3", out, workers=2, progress=False)
+    assert first.job_ids == [teacher_job_id(j.job_id, first.teacher_id) for j in jobs]  # default ids unchanged
+    short = label_jobs(jobs, "sandbox:noise=0.3", out, workers=2, progress=False, max_steps=1)
+    assert short.skipped == 0 and short.new == len(jobs), "a changed max_steps must not reuse the old labels"
+    assert not set(short.job_ids) & set(first.job_ids)
+    by_id = {r["job_id"]: r for r in load_labelled(out)}
+    assert all(len([s for s in by_id[i]["trace"]["steps"] if s.get("kind") != "conclusion"]) <= 1
+               for i in short.job_ids)
+    assert all(by_id[i]["settings"]["max_steps"] == 1 for i in short.job_ids)
+    tokens = label_jobs(jobs, "sandbox:noise=0.3", out, workers=2, progress=False, max_new_tokens=64)
+    assert tokens.new == len(jobs) and len(set(first.job_ids + short.job_ids + tokens.job_ids)) == 3 * len(jobs)
+    for kw in ({}, {"max_steps": 1}, {"max_new_tokens": 64}):  # each setting finds its own labels again
+        again = label_jobs(jobs, "sandbox:noise=0.3", out, workers=2, progress=False, **kw)
+        assert again.skipped == len(jobs) and again.usage.calls == 0
+    other_tools = plan_jobs(load_queries(), ["kagent_planning_zh"], conclusion_templates=CONCLUSIONS, seed=7)
+    assert [j.tools for j in other_tools] != [j.tools for j in jobs]
+    moved = label_jobs(other_tools, "sandbox:noise=0.3", out, workers=2, progress=False)
+    changed = [i for i, j, k in zip(moved.job_ids, other_tools, jobs) if j.tools != k.tools]
+    assert changed and all("~" in i for i in changed) and moved.new >= len(changed)
+
+
+def test_labels_from_before_settings_were_recorded_stay_valid(data_dir: Path, tmp_path: Path) -> None:
+    from labkit.data.label import label_jobs, plan_jobs
+    from labkit.data.queries import load_queries
+
+    jobs, out = plan_jobs(load_queries()[:3], ["react"]), tmp_path / "old"
+    label_jobs(jobs, "sandbox", out, workers=1, progress=False)
+    path = out / "labelled.jsonl"
+    old = [{k: v for k, v in json.loads(line).items() if k != "settings"} for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in old))  # as an older labkit wrote it
+    again = label_jobs(jobs, "sandbox", out, workers=1, progress=False)
+    assert again.skipped == 3 and again.usage.calls == 0 and set(again.job_ids) == {r["job_id"] for r in old}
+    assert label_jobs(jobs, "sandbox", out, workers=1, progress=False, max_steps=2).new == 3

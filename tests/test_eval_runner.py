@@ -149,3 +149,62 @@ def test_learning_curve_reads_base_and_final_answers_from_the_full_evaluation(tm
     assert list(curve["generated"]) == [0, 0] and sum(m.calls for m in loaded) == 0
     fresh = learning_curve(tuned, bench, tmp_path / "eval_fresh", base="base-x", n_queries=2)  # no caches given
     assert all(fresh["generated"] > 0) and list(fresh["Overall"]) == list(curve["Overall"])
+
+
+@dataclass
+class SilentStudent(CountingModel):
+    """A local student that sometimes answers nothing (an immediate end of turn)."""
+
+    def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
+        self.calls += len(batch)
+        return [ChatResult("" if "ReACT" in str(m) or len(str(m)) % 2 else "Thought: x", self.name) for m in batch]
+
+
+def test_empty_answers_are_scored_as_given_and_generated_again_next_time(tmp_path: Path) -> None:
+    bench, cache = load_benchmark(FIXTURE), tmp_path / "cache.jsonl"
+    n_prompts = sum(len(r["prompt_input"]) for r in bench)
+    first = SilentStudent()
+    preds, stats = generate_predictions(first, bench, cache)
+    texts = [t for p in preds for t in (p["model_predict"].values() if isinstance(p["model_predict"], dict)
+                                        else [p["model_predict"]])]
+    empty = sum(not t for t in texts)
+    assert len(texts) == n_prompts and 0 < empty < n_prompts and len(RequestCache(cache)) == n_prompts - empty
+    again = SilentStudent()
+    generate_predictions(again, bench, cache)
+    assert again.calls == empty  # only the empty answers are asked again
+
+
+@pytest.mark.parametrize("scores", ["missing", "unreadable", "not an object"])
+def test_the_owner_of_an_eval_folder_is_read_from_its_predictions(tmp_path: Path, scores: str) -> None:
+    from labkit.errors import LabkitError
+
+    bench, out = load_benchmark(FIXTURE), tmp_path / "eval"
+    evaluate_model(CountingModel(name="model-a"), bench, out)
+    if scores == "missing":
+        (out / "scores.json").unlink()
+    else:
+        (out / "scores.json").write_text("{not json" if scores == "unreadable" else "[1, 2]")
+    before = (out / "predictions.jsonl").read_bytes()
+    with pytest.raises(LabkitError, match=r"holds the results of model 'model-a'.*its predictions.jsonl"):
+        evaluate_model(CountingModel(name="model-b"), bench, out)
+    assert (out / "predictions.jsonl").read_bytes() == before
+    evaluate_model(CountingModel(name="model-a"), bench, out)  # its own folder: fine
+
+
+def test_predictions_that_name_no_model_are_not_overwritten_without_a_scores_file(tmp_path: Path) -> None:
+    from labkit.errors import LabkitError
+    from labkit.jsonl import read_jsonl, write_jsonl
+
+    bench, out = load_benchmark(FIXTURE), tmp_path / "eval"
+    evaluate_model(CountingModel(name="model-a"), bench, out)
+    legacy = [{k: v for k, v in r.items() if k != "model_id"} for r in read_jsonl(out / "predictions.jsonl")]
+    write_jsonl(out / "predictions.jsonl", legacy)  # as an older labkit (or another tool) wrote them
+    evaluate_model(CountingModel(name="model-a"), bench, out)  # scores.json names the owner: its own folder
+    write_jsonl(out / "predictions.jsonl", legacy)
+    (out / "scores.json").unlink()
+    before = (out / "predictions.jsonl").read_bytes()
+    for name in ("model-a", "model-b"):
+        with pytest.raises(LabkitError, match=r"do not name their model.*overwrite=True"):
+            evaluate_model(CountingModel(name=name), bench, out)
+    assert (out / "predictions.jsonl").read_bytes() == before
+    evaluate_model(CountingModel(name="model-b"), bench, out, overwrite=True)

@@ -63,3 +63,23 @@ def test_tail_torn_inside_a_multibyte_character_is_dropped(tmp_path: Path) -> No
     assert read_jsonl(path, tolerate_torn_tail=True) == RECORDS[:1]
     with pytest.raises(DataFileError, match="t.jsonl"):
         read_jsonl(path)
+
+
+def test_every_unreadable_input_is_a_data_file_error_with_file_and_line(tmp_path: Path) -> None:
+    from labkit.errors import DataFileError
+    from labkit.jsonl import read_json, read_jsonl, read_text
+
+    bad = {"deep.jsonl": ('{"ok": 1}\n' + "[" * 200_000 + "]" * 200_000 + "\n", r"deep.jsonl:2: JSON nested too deeply"),
+           "digits.jsonl": ('{"ok": 1}\n{"n": ' + "9" * 5000 + "}\n", r"digits.jsonl:2: unreadable JSON value \(Exceeds"),
+           "broken.json": ('{\n  "a": 1,\n  "b": }\n', r"broken.json:3: invalid JSON")}
+    for name, (text, message) in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DataFileError, match=message):
+            read_json(tmp_path / name) if name.endswith(".json") else read_jsonl(tmp_path / name)
+    (tmp_path / "folder.jsonl").mkdir()
+    for read in (read_jsonl, read_text, read_json):
+        with pytest.raises(DataFileError, match=r"folder.jsonl: is a folder, not a file"):
+            read(tmp_path / "folder.jsonl")
+    torn = tmp_path / "torn.jsonl"  # a torn last line is still only tolerated where asked for
+    torn.write_text('{"ok": 1}\n{"n": ' + "[" * 5000)
+    assert read_jsonl(torn, tolerate_torn_tail=True) == [{"ok": 1}]

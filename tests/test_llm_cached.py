@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,25 @@ def test_chat_batch_sends_only_the_misses_in_one_batch(tmp_path: Path) -> None:
     assert inner.batches == [2] and model.usage.calls == 3 and model.usage.cache_hits == 2
     out = model.chat_batch([[{"role": "user", "content": q}] for q in "xyx"])  # a repeated miss is asked once
     assert [r.text for r in out] == ["echo x", "echo y", "echo x"] and inner.batches[-1] == 2
+
+
+class BlankModel(CountingModel):
+    def chat(self, messages: list[Message], **kw: object) -> ChatResult:
+        self.calls += 1
+        return ChatResult("" if self.calls == 1 else "  \n\t", self.name, 3, 0)
+
+
+def test_an_empty_answer_is_returned_but_never_cached(tmp_path: Path) -> None:
+    path, msg = tmp_path / "c.jsonl", [{"role": "user", "content": "x"}]
+    inner = BlankModel()
+    model = CachedChatModel(inner, RequestCache(path))
+    assert model.chat(msg).text == "" and model.chat(msg).text == "  \n\t"
+    assert inner.calls == 2 and model.usage.empty == 2 and model.usage.cache_hits == 0 and len(model.cache) == 0
+    assert not RequestCache(path).put("k", ChatResult(" ", "m"))
+    # a cache written before this rule holds an empty answer: it is a miss, and the real answer replaces it
+    path.write_text(json.dumps({"key": model.key(msg), "text": "", "model": "counting", "prompt_tokens": 1,
+                                "completion_tokens": 0, "meta": {}}) + "\n")
+    fixed = CachedChatModel(CountingModel(), RequestCache(path))
+    assert fixed.chat(msg).text == "echo x" and fixed.model.calls == 1
+    again = CachedChatModel(CountingModel(), RequestCache(path))
+    assert again.chat(msg).text == "echo x" and again.model.calls == 0 and again.usage.cache_hits == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import socketserver
 import threading
 import time
 import traceback
@@ -15,6 +17,7 @@ import pytest
 
 from labkit.errors import LabkitError
 from labkit.llm import OpenAIChat, get_model
+from labkit.llm.base import call_deadline
 from labkit.llm.openai_client import LLMRequestError
 
 SECRET = "sk-labkit-test-SECRET-0123456789"
@@ -228,6 +231,103 @@ def test_a_hung_server_costs_at_most_the_deadline(scripted) -> None:
     assert defaults.timeout <= 30 and defaults.deadline <= 120  # not 5 x 60 s as before
 
 
+def test_an_empty_or_blank_reply_is_a_retried_failure_and_never_cached(scripted, tmp_path: Path) -> None:
+    from labkit.llm.cached import CachedChatModel, RequestCache
+
+    srv = scripted([(200, completion(""), 0), (200, completion("  \n"), 0), (200, completion("pong"), 0)])
+    c = client(srv.url, max_retries=3)
+    assert c.chat(MSG).text == "pong" and len(srv.requests) == 3 and c.retries == 2
+    srv = scripted([(200, completion(" \n\t"), 0)])
+    cached = CachedChatModel(client(srv.url, max_retries=2), RequestCache(tmp_path / "c.jsonl"))
+    with pytest.raises(LLMRequestError, match="empty message content") as info:
+        cached.chat(MSG)
+    assert info.value.kind == "bad_reply" and info.value.retryable and len(srv.requests) == 3
+    assert len(cached.cache) == 0 and cached.usage.failures == 1
+    srv.script = [(200, completion("fixed"), 0)]  # the teacher is fixed: the request is made again
+    assert cached.chat(MSG).text == "fixed" and len(srv.requests) == 4 and len(cached.cache) == 1
+
+
+class Hostile:
+    """A server that never completes a reply in time: ``silent`` accepts connections (the kernel's backlog does)
+    and never answers; ``trickle`` answers with a valid 200 reply one byte every ``interval`` seconds, status line
+    and headers included, so that no single read ever waits long (about 18 s for the whole reply)."""
+
+    def __init__(self, kind: str, interval: float = 0.05):
+        self.requests, self.stopping = 0, threading.Event()
+        outer = self
+        if kind == "silent":
+            self.sock = socket.socket()
+            self.sock.bind(("127.0.0.1", 0))
+            self.sock.listen(64)
+            port, self.server = self.sock.getsockname()[1], None
+        else:
+            reply = json.dumps(completion("pong")).encode()
+            data = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                    % len(reply)) + reply
+
+            class Handler(socketserver.BaseRequestHandler):
+                def handle(self) -> None:
+                    outer.requests += 1
+                    try:
+                        self.request.recv(65536)
+                        for i in range(len(data)):
+                            if outer.stopping.wait(interval):
+                                return
+                            self.request.sendall(data[i:i + 1])
+                    except OSError:  # the client gave up
+                        pass
+
+            self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+            self.server.daemon_threads = True
+            port = self.server.server_address[1]
+            threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{port}/v1"
+
+    def close(self) -> None:
+        self.stopping.set()
+        if self.server is None:
+            self.sock.close()
+        else:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@pytest.fixture
+def hostile() -> Iterator[type[Hostile]]:
+    servers: list[Hostile] = []
+
+    def make(kind: str) -> Hostile:
+        servers.append(Hostile(kind))
+        return servers[-1]
+
+    yield make  # type: ignore[misc]
+    for s in servers:
+        s.close()
+
+
+@pytest.mark.parametrize("kind", ["silent", "trickle"])
+def test_the_deadline_bounds_a_silent_or_trickling_server(hostile, kind: str) -> None:
+    srv = hostile(kind)
+    start = time.monotonic()
+    with pytest.raises(LLMRequestError, match=r"gave up after 1\.\d s \(deadline 1\.2 s") as info:
+        client(srv.url, timeout=0.4, deadline=1.2, max_retries=50).chat(MSG)
+    assert time.monotonic() - start < 2.0 and info.value.kind == "timeout" and info.value.retryable
+    if kind == "trickle":  # each attempt was cut at `timeout` although every read got a byte in time
+        assert srv.requests >= 2
+
+
+@pytest.mark.parametrize("kind", ["silent", "trickle"])
+def test_a_callers_deadline_cuts_the_call_in_flight(hostile, kind: str) -> None:
+    srv = hostile(kind)
+    c = client(srv.url, timeout=30, deadline=30)
+    start = time.monotonic()
+    with call_deadline(1.0, "job_deadline_s=1"), pytest.raises(LLMRequestError, match="job_deadline_s=1"):
+        c.chat(MSG)
+    with call_deadline(60), call_deadline(0.5, "inner"), pytest.raises(LLMRequestError, match="inner"):
+        c.chat_batch([MSG, MSG])  # the earliest deadline wins, also in chat_batch's threads
+    assert time.monotonic() - start < 2.5
+
+
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LABKIT_API_MODEL"):
@@ -274,6 +374,33 @@ def test_real_transformers_server(model_server) -> None:
     batch = c.chat_batch([MSG, MSG], max_new_tokens=4)  # concurrent requests against one server
     assert [r.text for r in batch][0] == batch[1].text  # greedy: same prompt, same answer
     assert SECRET not in repr(c)
+
+
+def _get(port: int, path: str, host: str) -> tuple[int, str]:
+    """GET with an exact Host header (what a browser sends after DNS rebinding)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+@pytest.mark.server  # the same real `transformers serve` process as above
+def test_the_local_server_checks_the_host_and_never_shows_the_model_path(model_server) -> None:
+    port = model_server.port
+    status, body = _get(port, "/v1/models", f"127.0.0.1:{port}")
+    assert status == 200 and [m["id"] for m in json.loads(body)["data"]] == [model_server.model_id] == ["tiny-gemma3"]
+    assert str(model_server.model_dir) not in body and str(Path.home()) not in body
+    assert _get(port, "/v1/models", f"localhost:{port}")[0] == 200
+    for host in (f"evil.example:{port}", "evil.example", "127.0.0.1.nip.io", "attacker.localhost.example"):
+        assert _get(port, "/v1/models", host)[0] == 400, host
+        assert _get(port, "/health", host)[0] == 400, host
 
 
 def test_a_parent_folders_dotenv_is_not_read(clean_env: Path, monkeypatch: pytest.MonkeyPatch, scripted) -> None:

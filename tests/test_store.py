@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,3 +70,78 @@ def test_bad_records_name_file_line_and_field(tmp_path: Path) -> None:
     path.write_text('{"id": "a", "v": 1}\n{"id": "b", "v": -1}\n')
     with pytest.raises(DataFileError, match=r"s.jsonl:2 \[field 'v'\]"):
         KeyedStore(path, "id", validate=positive)
+
+
+REPO = Path(__file__).resolve().parents[1]
+SLOW_WRITER = r"""
+import sys, time
+from pathlib import Path
+from labkit.store import KeyedStore
+
+path, ready = Path(sys.argv[1]), Path(sys.argv[2])
+store = KeyedStore(path, "id")
+store.put({"id": "a-0"})
+print("a-0", flush=True)
+
+
+class HalfThenRest:  # this writer's append reaches the file in two parts with a pause between, as a big write can
+    def __init__(self, fh):
+        self.fh = fh
+
+    def write(self, text):
+        self.fh.write(text[: len(text) // 2])
+        self.fh.flush()
+        ready.touch()
+        time.sleep(1.0)
+        return self.fh.write(text[len(text) // 2:])
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+
+store._fh = HalfThenRest(store._fh)
+store.put({"id": "a-1", "pad": "x" * 5000})
+print("a-1", flush=True)
+"""
+
+
+@contextmanager
+def writer_mid_line(path: Path) -> Iterator[subprocess.Popen[str]]:
+    """Process A (SLOW_WRITER) puts a-0, then stops in the middle of appending a-1; yields it there."""
+    ready = path.with_name("ready")
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(path), str(ready)], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "writer A did not start its append"
+            time.sleep(0.01)
+        yield proc
+    finally:
+        proc.kill()
+
+
+def test_a_new_writers_repair_never_cuts_a_line_another_process_is_writing(tmp_path: Path) -> None:
+    """Process A is in the middle of appending a record when process B opens the store and puts: B's torn-tail
+    repair must wait for A's line instead of cutting it (which lost A's confirmed record and left a broken line)."""
+    path = tmp_path / "s.jsonl"
+    with writer_mid_line(path) as proc:
+        KeyedStore(path, "id").put({"id": "b-0"})  # B: a new writer, its first put runs the repair
+        confirmed = proc.communicate(timeout=30)[0].split()
+    assert proc.returncode == 0 and confirmed == ["a-0", "a-1"]
+    ids = [r["id"] for r in read_jsonl(path)]  # strict: a cut line would be invalid JSON in the middle
+    assert sorted(ids) == ["a-0", "a-1", "b-0"]
+
+
+def test_a_line_left_by_a_writer_killed_mid_append_is_cut_before_any_writers_next_append(tmp_path: Path) -> None:
+    """Writer B is already open (its first put is done) when writer A is SIGKILLed in the middle of a line: B's
+    next put cuts A's unfinished line first instead of gluing its own record onto it."""
+    path = tmp_path / "s.jsonl"
+    b = KeyedStore(path, "id")
+    b.put({"id": "b-0"})
+    with writer_mid_line(path) as proc:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert not path.read_bytes().endswith(b"\n")  # A's half line
+    b.put({"id": "b-1"})
+    assert [r["id"] for r in read_jsonl(path)] == ["b-0", "a-0", "b-1"]  # strict read: no glued line

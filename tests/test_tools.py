@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from labkit.errors import UnknownNameError
@@ -82,6 +84,33 @@ def test_calculator_good(reg, expr, value):
 def test_calculator_rejects_unsafe_or_invalid(reg, expr):
     obs = call(reg, "calculator", expression=expr)
     assert not obs.ok and obs.text.startswith("Error: calculator")
+
+
+HUGE = ["round(1, -10**8)", "round(1, 10**8)", "round(10**300, -10**6)", "round(1.5, -10**9)",
+        "(10**100)**1000*(10**100)**1000", "9**999*9**999*9**999", "factorial(170)**2",
+        "factorial(170)*factorial(170)*factorial(170)*factorial(170)", "(2**1000)**3", "1e308*10-1e308*10",
+        "10**100**2", "round(2**3000, -3000)"]
+
+
+def test_calculator_refuses_huge_work_quickly_with_a_failed_observation():
+    """Huge exponents, ndigits and factorial-like growth are refused before they are computed. The calls run in a
+    child process so that a protection that is missing fails the test instead of hanging it."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys, time\nfrom labkit.tools import default_registry\nfrom labkit.types import ToolCall\n"
+            "reg = default_registry()\nout = []\nfor e in json.loads(sys.argv[1]):\n"
+            "    t = time.perf_counter(); obs = reg.call(ToolCall('calculator', {'expression': e}))\n"
+            "    out.append([e, obs.ok, obs.text, time.perf_counter() - t])\nprint(json.dumps(out))")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, json.dumps(HUGE)], capture_output=True, text=True,
+                              timeout=30, check=True, cwd=Path(__file__).resolve().parents[1])
+    except subprocess.TimeoutExpired:
+        pytest.fail("the calculator ran for more than 30 s on one of " + ", ".join(HUGE))
+    for expr, ok, text, seconds in json.loads(done.stdout):
+        assert not ok and text.startswith("Error: calculator") and seconds < 0.5, (expr, text, seconds)
+    assert call(default_registry(), "calculator", expression="round(1234.5678, 2)").text == "round(1234.5678, 2) = 1234.57"
 
 
 def test_weather_is_deterministic_bilingual_and_bounded(reg):

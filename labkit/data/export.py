@@ -8,6 +8,7 @@ from typing import Any
 
 import datasets
 
+from labkit.errors import LabkitError
 from labkit.jsonl import iter_jsonl, write_jsonl
 from labkit.records import ROLES, SAMPLE_FIELDS, validate_sample
 
@@ -28,11 +29,14 @@ def check_sample(sample: dict[str, Any], *, path: str | Path = "<samples>", line
 
 
 def write_training_set(samples: Iterable[dict[str, Any]], path: str | Path) -> int:
-    """Validate and atomically write samples as JSONL; returns the count."""
+    """Validate and atomically write samples as JSONL; returns the count. No samples: :class:`LabkitError`, and a
+    training set already at ``path`` stays as it was (an empty train.jsonl is never written)."""
     rows = []
     for i, s in enumerate(samples):
         check_sample(s, path=path, line=i + 1)
         rows.append(normalize_sample(s))
+    if not rows:
+        raise LabkitError(f"no training samples to write to {path}; nothing was written")
     return write_jsonl(path, rows)
 
 

@@ -4,16 +4,21 @@ Every step's prompt and output is recorded (the trace). Results go to ``labelled
 job, fsynced) and errors to ``failures.jsonl`` (one line per failed attempt, with its reason). Only
 ``labelled.jsonl`` marks a job done: ``failures.jsonl`` is a log, so a resumed run retries every failed job. A job is
 never half written, so a run killed with SIGKILL resumes where it stopped, with nothing lost and nothing duplicated.
+An empty (or whitespace-only) teacher reply fails the job (:class:`EmptyReply`) instead of becoming a label.
 Teacher requests go through :class:`~labkit.llm.cached.CachedChatModel`, so a re-run makes no teacher calls.
+A job's labels are identified by query, template, teacher *and settings* (:func:`labelled_job_id`: step and token
+budgets, offered tools, conclusion template), so a run with other settings labels anew instead of reusing old labels.
 
 Time is bounded: each teacher call by the client's own deadline, each job by ``job_deadline_s`` (checked before
-every call; an overrun is a failure, retried on resume) and, optionally, the whole run by ``deadline_s`` (jobs not
+every call and passed down to the transport as a :func:`~labkit.llm.base.call_deadline`, so a silent or trickling
+server is cut when the job's time is up; an overrun is a failure, retried on resume) and, optionally, the whole run by ``deadline_s`` (jobs not
 started by then are left for the next run and reported as ``not_started``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -28,6 +33,7 @@ from labkit.agent import is_planning_format, run_agent
 from labkit.errors import LabkitError, scrub
 from labkit.jsonl import read_jsonl
 from labkit.llm import ChatModel, get_model, model_id
+from labkit.llm.base import call_deadline
 from labkit.llm.cached import CachedChatModel, RequestCache, Usage
 from labkit.store import KeyedStore
 from labkit.templates import AgentTemplate, load_template
@@ -111,6 +117,10 @@ class JobDeadlineExceeded(LabkitError):
     """A labelling job ran past its ``job_deadline_s``; it is logged as a failure and retried on resume."""
 
 
+class EmptyReply(LabkitError):
+    """The teacher answered with nothing (empty or whitespace only): the job fails and is retried on resume."""
+
+
 class _Recorder:
     """Per-job wrapper that remembers each reply's backend ``meta`` (e.g. the emulator's injected noise) and stops a
     job that has run past its deadline."""
@@ -124,7 +134,19 @@ class _Recorder:
         if self.deadline_s is not None and spent > self.deadline_s:
             raise JobDeadlineExceeded(f"job ran {spent:.1f} s, past its deadline of {self.deadline_s:g} s, "
                                       f"after {len(self.metas)} teacher calls")
-        result = self.model.chat(messages, **kw)
+        left = None if self.deadline_s is None else self.deadline_s - spent
+        try:
+            with call_deadline(left, f"job_deadline_s={self.deadline_s:g}"):  # the transport cuts the call there
+                result = self.model.chat(messages, **kw)
+        except Exception as exc:
+            spent = time.monotonic() - self.start
+            if self.deadline_s is None or spent < self.deadline_s:
+                raise
+            raise JobDeadlineExceeded(f"job ran {spent:.1f} s, past its deadline of {self.deadline_s:g} s, in teacher "
+                                      f"call {len(self.metas) + 1}: {scrub(str(exc))[:500]}") from None
+        if not result.text.strip():
+            raise EmptyReply(f"the teacher ({self.name}) gave an empty reply to call {len(self.metas) + 1}; "
+                             "an empty reply is not a label (it was not cached; the job is retried on resume)")
         self.metas.append({**result.meta, "cached": result.cached})
         return result
 
@@ -134,8 +156,45 @@ class _Recorder:
 
 def teacher_job_id(plan_job_id: str, teacher_id: str) -> str:
     """The id of one job labelled by one teacher: ``<query>::<template>@<hash of the teacher identity>``, so a
-    different teacher in the same folder makes new labels instead of reusing another teacher's."""
+    different teacher in the same folder makes new labels instead of reusing another teacher's. (With labelling
+    settings other than :data:`LEGACY_SETTINGS` the id gets a suffix: :func:`labelled_job_id`.)"""
     return f"{plan_job_id}@{hashlib.sha256(teacher_id.encode()).hexdigest()[:10]}"
+
+
+LEGACY_SETTINGS: dict[str, Any] = {"max_steps": 5, "max_new_tokens": 512}  # what ids without a suffix were made with
+
+
+def label_settings(job: LabelJob, *, max_steps: int = 5, max_new_tokens: int = 512) -> dict[str, Any]:
+    """Everything besides query, template and teacher that decides a job's labels: the step and token budgets of
+    the run and the job's offered tools and conclusion template (set by ``plan_jobs``: seed, distractors, the
+    conclusion templates). Recorded in each labelled record as ``settings``."""
+    return {"max_steps": max_steps, "max_new_tokens": max_new_tokens, "tools": list(job.tools),
+            "conclusion_template": job.conclusion_template}
+
+
+def _made_with(rec: dict[str, Any], settings: dict[str, Any]) -> bool:
+    """Was ``rec`` labelled under ``settings``? A record from before settings were recorded was made with
+    :data:`LEGACY_SETTINGS`; its tools and conclusion template are in the record itself."""
+    if "settings" in rec:
+        return rec["settings"] == settings
+    return (all(settings[k] == v for k, v in LEGACY_SETTINGS.items()) and rec.get("tools") == settings["tools"]
+            and rec.get("conclusion_template") in (None, settings["conclusion_template"]))
+
+
+def labelled_job_id(job: LabelJob, teacher_id: str, settings: dict[str, Any], labelled: KeyedStore) -> str:
+    """The id under which ``job`` is labelled with ``settings`` (:func:`label_settings`) by ``teacher_id``.
+
+    Settings are part of the identity, so changed settings never reuse old labels (nor the review decisions made
+    on them, which are keyed by job id): ``teacher_job_id(...)`` as before when the run uses
+    :data:`LEGACY_SETTINGS` and nothing else under that id was labelled differently (so existing folders stay
+    valid), else ``<that>~<sha256 of the settings>[:10]``."""
+    base = teacher_job_id(job.job_id, teacher_id)
+    if all(settings[k] == v for k, v in LEGACY_SETTINGS.items()):
+        rec = labelled.get(base)
+        if rec is None or _made_with(rec, settings):
+            return base
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{base}~{digest}"
 
 
 @dataclass
@@ -147,6 +206,7 @@ class LabelReport:
     skipped: int = 0
     failed: int = 0
     not_started: int = 0  # left for the next run by ``deadline_s``
+    job_ids: list[str] = field(default_factory=list)  # the labelled-record id of every job, in job order
     usage: Usage = field(default_factory=Usage)
     seconds: float = 0.0
 
@@ -169,8 +229,9 @@ def done_job_ids(out_dir: str | Path) -> set[str]:
 
 def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_steps: int = 5,
             max_new_tokens: int = 512, deadline_s: float | None = None,
-            templates: dict[str, AgentTemplate] | None = None) -> dict[str, Any]:
-    """Label one job; returns the record written to ``labelled.jsonl`` (``job_id`` names the teacher too).
+            templates: dict[str, AgentTemplate] | None = None, job_id: str | None = None) -> dict[str, Any]:
+    """Label one job; returns the record written to ``labelled.jsonl`` (``job_id``: its id from
+    :func:`labelled_job_id`, which names the teacher and the settings; default: ``teacher_job_id``).
     ``templates``: already loaded templates by name (else each job reads its template files)."""
     recorder = _Recorder(model, deadline_s)
     concl = job.conclusion_template or "kagent_conclusion_zh"
@@ -179,10 +240,11 @@ def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_step
                       tools=registry.subset(job.tools), max_steps=max_steps, max_new_tokens=max_new_tokens,
                       conclusion_template=loaded.get(concl, concl))
     q, tid = job.query, model_id(model)
-    return {"job_id": teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "query_id": q["id"],
+    return {"job_id": job_id or teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "query_id": q["id"],
             "query": q["query"], "lang": q.get("lang"), "cluster": q.get("cluster"), "template": job.template,
             "conclusion_template": trace.conclusion_template, "tools": list(job.tools), "teacher": model.name,
-            "teacher_id": tid, "trace": trace.to_dict(), "teacher_meta": recorder.metas}
+            "teacher_id": tid, "settings": label_settings(job, max_steps=max_steps, max_new_tokens=max_new_tokens),
+            "trace": trace.to_dict(), "teacher_meta": recorder.metas}
 
 
 def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str | Path, *, workers: int = 4,
@@ -199,8 +261,11 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
     registry = registry or default_registry()
     labelled, failures = labelled_store(out_dir), KeyedStore(out_dir / FAILURES, "job_id")
     tid = model_id(cached)
-    todo = [j for j in jobs if teacher_job_id(j.job_id, tid) not in labelled]
-    report = LabelReport(out_dir, len(jobs), tid, skipped=len(jobs) - len(todo), usage=cached.usage)
+    ids = {j.job_id: labelled_job_id(j, tid, label_settings(j, max_steps=max_steps, max_new_tokens=max_new_tokens),
+                                     labelled) for j in jobs}
+    todo = [j for j in jobs if ids[j.job_id] not in labelled]
+    report = LabelReport(out_dir, len(jobs), tid, skipped=len(jobs) - len(todo), usage=cached.usage,
+                         job_ids=[ids[j.job_id] for j in jobs])
     names = {n for j in todo for n in (j.template, j.conclusion_template or "kagent_conclusion_zh")}
     templates = {n: load_template(n) for n in sorted(names)}  # parsed and checked once, not once per job
     lock, start = threading.Lock(), time.perf_counter()
@@ -213,10 +278,10 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
             return
         try:
             rec = run_job(job, cached, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
-                          deadline_s=job_deadline_s, templates=templates)
+                          deadline_s=job_deadline_s, templates=templates, job_id=ids[job.job_id])
             store, failed = labelled, False
         except Exception as exc:  # kept with its reason, never dropped
-            rec = {"job_id": teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "teacher_id": tid,
+            rec = {"job_id": ids[job.job_id], "plan_job_id": job.job_id, "teacher_id": tid,
                    "query_id": job.query["id"], "template": job.template,
                    "error_type": type(exc).__name__, "reason": scrub(str(exc))[:2000]}
             store, failed = failures, True

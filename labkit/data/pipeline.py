@@ -21,6 +21,7 @@ import csv
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from labkit.data.convert import to_kagentinstruct
 from labkit.data.dedup import NEAR_DUP_THRESHOLD, DedupResult, cross_duplicates, deduplicate
 from labkit.data.export import to_hf_dataset, write_training_set
 from labkit.data.filters import Verdict, check_record, rejection_table
-from labkit.data.label import LabelJob, label_jobs, load_failures, load_labelled, plan_jobs, teacher_job_id
+from labkit.data.label import LabelJob, label_jobs, load_failures, load_labelled, plan_jobs
 from labkit.data.mix import mix
 from labkit.data.queries import load_general, load_queries
 from labkit.data.review import apply_decisions, load_decisions
@@ -334,7 +335,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     label_dir = out / "labelling"
     report = label_jobs(jobs, teacher, label_dir, workers=workers, price_per_1k_prompt=price_per_1k_prompt,
                         price_per_1k_completion=price_per_1k_completion, registry=registry, progress=progress)
-    wanted = {teacher_job_id(j.job_id, report.teacher_id) for j in jobs}  # this teacher's labels only
+    wanted = set(report.job_ids)  # this teacher's labels, made with these settings
     records = sorted((r for r in load_labelled(label_dir) if r["job_id"] in wanted), key=lambda r: r["job_id"])
     labelled_ids = {r["job_id"] for r in records}
     failures = [f for f in load_failures(label_dir) if f["job_id"] in wanted]  # a log: retried jobs appear too
@@ -354,6 +355,12 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     records, verdicts, review = apply_decisions(records, verdicts, decisions,
                                                 lambda r: check_record(r, by_id[r["query_id"]], registry))
     accepted = [r for r, v in zip(records, verdicts) if v.accepted]
+    if not accepted:
+        codes = Counter(v.reasons[0]["code"] for v in verdicts if v.reasons)
+        raise LabkitError(f"the data stage accepted nothing: {len(records)} jobs labelled, 0 accepted (first "
+                          f"rejection reasons: {dict(codes.most_common(5))}); nothing was written to {out} (earlier "
+                          f"outputs and the cached teacher answers are kept). Look at the teacher's answers in "
+                          f"{label_dir / 'labelled.jsonl'}, fix the teacher or the filters, and run again.")
 
     # 4. samples, anonymised, exact-deduplicated; general data split and mixed in.
     agent = agent_samples(accepted)

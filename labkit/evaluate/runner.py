@@ -25,7 +25,7 @@ from typing import Any
 from labkit.errors import LabkitError
 from labkit.evaluate.rouge import rouge_l
 from labkit.evaluate.scorer import ScoreReport, output_format_of, score_predictions
-from labkit.jsonl import append_jsonl, write_jsonl
+from labkit.jsonl import append_jsonl, iter_jsonl, read_json, write_jsonl
 from labkit.llm.base import model_id
 from labkit.llm.cached import CachedChatModel, RequestCache
 
@@ -56,20 +56,23 @@ def cached_generate(model: Any, prompts: Sequence[tuple[str, Any]], cache_path: 
     cached = CachedChatModel(model, RequestCache(cache_path), mid=mid)
     chats = [[{"role": "user", "content": p}] for p, _ in prompts]
     keys = [cached.key(c, **d.kwargs()) for c, (_, d) in zip(chats, prompts)]
-    todo = sorted({k: (c, d) for k, c, (_, d) in zip(keys, chats, prompts) if k not in cached.cache}.items(),
+    answers: dict[str, str] = {k: str(hit["text"]) for k in keys if (hit := cached.cache.get(k)) is not None}
+    todo = sorted({k: (c, d) for k, c, (_, d) in zip(keys, chats, prompts) if k not in answers}.items(),
                   key=lambda kv: (repr(kv[1][1]), len(kv[1][0][0]["content"])))  # one setting per batch, similar lengths
-    stats = GenerationStats(prompts=len(prompts), cached=sum(k in cached.cache for k in keys))
+    stats = GenerationStats(prompts=len(prompts), cached=sum(k in answers for k in keys))
     start = time.perf_counter()
     for i in range(0, len(todo), batch_size):
         chunk = todo[i: i + batch_size]
         for dec in sorted({d for _, (_, d) in chunk}, key=repr):
-            results = cached.chat_batch([c for _, (c, d) in chunk if d == dec], **dec.kwargs())
+            asked = [(k, c) for k, (c, d) in chunk if d == dec]
+            results = cached.chat_batch([c for _, c in asked], **dec.kwargs())
+            answers.update((k, res.text) for (k, _), res in zip(asked, results))  # an empty answer is not cached
             stats.generated += len(results)
             stats.completion_tokens += sum(res.completion_tokens for res in results)
         if progress:
             progress(min(i + batch_size, len(todo)), len(todo))
     stats.seconds = time.perf_counter() - start
-    return [str(cached.cache.get(k)["text"]) for k in keys], stats  # type: ignore[index]
+    return [answers[k] for k in keys], stats
 
 
 def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cache_path: str | Path, *,
@@ -95,26 +98,58 @@ def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cac
     return predictions, stats
 
 
+def _recorded_owners(out_dir: Path) -> list[tuple[str, str, str | None]]:
+    """Who the results in ``out_dir`` belong to, by each file that says: ``(file, field, value)``.
+
+    ``scores.json`` records ``model_id`` (older ones only ``model``, the name); ``predictions.jsonl`` carries the
+    ``model_id`` in every record. ``value`` None: the file is there but does not say (unreadable, or written
+    elsewhere)."""
+    owners: list[tuple[str, str, str | None]] = []
+    scores, preds = out_dir / "scores.json", out_dir / "predictions.jsonl"
+    if scores.is_file():
+        try:
+            saved = read_json(scores)
+        except LabkitError:
+            saved = None
+        field = next((f for f in ("model_id", "model") if isinstance(saved, dict) and saved.get(f)), None)
+        if field is not None:
+            owners.append(("scores.json", field, str(saved[field])))  # type: ignore[index]
+    if preds.exists():
+        try:
+            ids = {rec.get("model_id") for _, rec in iter_jsonl(preds)}
+        except LabkitError:
+            ids = set()
+        one = ids.pop() if len(ids) == 1 else None
+        owners.append(("predictions.jsonl", "model_id", one if isinstance(one, str) and one else None))
+    return owners
+
+
 def check_eval_dir(out_dir: str | Path, model: Any, *, overwrite: bool = False) -> None:
     """Refuse to overwrite another model's ``predictions.jsonl`` / ``scores.json`` in ``out_dir``.
 
-    Models are told apart by :func:`labkit.llm.model_id` without the weights' timestamp, so the same checkpoint
-    folder re-trained counts as the same model (older files without ``model_id``: by model name)."""
-    scores = Path(out_dir) / "scores.json"
-    if overwrite or not scores.exists():
+    The owner is read from the results themselves: the ``model_id`` every prediction carries and the one in
+    ``scores.json``, so a missing or unreadable ``scores.json`` does not hide it. Models are told apart by
+    :func:`labkit.llm.model_id` without the weights' timestamp, so the same checkpoint folder re-trained counts as
+    the same model (an older ``scores.json`` with only a name: by model name). Predictions that do not name their
+    model (written elsewhere or by an older labkit) belong to the model ``scores.json`` names; without a readable
+    one they are refused too: only ``overwrite=True`` replaces them."""
+    out = Path(out_dir)
+    if overwrite:
         return
-    try:
-        saved = json.loads(scores.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return  # an unreadable file holds nothing worth keeping
-    if not isinstance(saved, dict):
-        return
-    mine = model_id(model) if "model_id" in saved else str(model.name)
-    theirs = str(saved.get("model_id", saved.get("model", mine)))
-    if theirs.split("#")[0] != mine.split("#")[0]:
-        raise LabkitError(f"{out_dir} holds the results of model {theirs!r}; evaluating {mine!r} there would "
-                          "overwrite its predictions.jsonl and scores.json. Use one out_dir per model, or "
-                          "overwrite=True.")
+    owners = _recorded_owners(out)
+    for source, field, theirs in owners:
+        if theirs is None and len(owners) > 1:
+            continue  # predictions of an older labkit, which named no model: scores.json tells whose they are
+        if theirs is None:
+            raise LabkitError(f"{out / source} holds predictions that do not name their model (written elsewhere, "
+                              "by an older labkit, or unreadable) and no scores.json tells whose they are: "
+                              f"evaluating {model_id(model)!r} there would overwrite them. Use another out_dir, or "
+                              "overwrite=True.")
+        mine = model_id(model) if field == "model_id" else str(model.name)
+        if theirs.split("#")[0] != mine.split("#")[0]:
+            raise LabkitError(f"{out_dir} holds the results of model {theirs!r} (its {source}); evaluating {mine!r} "
+                              "there would overwrite its predictions.jsonl and scores.json. Use one out_dir per "
+                              "model, or overwrite=True.")
 
 
 def evaluate_model(model: Any, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
@@ -130,9 +165,10 @@ def evaluate_model(model: Any, benchmark: Sequence[Mapping[str, Any]], out_dir: 
     cache_path = cache_path or out_dir / "cache.jsonl"
     predictions, stats = generate_predictions(model, benchmark, cache_path, batch_size=batch_size,
                                               max_new_tokens=max_new_tokens)
-    write_jsonl(out_dir / "predictions.jsonl", predictions)
+    mid = model_id(model)
+    write_jsonl(out_dir / "predictions.jsonl", ({**p, "model_id": mid} for p in predictions))  # names its owner
     report = score_predictions(benchmark, predictions, source=out_dir / "predictions.jsonl")
-    (out_dir / "scores.json").write_text(json.dumps({"model": model.name, "model_id": model_id(model),
+    (out_dir / "scores.json").write_text(json.dumps({"model": model.name, "model_id": mid,
                                                      **report.summary(), "bleu": report.bleu,
                                                      "queries": report.queries, "generation": asdict(stats)},
                                                     ensure_ascii=False, indent=2), encoding="utf-8")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,6 +37,34 @@ class ChatModel(Protocol):
 
 
 UNTIL_RULES = ("json_object",)
+
+_DEADLINE: ContextVar[tuple[float, str] | None] = ContextVar("labkit_call_deadline", default=None)
+
+
+@contextmanager
+def call_deadline(seconds: float | None, what: str = "call deadline") -> Iterator[None]:
+    """Every model call made inside the block (in this thread or context) must end within ``seconds`` from now.
+
+    A caller's time limit reaching the transport: :class:`~labkit.llm.OpenAIChat` cuts its in-flight attempt and its
+    retries at the earlier of its own ``deadline`` and this one (labelling's ``job_deadline_s`` uses it). Nested
+    blocks keep the earliest deadline; ``what`` names it in the error. ``None``: no limit added.
+    """
+    if seconds is None:
+        yield
+        return
+    mine = (time.monotonic() + seconds, what)
+    outer = _DEADLINE.get()
+    token = _DEADLINE.set(mine if outer is None or mine[0] < outer[0] else outer)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def deadline_left() -> tuple[float, str] | None:
+    """``(seconds left, its name)`` of the innermost :func:`call_deadline`, or None outside one."""
+    current = _DEADLINE.get()
+    return None if current is None else (current[0] - time.monotonic(), current[1])
 
 
 def until_end(text: str, until: str | None) -> int | None:

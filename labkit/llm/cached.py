@@ -3,7 +3,9 @@
 Key = sha256 of (model identity — :func:`labkit.llm.model_id`, so two emulators with different noise or two API
 models never share answers —, messages, generation parameters). Storage = a :class:`~labkit.store.KeyedStore`
 (append-only JSONL, one line per answered request, fsynced; a line torn by SIGKILL is ignored and cut off before the
-next write), so a re-run repeats at most the request that was being written.
+next write), so a re-run repeats at most the request that was being written. An empty or whitespace-only answer is
+returned but never stored (:meth:`RequestCache.put` refuses it, counted as ``usage.empty``): the request is made
+again next time instead of replaying nothing for good.
 The wrapper counts every request it forwards (failed ones too), tokens and cost. It does not retry: retries live in
 one layer only, the client that knows the transport (:class:`~labkit.llm.openai_client.OpenAIChat`, whose attempt
 and retry counters are reported here as ``requests`` / ``retries``). ``chat_batch`` sends all cache misses to the
@@ -40,14 +42,22 @@ class RequestCache:
         self.store = KeyedStore(self.path, "key")
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return self.store.get(key)
+        """The stored answer, or None; an empty answer stored by an older labkit counts as none (asked again)."""
+        hit = self.store.get(key)
+        return hit if hit is not None and str(hit.get("text") or "").strip() else None
 
     def __contains__(self, key: object) -> bool:
-        return key in self.store
+        return isinstance(key, str) and self.get(key) is not None
 
-    def put(self, key: str, result: ChatResult) -> None:
-        self.store.put({"key": key, "text": result.text, "model": result.model, "prompt_tokens": result.prompt_tokens,
-                        "completion_tokens": result.completion_tokens, "meta": result.meta}, replace=False)
+    def put(self, key: str, result: ChatResult) -> bool:
+        """Store ``result`` under ``key`` (an answer already stored is kept); returns whether it was stored. An empty
+        or whitespace-only text is refused (returns False): whatever the backend, an empty reply is a failed call,
+        and a cached one would be replayed for good, so the request is made again next time."""
+        if not result.text.strip() or key in self:
+            return False
+        return self.store.put({"key": key, "text": result.text, "model": result.model,
+                               "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+                               "meta": result.meta}, replace=key in self.store)  # replaces only an old empty one
 
     def __len__(self) -> int:
         return len(self.store)
@@ -58,6 +68,7 @@ class Usage:
     calls: int = 0          # requests forwarded to the model (cache misses), failed ones included
     cache_hits: int = 0
     failures: int = 0       # forwarded requests that raised (after the client's own retries)
+    empty: int = 0          # answers that were empty or whitespace only (returned, never cached)
     requests: int = 0       # HTTP attempts, retries included (= calls for models without a transport)
     retries: int = 0        # attempts the client repeated (429, 5xx, timeouts, bad replies)
     prompt_tokens: int = 0
@@ -130,11 +141,12 @@ class CachedChatModel:
             finally:
                 self._count_transport()
             for i, result in zip(misses, results):
-                self.cache.put(keys[i], result)
+                self.cache.put(keys[i], result)  # refuses an empty answer
             fresh = {keys[i]: r for i, r in zip(misses, results)}
             out = [fresh[k] if r is None else r for k, r in zip(keys, out)]
             with self._lock:
                 u = self.usage
+                u.empty += sum(not r.text.strip() for r in results)
                 for result in results:
                     u.prompt_tokens += result.prompt_tokens
                     u.completion_tokens += result.completion_tokens

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from labkit.errors import DataFileError, LabkitError
-from labkit.jsonl import read_text
+from labkit.jsonl import read_json
 
 ARCH_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size",
                "num_attention_heads", "num_key_value_heads", "head_dim")
@@ -16,10 +15,7 @@ ARCH_FIELDS = ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "
 def model_config(model_dir: str | Path) -> dict[str, Any]:
     """``config.json`` of a checkpoint dir (a multimodal config's ``text_config`` merged in)."""
     path = Path(model_dir) / "config.json"
-    try:
-        config = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise DataFileError(path, f"invalid JSON ({exc.msg})", line=exc.lineno) from None
+    config = read_json(path)
     if not isinstance(config, dict):
         raise DataFileError(path, "expected a JSON object")
     text = config.get("text_config")

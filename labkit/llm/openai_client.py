@@ -6,27 +6,35 @@ only the repo root's and the current folder's, never a parent folder's): ``OPENA
 ``.env`` file, the key must come from that same file, otherwise :func:`read_env` refuses with a clear error.
 
 Every failure is a :class:`LLMRequestError` with ``retryable`` set: 408/409/429, 5xx, timeouts, dropped connections
-and *bad 200 replies* (not JSON, invalid JSON, an ``error`` body, no ``choices``, no message content) are retryable;
-other errors (400, 401, ...) are not. Retries happen here and only here (the SDK's own are off, and
-:class:`~labkit.llm.cached.CachedChatModel` does not retry): tenacity with exponential backoff plus jitter, or the
-server's ``Retry-After`` (seconds or an HTTP date, also ``retry-after-ms``) when it sends one. Time is bounded twice:
-``timeout`` per attempt and ``deadline`` for one ``chat`` call with all its retries, so a hung server costs at most
-``deadline`` seconds (default 120 s), not minutes. Lone surrogates in a reply become U+FFFD.
+and *bad 200 replies* (not JSON, invalid JSON, an ``error`` body, no ``choices``, no message content, or content that
+is empty or only whitespace) are retryable; other errors (400, 401, ...) are not. Retries happen here and only here
+(the SDK's own are off, and :class:`~labkit.llm.cached.CachedChatModel` does not retry): tenacity with exponential
+backoff plus jitter, or the server's ``Retry-After`` (seconds or an HTTP date, also ``retry-after-ms``) when it sends
+one. Lone surrogates in a reply become U+FFFD.
+
+Time is bounded by wall clock, not per socket read: one attempt ends after ``timeout`` seconds or at the call's
+deadline, whichever comes first, however the server behaves (silent after accepting the connection, or trickling
+bytes so that no single read ever times out); the call with all its retries ends by its deadline: ``deadline``
+seconds (default 120 s) or an earlier :func:`~labkit.llm.base.call_deadline` of the caller (labelling's
+``job_deadline_s``). Requests run on the SDK's async client in one background event loop shared by all clients
+(``asyncio.wait_for`` cancels an attempt at its bound and closes its connection); ``chat`` stays a blocking call.
 The API key never appears in ``repr``/``str``, logs or raised errors (messages are scrubbed of it, and the SDK's
 exception is not kept as ``__cause__``/``__context__``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import email.utils
 import json
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -38,7 +46,7 @@ from labkit.jsonl import LONE_SURROGATE
 from labkit.paths import REPO_ROOT
 from labkit.types import ChatResult, Message
 
-from .base import cut_at_stop, cut_until
+from .base import cut_at_stop, cut_until, deadline_left
 
 ENV_KEYS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LABKIT_API_MODEL")
 NO_KEY = "not-needed"  # placeholder for local servers (llama.cpp, vLLM, Ollama) that ignore the key
@@ -137,6 +145,8 @@ def parse_completion(body: str) -> tuple[str, int, int]:
     content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(content, str):
         raise _bad_reply(f"no message content in choices[0] ({str(choices[0])[:200]})")
+    if not content.strip():
+        raise _bad_reply(f"empty message content {content!r} in choices[0] (an empty reply is not an answer)")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
 
     def count(key: str) -> int:
@@ -144,6 +154,25 @@ def parse_completion(body: str) -> tuple[str, int, int]:
         return value if isinstance(value, int) and value >= 0 else 0
 
     return LONE_SURROGATE.sub("\ufffd", content), count("prompt_tokens"), count("completion_tokens")
+
+
+_LOOP_LOCK = threading.Lock()
+_LOOP: tuple[int, asyncio.AbstractEventLoop] | None = None
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """The background event loop every :class:`OpenAIChat` sends its requests on (one daemon thread per process,
+    started on first use and again in a forked child)."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None or _LOOP[0] != os.getpid() or _LOOP[1].is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="labkit-openai-loop", daemon=True).start()
+            _LOOP = (os.getpid(), loop)
+        return _LOOP[1]
+
+
+Request = Callable[[openai.AsyncOpenAI, float], Awaitable[Any]]
 
 
 class OpenAIChat:
@@ -181,7 +210,7 @@ class OpenAIChat:
         self.requests = self.retries = 0
         self._lock = threading.Lock()
         self._sleep: Callable[[float], None] = time.sleep
-        self._client = openai.OpenAI(api_key=self._api_key, base_url=base_url, timeout=timeout, max_retries=0)
+        self._clients: tuple[asyncio.AbstractEventLoop, openai.AsyncOpenAI] | None = None
 
     @classmethod
     def from_env(cls, model: str | None = None, **kw: Any) -> OpenAIChat:
@@ -198,7 +227,10 @@ class OpenAIChat:
     def name(self) -> str:
         """The model id; when none was configured, the first model the server lists."""
         if self._model is None:
-            body = self._call(lambda t: self._client.models.with_raw_response.list(timeout=t).http_response.text)
+            async def models(client: openai.AsyncOpenAI, timeout: float) -> str:
+                return (await client.models.with_raw_response.list(timeout=timeout)).http_response.text
+
+            body = self._call(models)
             try:
                 models = json.loads(body).get("data") or []
                 first = models[0]["id"] if models else None
@@ -240,14 +272,38 @@ class OpenAIChat:
             "connection" if isinstance(exc, openai.APIConnectionError) else "bad_reply"
         return LLMRequestError(self._scrub(f"{kind_name} from {self.where}: {exc}"), kind=kind, retryable=True)
 
-    def _attempt(self, fn: Callable[[float], Any], started: float) -> Any:
-        """One HTTP attempt, its timeout cut to what is left of the call's deadline."""
-        left = self.deadline - (time.monotonic() - started)
+    def _client_on(self, loop: asyncio.AbstractEventLoop) -> openai.AsyncOpenAI:
+        """This client's SDK client, bound to ``loop`` (its connection pool lives there)."""
+        with self._lock:
+            if self._clients is None or self._clients[0] is not loop:
+                self._clients = (loop, openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url,
+                                                          timeout=self.timeout, max_retries=0))
+            return self._clients[1]
+
+    def _run(self, request: Request, budget: float) -> Any:
+        """Run one request on the background loop; it is cancelled (connection closed) after ``budget`` seconds."""
+        loop = _event_loop()
+        client = self._client_on(loop)
+        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(request(client, budget), budget), loop)
+        try:
+            return future.result()
+        except TimeoutError:
+            raise LLMRequestError(f"Timeout from {self.where}: no complete reply within {budget:.1f} s",
+                                  kind="timeout", retryable=True) from None
+        except BaseException:
+            future.cancel()  # e.g. KeyboardInterrupt in a notebook: the request does not run on unseen
+            raise
+
+    def _attempt(self, request: Request, ends: float) -> Any:
+        """One HTTP attempt, cut at ``timeout`` or at the call's deadline ``ends`` (monotonic), whichever is first."""
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise LLMRequestError(f"no time left for a request to {self.where}", kind="deadline")
         with self._lock:
             self.requests += 1
         failure: LLMRequestError
         try:
-            return fn(max(0.05, min(self.timeout, left)))
+            return self._run(request, min(self.timeout, left))
         except LLMRequestError as exc:
             failure = exc
         except openai.APIError as exc:  # a body cut short after the headers arrives as APIConnectionError too
@@ -261,28 +317,33 @@ class OpenAIChat:
             return exc.retry_after
         return min(self.max_backoff, self.backoff * 2 ** (state.attempt_number - 1)) + random.uniform(0, self.backoff)
 
-    def _stop(self, state: RetryCallState) -> bool:
+    def _stop(self, state: RetryCallState, ends: float) -> bool:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, LLMRequestError) and exc.retry_after is not None and exc.retry_after > self.max_retry_after:
             return True  # the server wants a longer pause than we may take: give up now, clearly
         return (state.attempt_number > self.max_retries
-                or state.seconds_since_start + (state.upcoming_sleep or 0.0) >= self.deadline)
+                or time.monotonic() + (state.upcoming_sleep or 0.0) >= ends)
 
-    def _call(self, fn: Callable[[float], Any]) -> Any:
-        """Run ``fn(timeout)`` with retries (see module doc); failures raise :class:`LLMRequestError`."""
+    def _call(self, request: Request) -> Any:
+        """Run ``request(client, timeout)`` with retries (see module doc); failures raise :class:`LLMRequestError`."""
         started = time.monotonic()
-        retrying = Retrying(retry=retry_if_exception(is_retryable), stop=self._stop, wait=self._wait,
-                            sleep=lambda s: self._sleep(s), before_sleep=lambda _: self._count_retry(), reraise=True)
+        ends, what = started + self.deadline, f"deadline {self.deadline:g} s"
+        outer = deadline_left()
+        if outer is not None and started + outer[0] < ends:
+            ends, what = started + outer[0], outer[1]
+        retrying = Retrying(retry=retry_if_exception(is_retryable), stop=lambda s: self._stop(s, ends),
+                            wait=self._wait, sleep=lambda s: self._sleep(s),
+                            before_sleep=lambda _: self._count_retry(), reraise=True)
         failure: LLMRequestError
         try:
-            return retrying(self._attempt, fn, started)
+            return retrying(self._attempt, request, ends)
         except LLMRequestError as exc:
             failure = exc
         spent = time.monotonic() - started
-        if failure.retryable:
+        if failure.retryable or failure.kind == "deadline":
             why = (f"server asked to retry after {failure.retry_after:.0f} s (more than max_retry_after="
                    f"{self.max_retry_after:.0f} s)" if (failure.retry_after or 0) > self.max_retry_after
-                   else f"gave up after {spent:.1f} s (deadline {self.deadline:.0f} s, max_retries {self.max_retries})")
+                   else f"gave up after {spent:.1f} s ({what}, max_retries {self.max_retries})")
             failure.args = (f"{failure.args[0]}; {why}",)
         failure.__context__ = failure.__cause__ = None
         raise failure
@@ -303,8 +364,8 @@ class OpenAIChat:
         payload = [{"role": m["role"], "content": m["content"]} for m in messages]
         model = self.name
 
-        def create(timeout: float) -> tuple[str, int, int]:
-            raw = self._client.chat.completions.with_raw_response.create(
+        async def create(client: openai.AsyncOpenAI, timeout: float) -> tuple[str, int, int]:
+            raw = await client.chat.completions.with_raw_response.create(
                 model=model, messages=payload, max_tokens=max_new_tokens, temperature=temperature,
                 stop=stop or None, timeout=timeout)
             return parse_completion(raw.http_response.text)
@@ -314,8 +375,10 @@ class OpenAIChat:
                           completion_tokens=completion_tokens)
 
     def chat_batch(self, batch: list[list[Message]], **kw: Any) -> list[ChatResult]:
-        """Send up to ``concurrency`` requests at a time; results keep the input order."""
+        """Send up to ``concurrency`` requests at a time; results keep the input order. Each request runs in the
+        caller's context (its :func:`~labkit.llm.base.call_deadline` applies)."""
         if len(batch) <= 1 or self.concurrency <= 1:
             return [self.chat(m, **kw) for m in batch]
+        contexts = [contextvars.copy_context() for _ in batch]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(lambda m: self.chat(m, **kw), batch))
+            return list(pool.map(lambda cm: cm[0].run(self.chat, cm[1], **kw), zip(contexts, batch)))

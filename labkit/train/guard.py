@@ -1,26 +1,104 @@
-"""Refuse an output folder that belongs to another model before anything in it is rewritten."""
+"""Refuse an output folder that belongs to another model before anything in it is rewritten.
+
+A training run records which base model it started from in ``output_dir/labkit_base_model.json`` (path, a
+fingerprint of the weights, the architecture). Resuming compares that identity, not only the architecture: another
+model of the same shape (a fine-tuned copy, a different checkpoint of the same family) has the same config but
+different weights, and resuming its optimizer state and checkpoint onto them would silently mix two models.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 from transformers.trainer_utils import get_last_checkpoint
 
 from labkit.errors import LabkitError
+from labkit.jsonl import read_json
 from labkit.llm.compat import architecture
+
+BASE_RECORD = "labkit_base_model.json"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+SAMPLES, CHUNK = 64, 1 << 16  # per weight file: 64 evenly spaced 64 KB reads (4 MB), not the whole file
+
+
+def fingerprint(model_dir: str | Path) -> str:
+    """A short identity of a checkpoint's weights: sha256 over each weight file's name, size and :data:`SAMPLES`
+    evenly spaced chunks of :data:`CHUNK` bytes (the whole file when it is smaller). Cheap for any model size (a 7B
+    checkpoint costs a few MB of reads), and two models of the same shape with different weights differ in it (a
+    fine-tune changes every trained tensor; the samples hit all of the file)."""
+    model_dir = Path(model_dir)
+    digest = hashlib.sha256(b"labkit-fingerprint-v1\0")
+    weights = sorted(p for p in model_dir.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    if not weights:
+        raise LabkitError(f"{model_dir} holds no weight files ({', '.join(WEIGHT_SUFFIXES)}): not a checkpoint")
+    for path in weights:
+        size = path.stat().st_size
+        digest.update(f"{path.name}\0{size}\0".encode())
+        with path.open("rb") as fh:
+            if size <= SAMPLES * CHUNK:
+                digest.update(fh.read())
+                continue
+            step = (size - CHUNK) / (SAMPLES - 1)
+            for i in range(SAMPLES):
+                fh.seek(round(i * step))
+                digest.update(fh.read(CHUNK))
+    return digest.hexdigest()[:32]
+
+
+def base_identity(model_path: str | Path) -> dict[str, Any]:
+    """What ``output_dir/labkit_base_model.json`` records: the base model's path, fingerprint and architecture."""
+    return {"model_path": str(model_path), "fingerprint": fingerprint(model_path),
+            "architecture": architecture(model_path)}
+
+
+def recorded_base(out: str | Path) -> dict[str, Any] | None:
+    """The base model recorded in ``out`` (None: no record, e.g. a run from before records existed)."""
+    path = Path(out) / BASE_RECORD
+    if not path.exists():
+        return None
+    try:
+        record = read_json(path)
+    except LabkitError as exc:
+        raise LabkitError(f"{path} is unreadable ({exc}); it says which model this folder trains. Use a new "
+                          "output_dir, or set resume=False to start over in this one") from None
+    if not isinstance(record, dict) or not isinstance(record.get("fingerprint"), str):
+        raise LabkitError(f"{path} does not name a base model fingerprint; use a new output_dir, or resume=False")
+    return record
 
 
 def check_output_dir(out: str | Path, model_path: str | Path, *, resume: bool) -> None:
-    """With ``resume``, the newest checkpoint (or the saved final model) in ``out`` must have ``model_path``'s
-    architecture; otherwise resuming would fail late with a raw size mismatch after rewriting the run's files."""
+    """Check ``out`` before anything in it is rewritten, then record ``model_path`` as its base model.
+
+    With ``resume`` and a checkpoint (or a saved final model) in ``out``: the recorded base model must be
+    ``model_path`` by fingerprint (:func:`fingerprint`; another model of the same shape is refused), and the
+    checkpoint must have its architecture (otherwise resuming would fail late with a raw size mismatch after
+    rewriting the run's files). A folder from before records existed is checked by architecture only. Without
+    ``resume`` the run starts over and the folder is recorded as this model's."""
     out = Path(out)
-    if not resume or not out.is_dir():
-        return
-    last = get_last_checkpoint(str(out))
-    saved = Path(last) if last else out
-    if not (saved / "config.json").is_file():
-        return
-    have, want = architecture(saved), architecture(model_path)
+    mine = base_identity(model_path)
+    if resume and out.is_dir():
+        last = get_last_checkpoint(str(out))
+        saved = Path(last) if last else out
+        if (saved / "config.json").is_file():
+            _check_same_model(out, saved, model_path, mine)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{BASE_RECORD}.{os.getpid()}.tmp"  # every rank may write it: same content, atomic replace
+    tmp.write_text(json.dumps(mine, indent=2), encoding="utf-8")
+    os.replace(tmp, out / BASE_RECORD)
+
+
+def _check_same_model(out: Path, saved: Path, model_path: str | Path, mine: dict[str, Any]) -> None:
+    record = recorded_base(out)
+    if record is not None and record["fingerprint"] != mine["fingerprint"]:
+        raise LabkitError(f"{saved} holds a checkpoint trained from another model ({record.get('model_path')}, "
+                          f"fingerprint {record['fingerprint']}) than {model_path} (fingerprint "
+                          f"{mine['fingerprint']}), although both have the same shape; use a new output_dir, or "
+                          "set resume=False to start over in this one")
+    have, want = architecture(saved), mine["architecture"]
     diff = {k: (have.get(k), want.get(k)) for k in set(have) | set(want) if have.get(k) != want.get(k)}
     if diff:
         shown = ", ".join(f"{k}: {a!r} there vs {b!r}" for k, (a, b) in sorted(diff.items()))
