@@ -195,14 +195,15 @@ def mix_effect_table(results: Mapping[str, Any]) -> pd.DataFrame:
 
 def learning_curve(tuned_dir: str | Path, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
                    base: str | None = None, n_queries: int = 8, max_new_tokens: int | None = None,
-                   batch_size: int = 8, caches: Mapping[str, str | Path] | None = None) -> pd.DataFrame:
+                   batch_size: int = 8, caches: Mapping[str, str | Path] | None = None,
+                   device: str | None = None) -> pd.DataFrame:
     """Overall (and every ability) against training minutes: the base model at 0, each weight snapshot that training
     saved in ``tuned_dir/curve/`` (``SFTConfig.curve_points``), and the final model, all scored on the records of
     the first ``n_queries`` held-out queries (cached and resumable like every evaluation).
 
     ``caches`` maps a model (``base`` or ``str(tuned_dir)``) to the request cache of its full-benchmark evaluation:
     those points read the answers already generated there instead of generating them again (the ``generated``
-    column counts the prompts that did hit a model)."""
+    column counts the prompts that did hit a model). ``device``: as :func:`labkit.llm.local.resolve_device`."""
     import json as _json
 
     from labkit.evaluate.runner import evaluate_model
@@ -223,7 +224,7 @@ def learning_curve(tuned_dir: str | Path, benchmark: Sequence[Mapping[str, Any]]
     table = []
     kw = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
     for minutes, label, spec in points:
-        model = LocalHFModel(spec) if spec is not None else None
+        model = LocalHFModel(spec, device=device) if spec is not None else None
         if model is None:
             continue
         name = label.replace(" ", "_").replace("(", "").replace(")", "")

@@ -34,7 +34,9 @@ from labkit.train.collate import IGNORE_INDEX, EncodeStats, PadCollator, SFTData
 from labkit.train.config import SFTConfig
 from labkit.train.guard import check_output_dir
 from labkit.train.loss import supervised_logits_loss
-from labkit.llm.local import cpu_has_native_bf16
+from labkit.llm.local import cpu_has_native_bf16, resolve_device
+from labkit.train import lora
+from labkit.train.watch import TrainProgress
 from labkit.train.packing import PackedCollator
 from labkit.train.tiny import resolve_model_path
 
@@ -66,20 +68,20 @@ class TrainResult:
                             "run again (or let Slurm requeue) to resume")
 
 
-def resolve_precision(precision: str) -> str:
+def resolve_precision(precision: str, device: str | None = None) -> str:
     """'auto' -> 'bf16' on a CUDA GPU that supports it or on a CPU with native bf16 (autocast; fp32 master
     weights), else 'fp32'."""
     if precision != "auto":
         return precision
-    if torch.cuda.is_available():
+    if (device or resolve_device()) == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "bf16" if (device or resolve_device()) == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
-def attention_implementation(packing: bool = False) -> str:
+def attention_implementation(packing: bool = False, device: str | None = None) -> str:
     """flash_attention_2 on CUDA when flash_attn is installed (packed rows run its variable-length kernel), else
     PyTorch SDPA; packed rows without flash-attn use labkit's per-sample SDPA (labkit.train.packing)."""
-    if torch.cuda.is_available():
+    if (device or resolve_device()) == "cuda":
         try:
             import flash_attn  # noqa: F401
             return "flash_attention_2"
@@ -233,7 +235,7 @@ class PreemptionCallback(TrainerCallback):
             control.should_training_stop = True
 
 
-def _training_args(cfg: SFTConfig, precision: str) -> TrainingArguments:
+def _training_args(cfg: SFTConfig, precision: str, device: str | None = None) -> TrainingArguments:
     return TrainingArguments(
         output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
@@ -245,7 +247,7 @@ def _training_args(cfg: SFTConfig, precision: str) -> TrainingArguments:
         train_sampling_strategy="sequential" if cfg.sequential else
         ("group_by_length" if cfg.group_by_length else "random"),
         report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
+        use_cpu=(device or resolve_device(cfg.device)) == "cpu", disable_tqdm=True,
     )
 
 
@@ -309,8 +311,9 @@ def _train(config: SFTConfig) -> TrainResult:
     start = time.perf_counter()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    precision = resolve_precision(cfg.precision)
-    args = _training_args(cfg, precision)  # before from_pretrained, so ZeRO-3 partitions weights while loading
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    args = _training_args(cfg, precision, device)  # before from_pretrained, so ZeRO-3 partitions weights while loading
     if cfg.deepspeed:  # zero.Init (inside from_pretrained) reads the world size from deepspeed.comm: set it up now
         import deepspeed
 
@@ -323,7 +326,7 @@ def _train(config: SFTConfig) -> TrainResult:
     check_vocab(tokenizer, model_path)
     tokenizer.chat_template = CHAT_TEMPLATE
     dataset = SFTDataset(load_samples(cfg.data_path, max_samples=cfg.max_samples), tokenizer, cfg.max_len)
-    attn = attention_implementation(cfg.packing)
+    attn = attention_implementation(cfg.packing, device)
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=torch.bfloat16 if precision == "bf16" and cfg.deepspeed else torch.float32,
         attn_implementation=attn)
@@ -334,6 +337,7 @@ def _train(config: SFTConfig) -> TrainResult:
     collator = (PackedCollator if cfg.packing else PadCollator)(tokenizer.pad_token_id)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                          data_collator=collator, supervised_logits_only=cfg.loss_on_supervised_logits_only)
+    lora.attach(trainer, cfg)  # lora_r > 0: adapters train, merged into the weights at the end
     log_cb = StepLogCallback(trainer, out / TRAIN_LOG)
     stop_cb = PreemptionCallback(cfg.stop_file)
     if cfg.curve_points:
@@ -341,6 +345,7 @@ def _train(config: SFTConfig) -> TrainResult:
     trainer.remove_callback(PrinterCallback)  # one line per logging step, a dict each: our progress line instead
     trainer.add_callback(log_cb)
     trainer.add_callback(stop_cb)
+    trainer.add_callback(TrainProgress(cfg.max_minutes))  # steps done / total, ETA; the max_minutes budget
 
     resume = get_last_checkpoint(str(out)) if cfg.resume and out.is_dir() else None
     if trainer.is_world_process_zero():
