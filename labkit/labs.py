@@ -49,6 +49,30 @@ def ensure_dataset(mode: str, data_dir: str | Path | None = None, *,
     return folder
 
 
+def recipe_run(config: Any, records: Sequence[dict[str, Any]], eval_dir: str | Path, *, device: str | None = None,
+               max_new_tokens: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """One arm of notebook 06's recipe experiment: train ``config`` (an :class:`~labkit.train.SFTConfig`; skipped when
+    its output folder already holds a trained model) and evaluate the result on ``records``. Returns the score
+    report and the training facts ``{trainable, steps, minutes, s_per_step}`` read from the run's own files."""
+    import json as _json
+
+    from labkit.evaluate import evaluate_model
+    from labkit.jsonl import read_jsonl
+    from labkit.llm import get_model
+    from labkit.train import train
+
+    out = Path(config.output_dir)
+    if not (out / "model.safetensors").exists():
+        train(config).raise_if_preempted()
+    saved = _json.loads((out / "labkit_train_config.json").read_text(encoding="utf-8"))
+    log = read_jsonl(out / "train_log.jsonl", tolerate_torn_tail=True)
+    seconds = sum(float(r["s_per_step"]) for r in log)
+    report, _ = evaluate_model(get_model(str(out), device=device), records, eval_dir, overwrite=True,
+                               max_new_tokens=max_new_tokens)
+    return report, {"trainable": saved["trainable_parameters"]["trainable"], "steps": len(log),
+                    "minutes": round(seconds / 60, 2), "s_per_step": round(seconds / max(len(log), 1), 2)}
+
+
 def notebooks_dir() -> Path:
     return REPO_ROOT / "notebooks"
 

@@ -253,3 +253,42 @@ def plot_curve(curve: pd.DataFrame, path: str | Path | None = None) -> plt.Figur
     if path:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def recipe_table(arms: Mapping[str, tuple[ScoreReport, Mapping[str, Any]]]) -> pd.DataFrame:
+    """One row per recipe of an experiment: its training facts (``train``: trainable parameters, steps, minutes)
+    and its scores on the same held-out subset with 95 % intervals (:func:`score_intervals`, over queries)."""
+    rows = {}
+    for label, (report, info) in arms.items():
+        f = score_intervals(report)
+        row = {"trainable params": info.get("trainable"), "steps": info.get("steps"),
+               "train minutes": info.get("minutes"), "s / step": info.get("s_per_step")}
+        for dim in ("Planning", "Tool-use", "Overall"):
+            r = f.loc[dim]
+            row[dim] = None if pd.isna(r.score) else r.score
+            row[f"{dim} 95%"] = "n/a" if pd.isna(r.score) else f"[{r.low:.1f}, {r.high:.1f}]"
+        rows[label] = row
+    return pd.DataFrame(rows).T
+
+
+def recipe_verdict(table: pd.DataFrame, metric: str = "Overall") -> str:
+    """One honest sentence about two recipes: which scored higher on ``metric`` and whether the 95 % intervals
+    overlap (then this run shows no difference)."""
+    if len(table) != 2:
+        return "需要正好两种配方才能比较。"
+    (a, ra), (b, rb) = table.iterrows()
+    if ra[metric] is None or rb[metric] is None or pd.isna(ra[metric]) or pd.isna(rb[metric]):
+        return f"{metric} 没有分数（评估子集里没有对应的记录）。"
+
+    def bounds(row: Any) -> tuple[float, float]:
+        lo, hi = str(row[f"{metric} 95%"]).strip("[]").split(",")
+        return float(lo), float(hi)
+
+    (la, ha), (lb, hb) = bounds(ra), bounds(rb)
+    hi_label, lo_label = (a, b) if ra[metric] >= rb[metric] else (b, a)
+    gap = abs(float(ra[metric]) - float(rb[metric]))
+    same = f"同样的训练时间里 {a} 走了 {ra['steps']} 步、{b} 走了 {rb['steps']} 步。"
+    if la <= hb and lb <= ha:
+        return (f"{hi_label} 的 {metric} 高 {gap:.1f} 分，但两者的 95% 区间重叠：这次实验**没有测出差别**。{same}"
+                "要下结论，需要更多 query、更长的训练或多个种子。")
+    return f"{hi_label} 的 {metric} 比 {lo_label} 高 {gap:.1f} 分，95% 区间不重叠：这次实验测出了差别。{same}"
