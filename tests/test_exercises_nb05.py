@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from labkit.chat import END_OF_TURN, render_turns
+from labkit.chat import END_OF_TURN
 from labkit.course import load_solutions
 from labkit.exercises import check
 from labkit.paths import REPO_ROOT

@@ -76,7 +76,7 @@ def loss_mask(answer: Any, *, messages: Sequence[Mapping[str, Any]], tokenizer: 
             which = ("本 notebook 的样本" if k == 0 else
                      "一条带 system 提示的通用样本" if k == 1 else "一条两轮对话（第一轮 assistant 的 loss=False）")
             return failed(f"在{which}上：{hint}", conversation=k)
-    return passed(f"三条样本（本 notebook 的、一条通用样本、一条两轮对话）全部与 encode_messages 逐位一致：只有 supervised 为真的段"
+    return passed("三条样本（本 notebook 的、一条通用样本、一条两轮对话）全部与 encode_messages 逐位一致：只有 supervised 为真的段"
                   "（老师的输出 + <end_of_turn>）参与 loss，其余都是 -100。")
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainerControl,
                           TrainerState, TrainingArguments)
 from transformers.trainer_callback import PrinterCallback
@@ -36,7 +35,7 @@ from labkit.train.guard import check_output_dir
 from labkit.train.loss import supervised_logits_loss
 from labkit.llm.local import cpu_has_native_bf16, resolve_device
 from labkit.train import lora
-from labkit.train.watch import TrainProgress
+from labkit.train.watch import TrainProgress, any_rank
 from labkit.train.packing import PackedCollator
 from labkit.train.tiny import resolve_model_path
 
@@ -224,12 +223,7 @@ class PreemptionCallback(TrainerCallback):
         self._previous.clear()
 
     def on_step_end(self, args, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
-        flag = self.requested or bool(self.stop_file and self.stop_file.exists())
-        if dist.is_available() and dist.is_initialized():
-            t = torch.tensor([int(flag)], device=args.device)
-            dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            flag = bool(t.item())
-        if flag:
+        if any_rank(self.requested or bool(self.stop_file and self.stop_file.exists()), args.device):
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True

@@ -19,6 +19,16 @@ from transformers import TrainerCallback, TrainerControl, TrainerState
 from labkit.progress import Progress
 
 
+def any_rank(flag: bool, device: Any) -> bool:
+    """True when ``flag`` is true on any rank (so every rank stops at the same step); the flag itself when not
+    distributed."""
+    if dist.is_available() and dist.is_initialized():
+        t = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+    return flag
+
+
 class TrainProgress(TrainerCallback):
     """Progress line + optional time budget (see the module docstring); ``budget_hit`` tells whether it stopped."""
 
@@ -38,12 +48,7 @@ class TrainProgress(TrainerCallback):
             self.progress.update(state.global_step)
         if not self.max_minutes:
             return
-        over = time.perf_counter() - self.start >= 60 * self.max_minutes
-        if dist.is_available() and dist.is_initialized():  # every rank stops at the same step
-            flag = torch.tensor([int(over)], device=args.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            over = bool(flag.item())
-        if over:
+        if any_rank(time.perf_counter() - self.start >= 60 * self.max_minutes, args.device):
             self.budget_hit = True
             control.should_training_stop = True
 
