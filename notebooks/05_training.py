@@ -58,7 +58,7 @@ gradient_checkpointing = False
 stop_file = ""            # Slurm 抢占：该文件出现时保存 checkpoint 并退出
 heldout_queries = []      # [] -> 数据阶段留出的测试 query 里取两条（中文、英文各一）
 compare_template = "kagent_planning_zh"
-max_new_tokens = 0        # 0 -> 训练前后对比按模板输出格式自己的 token 预算（高于最长的标准答案），不截断回答
+max_new_tokens = 0        # 0 -> configs/<mode>.yaml 的 eval 设置：course 按输出格式自己的 token 预算（高于最长的标准答案），smoke 截到 24
 device = "auto"           # "auto"：有 CUDA 用 GPU，Apple 芯片用 MPS，否则 CPU；也可填 "cpu" / "cuda" / "mps"
 
 # %%
@@ -69,6 +69,7 @@ import pandas as pd
 from labkit.display import notebook_setup
 from labkit.exercises import check
 from labkit.llm import resolve_device
+from labkit.modes import mode_section
 from labkit.train import SFTConfig, note_table, train
 from labkit.train import checks
 from labkit.train.checks import compare_generations, plot_loss
@@ -215,7 +216,7 @@ print(f"第一步 loss = {first:.2f}；ln(V) = ln({len(tokenizer)}) = {math.log(
 # ## 4. 训练前后对比
 #
 # 用同一个规划提示（参数 `compare_template`，默认是模板-1 `kagent_planning_zh`，要求输出 JSON Task；沙盒工具 + 留出的测试问题），
-# 分别让**基座模型**和**训练后的模型**生成第一步输出（贪心解码）。训练后的模型应当学会输出一个
+# 分别让**基座模型**和**训练后的模型**生成第一步输出（贪心解码；按这个模板输出格式自己的停止规则和 token 预算，预算高于题库里最长的标准答案，所以不会把正确的回答截断）。训练后的模型应当学会输出一个
 # `{"task_name": ..., "command": {...}}` JSON，并以 `<end_of_turn>` 结束。smoke 模式里两个都是随机初始化的 tiny 模型、只训练了几步，
 # 输出是乱码——**这是预期的**，只用来验证流程；有意义的对比在 course 模式。
 
@@ -225,7 +226,8 @@ if is_main and not heldout:
     print("数据目录旁没有留出的 test_queries.jsonl:跳过前后对比(可用参数 heldout_queries 指定)")
 if is_main and heldout:
     comparison = compare_generations(resolve_model_path(cfg.model_path), cfg.output_dir, heldout,
-                                     template=compare_template, max_new_tokens=max_new_tokens, device=device)
+                                     template=compare_template, device=device,
+                                     max_new_tokens=max_new_tokens or mode_section(mode, "eval")["max_new_tokens"])
     display(comparison.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left"}))
 
 # %% [markdown]
