@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,14 +23,17 @@ from typing import Any
 
 import nbformat
 import papermill as pm
+from papermill.engines import NBClientEngine, papermill_engines
 
 from labkit import course
 from labkit.errors import LabkitError, UnknownNameError
 from labkit.paths import REPO_ROOT, runs_dir
+from labkit.progress import PROGRESS_ENV, read_status, status_text
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 INJECTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
 SOURCE_HEAD_LINES = 5
+ENGINE = "labkit-ticking"  # papermill engine name of TickingEngine
 
 
 def ensure_dataset(mode: str, data_dir: str | Path | None = None, *,
@@ -47,6 +52,30 @@ def ensure_dataset(mode: str, data_dir: str | Path | None = None, *,
             kept = run_meta_agent(mode).templates_dir  # type: ignore[arg-type]
         tuning_data(mode, kept, folder)
     return folder
+
+
+def recipe_run(config: Any, records: Sequence[dict[str, Any]], eval_dir: str | Path, *, device: str | None = None,
+               max_new_tokens: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """One arm of notebook 06's recipe experiment: train ``config`` (an :class:`~labkit.train.SFTConfig`; skipped when
+    its output folder already holds a trained model) and evaluate the result on ``records``. Returns the score
+    report and the training facts ``{trainable, steps, minutes, s_per_step}`` read from the run's own files."""
+    import json as _json
+
+    from labkit.evaluate import evaluate_model
+    from labkit.jsonl import read_jsonl
+    from labkit.llm import get_model
+    from labkit.train import train
+
+    out = Path(config.output_dir)
+    if not (out / "model.safetensors").exists():
+        train(config).raise_if_preempted()
+    saved = _json.loads((out / "labkit_train_config.json").read_text(encoding="utf-8"))
+    log = read_jsonl(out / "train_log.jsonl", tolerate_torn_tail=True)
+    seconds = sum(float(r["s_per_step"]) for r in log)
+    report, _ = evaluate_model(get_model(str(out), device=device), records, eval_dir, overwrite=True,
+                               max_new_tokens=max_new_tokens)
+    return report, {"trainable": saved["trainable_parameters"]["trainable"], "steps": len(log),
+                    "minutes": round(seconds / 60, 2), "s_per_step": round(seconds / max(len(log), 1), 2)}
 
 
 def notebooks_dir() -> Path:
@@ -167,9 +196,45 @@ def read_failure(executed: str | Path) -> CellFailure | None:
 
 
 def progress_bar(name: str, file: Any = None) -> dict[str, Any]:
-    """papermill's per-cell tqdm bar as ``<name>: cell n/m, mm:ss elapsed`` (``progress=`` of :func:`run_labs`)."""
-    return {"desc": name, "bar_format": "{desc}: cell {n_fmt}/{total_fmt}, {elapsed} elapsed", "file": file,
-            "mininterval": 1.0, "leave": True}
+    """papermill's per-cell tqdm bar as ``<name>: cell n/m, mm:ss elapsed`` (``progress=`` of :func:`run_labs`); the
+    clock is redrawn every second inside a long cell, and a running cell's own progress (items done / total, ETA:
+    :class:`labkit.progress.Progress`) is appended, e.g. ``, 生成（base） 120/312 ETA 04:40``."""
+    return {"desc": name, "bar_format": "{desc}: cell {n_fmt}/{total_fmt}, {elapsed} elapsed{postfix}",
+            "file": file, "mininterval": 1.0, "leave": True}
+
+
+TICK_S = 1.0
+
+
+class TickingEngine(NBClientEngine):
+    """papermill's nbclient engine plus a thread that redraws the cell bar every :data:`TICK_S` seconds (tqdm
+    only redraws when a cell ends, so a 12-minute cell froze the clock) with the kernel's progress status
+    (``status_file``: the kernel writes it through ``LABKIT_PROGRESS_FILE``)."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, status_file: str | None = None,
+                                 **kwargs: Any) -> Any:
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(TICK_S):
+                bar = nb_man.pbar
+                if bar is None:
+                    continue
+                text = status_text(read_status(status_file)) if status_file else ""
+                bar.set_postfix_str(text, refresh=False)
+                bar.refresh()
+
+        thread = threading.Thread(target=tick, name="labkit-progress", daemon=True)
+        thread.start()
+        try:
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+        finally:
+            stop.set()
+            thread.join()
+
+
+papermill_engines.register(ENGINE, TickingEngine)
 
 
 def instructor_source(source: Path, target: Path) -> tuple[list[str], list[str]]:
@@ -192,12 +257,23 @@ def run_notebook(source: Path, output: Path, *, parameters: dict[str, Any], kern
     ``require_exercises`` the notebook fails unless every one of them passed."""
     start = time.perf_counter()
     error: BaseException | None = None
+    status = output.with_name(f".{output.stem}.progress.json")  # the kernel's Progress lines, read by the bar
+    status.unlink(missing_ok=True)
+    saved = os.environ.get(PROGRESS_ENV)
+    os.environ[PROGRESS_ENV] = str(status)  # the kernel papermill starts inherits it
     try:
         pm.execute_notebook(str(source), str(output), parameters=parameters, kernel_name=kernel,
                             language="python", cwd=str(cwd or source.parent), progress_bar=progress,
-                            log_output=False, execution_timeout=timeout_s)
+                            log_output=False, execution_timeout=timeout_s, engine_name=ENGINE,
+                            status_file=str(status) if progress else None)
     except Exception as exc:  # papermill errors, kernel death, timeouts, unreadable notebooks
         error = exc
+    finally:
+        if saved is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = saved
+        status.unlink(missing_ok=True)
     duration = time.perf_counter() - start
     failure = read_failure(output) if output.exists() else None
     if error is not None and failure is None:

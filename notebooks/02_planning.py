@@ -31,6 +31,10 @@
 # 5. 看到基座小模型为什么做不到，为实验 03 构建训练数据做准备。
 #
 # **先修**：实验 01（ReAct 循环、四种模板）。离线、只用 CPU；不需要 GPU 或 API 密钥（有密钥时第 5 节多一个真实大模型）。
+#
+# <!-- expected: 02 -->
+# **你应该看到（实测）**：本实验没有要等很久的单元；smoke 模式整本 53 s（2026-12-02，2 vCPU AMD EPYC, AVX2 only, quiet）。
+# <!-- /expected -->
 
 # %% tags=["parameters"]
 mode = "smoke"  # "smoke"：快速检查；"course"：课堂完整版
@@ -134,7 +138,8 @@ print(memory_part)
 #
 # 假设你就是规划模型。第 1 步已经完成：`currency_convert` 把 800 英镑换成了欧元，结果就在 Completed tasks 里（下面打印）。
 # 请写出**第 2 步**的输出原文：一个字符串，内容是模板-1 规定的 JSON Task（`task_name` + `command`）。
-# 它要能被 `parse_output(text, "task_json")` 直接读出（不需要任何容错修复），并且真的算出用户要的答案。
+# 它要能被 `parse_output(text, "task_json")` 直接读出（不需要任何容错修复），并且真的算出用户要的答案——
+# 由工具来算：`calculator` 的参数是**算式本身**（用记忆里的数），而不是你心算好的结果。
 
 # %%
 import json

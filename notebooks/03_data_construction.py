@@ -22,7 +22,7 @@
 # 3. 为每个 agent prompt 构建**标准答案**（输出）——借助 GPT-4 级大模型降本提效（这里用离线的**老师模拟器**）；
 # 4. 通过**人工修正或筛选**得到高质量的 Output：数据质量越高，Agent Tuning 的效果越好。
 #
-# 之后按 §4.3 的清单做清洗：去重、隐私匿名化、Agent : 通用 = 5 : 1 的配比（防止灾难性遗忘）、数据分割与防泄漏。
+# 之后按 §4.3 的清单做清洗：去重、隐私匿名化、Agent : 通用 = 5 : 1 的配比（笔记说用来防止灾难性遗忘；实验 06 用两次实测的训练检验它）、数据分割与防泄漏。
 #
 # ## 学习目标
 #
@@ -31,10 +31,15 @@
 # 2. 理解 Query × Tools × 模板 的组合如何带来多样性（§4.1【重点】）；
 # 3. **手工构建一条训练样本**，与流水线生成的逐字一致（**练习 03.1**）；
 # 4. 亲眼看到过滤规则**拦不住**的错误，找出来并在审核中拒绝（**练习 03.2**）；
-# 5. 选择 Agent : 通用 配比并预测它的作用（**练习 03.3**）。
+# 5. 选择 Agent : 通用 配比，算出其中有多少通用样本是**重复使用**的，并预测它的作用（**练习 03.3**；实验 06 拿实测数字对照）。
 #
 # **先修**：实验 01、02（模板、规划循环、解析器）。离线、只用 CPU；不需要 GPU 或 API 密钥
 # （有密钥时可以把 `teacher` 换成 `"openai"`，用真实大模型当老师）。
+#
+# <!-- expected: 03 -->
+# **你应该看到（course 模式实测，2026-12-02，2 vCPU AMD EPYC, AVX-512-BF16, quiet，`labkit labs run 03 05 06 --mode course`）**：整本 101 s（老师缓存为空）。
+# 2,297 条 Agent 样本 + 459 条通用样本（5.004 : 1），训练模板 12 个、留出模板 3 个；样本 token 数 平均 457 / 中位 484 / p95 874 / 最长 1,325，超过 max_len 1,536 的 0 条；训练 / 测试 query 424 / 111 条，泄漏 0 条。smoke 模式 26 s。
+# <!-- /expected -->
 
 # %% tags=["parameters"]
 mode = "smoke"  # "smoke"：小规模快速检查（< 3 分钟）；"course"：课堂完整版（≥ 2000 条 Agent 样本）
@@ -143,7 +148,7 @@ print("解析结果：", parse_output(reply.text, template.output_format, tools=
 #
 # `label_jobs` 对每个任务跑一遍完整的规划循环（实验 02 的 `run_plan` / 实验 01 的 `run_react`）：每一步的 prompt 和老师输出都记下来，
 # 工具真实执行，最后用模板-2 总结。老师调用有**磁盘缓存**（以“模型名 + messages + 生成参数”的 sha256 为键，追加写 JSONL）：
-# 重跑 0 次调用；中途被杀掉（哪怕 SIGKILL）也能断点续跑，不丢不重。进度条显示剩余时间，并统计 token 数与费用。
+# 重跑 0 次调用；中途被杀掉（哪怕是无法拦截的强制结束 `kill -9`，即 SIGKILL）也能断点续跑，不丢不重。进度条显示剩余时间，并统计 token 数与费用。
 # 标注好的轨迹以 `<query id>::<模板名>@<老师身份的哈希>` 为 `job_id`：同一个文件夹里换一位老师，会重新标注，而不是沿用别的老师的结果。
 
 # %%
@@ -304,11 +309,14 @@ display(pd.concat({"平衡前": step_action_table(samples_dd.kept), "平衡后":
 # 笔记：还须避免灾难性遗忘，即防止训练后模型的通用能力剧烈下降，因此要在训练数据中加上通用 SFT 数据，配比（经验值）**Agent 5 : 通用 1**。
 # 通用数据先去重，并留出一部分作为实验 06 的“遗忘检查”（与训练部分之间同样没有泄漏）。
 #
-# ### 练习 03.3：选择配比，预测它的作用
+# 有一个实际问题：course 模式里我们的通用数据池**比 5 : 1 需要的少**（smoke 模式样本少，够用）。`mix()` 的做法是把池里的样本**重复使用**（新 id 带 `-repK` 后缀），
+# 直到数量达到 Agent 样本数 ÷ 5。于是“5 : 1”在条数上达到了，模型见到的通用**内容**却只有池里那几百条——读实验 06 的结果时要记住这一点。
 #
-# 用 `mix(agent, general, ratio=...)` 按笔记的配比混合（`ratio` 是 Agent : 通用）。然后回答：按这个配比，`n_general` 是多少条？
-# 如果完全不混通用数据（只用 Agent 数据训练），你预测会发生什么——
-# A. 通用能力基本保持；B. 通用能力明显下降（灾难性遗忘）；C. Agent 能力明显下降。
+# ### 练习 03.3：选择配比，算出重复，预测它的作用
+#
+# 用 `mix(agent, general, ratio=...)` 按笔记的配比混合（`ratio` 是 Agent : 通用）。回答：按这个配比，`n_general` 是多少条？
+# 通用池 `gen_train` 不够时，其中 `n_repeats` 条是重复使用的——是多少？最后写下你的**预测**：如果完全不混通用数据（只用 Agent 数据训练），
+# 会发生什么——A. 通用能力基本保持；B. 通用能力明显下降（灾难性遗忘）；C. Agent 能力明显下降。预测不评对错，实验 06 会用两次实测的训练对照它。
 
 # %%
 from labkit.data import load_general, split_general
@@ -320,13 +328,19 @@ print(f"通用数据：训练可用 {len(gen_train)} 条，留出 {len(gen_test)
 # %%
 # >>> 练习 03.3：在下面写你的答案
 my_ratio = ...  # TODO：Agent : 通用 的比值
-my_mix = ...    # TODO：{"ratio": ..., "n_general": ..., "without_general": "A" / "B" / "C"}
+my_mix = ...    # TODO：{"ratio": ..., "n_general": ..., "n_repeats": ..., "without_general": "A" / "B" / "C"}
 # <<< 练习 03.3
-check("03.3", my_mix, n_agent=len(agent))
+check("03.3", my_mix, n_agent=len(agent), n_pool=len(gen_train))
 
 # %%
 mixed, mix_info = mix(agent, gen_train, ratio=agent_general_ratio, seed=seed)
 print(mix_info)
+print(f"通用样本 {mix_info['general']} 条：不重复的 {mix_info['general_unique']} 条，重复使用的 {mix_info['general_repeats']} 条")
+
+# %% [markdown]
+# <!-- expected: 03.mix -->
+# **你应该看到（course 模式实测，2026-12-02）**：要混入 459 条通用样本，而留出测试集之后通用池只有 216 条不重复的，所以其中 **243 条是重复使用的**（每条平均用 2.1 次）。5 : 1 达到了，见到的通用内容却只有这 216 条。
+# <!-- /expected -->
 
 # %% [markdown]
 # ## 11. 泄漏检查（§4.3 第 7 条）

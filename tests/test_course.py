@@ -103,3 +103,20 @@ def test_ipynb_matches_its_jupytext_source(notebook: Path) -> None:
     py = [(c.cell_type, c.source) for c in jupytext.read(str(source)).cells]
     nb = [(c.cell_type, c.source) for c in nbformat.read(str(notebook), as_version=4).cells]
     assert py == nb, f"regenerate: jupytext --update --to ipynb {source.relative_to(NB_DIR.parent)}"
+
+
+def test_the_exercises_doc_quotes_real_cells() -> None:
+    """Issue 21: docs/EXERCISES.md showed `check("03.2", my_sample, ...)`, which is exercise 03.1."""
+    import re
+
+    doc = (NB_DIR.parent / "docs" / "EXERCISES.md").read_text(encoding="utf-8")
+    sources = {p.name[:2]: p.read_text(encoding="utf-8") for p in NB_DIR.glob("[0-9][0-9]_*.py")}
+    solutions = {p.stem: p.read_text(encoding="utf-8") for p in (NB_DIR / "solutions").glob("[0-9][0-9].py")}
+    calls = re.findall(r'check\("(\d\d)\.\d+", [^\n]*?\)', doc)
+    assert calls
+    for line in re.findall(r'(check\("\d\d\.\d+", [^\n]*?\))', doc):
+        assert line in sources[line[7:9]], line
+    for head in re.findall(r"^# ### (练习 \d\d\.\d+：[^\n]*)$", doc, re.M):
+        assert f"# ### {head}" in sources[head[3:5]], head
+    for sid, body in re.findall(r"^# %% solution (\d\d\.\d+)\n((?:(?!```)[^\n]+\n)+)", doc, re.M):
+        assert f"# %% solution {sid}\n{body}" in solutions[sid[:2]], sid

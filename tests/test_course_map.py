@@ -64,3 +64,19 @@ def test_the_map_lists_every_notebook_and_its_figures_exist() -> None:
     assert "`04_meta_agent.ipynb`" in MAP
     for png in ("figures/rd_flow.png", "figures/agent_framework.png"):
         assert f"]({png})" in MAP and (NB / png).exists(), png
+
+
+def test_rd_flow_points_at_the_sections_of_03_that_do_each_step() -> None:
+    """Issue 21: the §1.4 diagram's labels pointed at the wrong sections of notebook 03."""
+    from labkit.figures import RD_STEPS
+
+    heads = {m.group(1): m.group(2) for h in _headings("03") or [] if (m := re.match(r"(\d+)\. (.*)", h))}
+    keyword = {"收集 query": ["收集 Query"], "agent prompt": ["agent prompt"], "老师": ["老师"],
+               "过滤": ["过滤", "漏网", "审核"], "混入通用数据": ["匿名化", "混入通用数据", "泄漏"]}
+    for title, _note, where in RD_STEPS:
+        if not where.startswith("03 §"):
+            continue
+        lo, _, hi = where.removeprefix("03 §").partition("–")
+        words = next(v for k, v in keyword.items() if k in title)
+        for n in range(int(lo), int(hi or lo) + 1):
+            assert str(n) in heads and any(w in heads[str(n)] for w in words), (title, n, heads.get(str(n)))

@@ -155,3 +155,21 @@ def test_group_table_puts_seen_unseen_and_held_out_formats_side_by_side() -> Non
     assert table.loc[("tuned", "held-out format"), "Tool-use"] == "0.0 [0.0, 0.0]"
     assert table.loc[("tuned", "seen"), "records"] == 12  # plan + reflection records of that group
     assert len(group_table(main, n_boot=50)) == 4  # no held-out format reports: that group is left out
+
+
+def test_recipe_table_and_an_honest_verdict() -> None:
+    from labkit.evaluate.report import recipe_table, recipe_verdict
+
+    def report(scores: list[float]) -> ScoreReport:
+        rows = [ScoreRow(f"q{i}:plan0", "plantooluse", "react", "seen", dim, s, None)
+                for i, s in enumerate(scores) for dim in ("Planning", "Tool-use")]
+        dims = {"Planning": 100 * sum(scores) / len(scores), "Tool-use": 100 * sum(scores) / len(scores),
+                "Reflection": None, "Concluding": None, "Profile": None}
+        return ScoreReport(rows, dims, overall(dims), {}, {})
+
+    info = {"trainable": 10, "steps": 5, "minutes": 1.0, "s_per_step": 12.0}
+    close = recipe_table({"full": (report([0.5, 0.6, 0.4, 0.5]), info), "lora": (report([0.45, 0.55, 0.5, 0.4]), info)})
+    assert list(close.index) == ["full", "lora"] and close.loc["full", "Overall"] == pytest.approx(50.0)
+    assert "没有测出差别" in recipe_verdict(close)
+    apart = recipe_table({"full": (report([0.9, 0.95, 0.9, 0.92]), info), "lora": (report([0.1, 0.05, 0.1, 0.0]), info)})
+    assert "测出了差别" in recipe_verdict(apart) and recipe_verdict(apart).startswith("full")

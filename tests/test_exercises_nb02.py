@@ -57,6 +57,8 @@ def test_02_1_solution_passes(scope: dict[str, Any]) -> None:
     (task("算", "calculator", expr="955.84 - 510"), "工具拒绝了这次调用"),
     (task("算", "calculator", expression="800 - 510"), "用了 800"),
     (task("算", "calculator", expression="955.84 + 510"), "减去花掉的 510"),
+    (task("算", "calculator", expression="445.84"), "做这道计算"),  # issue 21: the pre-computed answer
+    (task("算", "calculator", expression="445.84 + 0"), "做这道计算"),
 ])
 def test_02_1_wrong_answers_get_the_specific_hint(scope: dict[str, Any], answer: Any, hint: str) -> None:
     res = check("02.1", answer, query=scope["ex_query"], tools=TOOLS)

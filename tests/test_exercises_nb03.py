@@ -124,15 +124,29 @@ def test_03_2_missed_by_filters_compares_arguments_not_just_names(walk: dict[str
 
 def test_03_3_solution_and_wrong_answers() -> None:
     n = 88
-    assert check("03.3", _run("03.3", {"agent": list(range(n))}, "my_mix"), n_agent=n).passed
+    for pool in (10, 40):  # fewer general items than wanted (repeats) and enough of them
+        scope = {"agent": list(range(n)), "gen_train": list(range(pool))}
+        assert check("03.3", _run("03.3", scope, "my_mix"), n_agent=n, n_pool=pool).passed
+    ok = {"ratio": 5, "n_general": 18, "n_repeats": 8}
     for answer, hint in [
         ("5:1", "dict"),
-        ({"ratio": 0.2, "n_general": 18, "without_general": "B"}, "写反了"),
-        ({"ratio": 1, "n_general": 88, "without_general": "B"}, "经验配比"),
-        ({"ratio": 5, "n_general": 440, "without_general": "B"}, "五分之一"),
-        ({"ratio": 5, "n_general": 17, "without_general": "B"}, "四舍五入"),
-        ({"ratio": 5, "n_general": 18, "without_general": "A"}, "通用能力基本保持"),
-        ({"ratio": 5, "n_general": 18, "without_general": "Z"}, "只能是"),
+        ({**ok, "ratio": 0.2, "without_general": "B"}, "写反了"),
+        ({**ok, "ratio": 1, "without_general": "B"}, "经验配比"),
+        ({**ok, "n_general": 440, "without_general": "B"}, "五分之一"),
+        ({**ok, "n_general": 17, "without_general": "B"}, "四舍五入"),
+        ({**ok, "n_repeats": 0, "without_general": "B"}, "重复使用"),  # issue 21: the repetition is stated
+        ({**ok, "n_repeats": 18, "without_general": "B"}, "不对"),
+        ({**ok, "without_general": "Z"}, "只能是"),
     ]:
-        res = check("03.3", answer, n_agent=n)
+        res = check("03.3", answer, n_agent=n, n_pool=10)
         assert res.status == "failed" and hint in res.message, (hint, res.message)
+    res = check("03.3", {**ok, "n_repeats": 3, "without_general": "B"}, n_agent=n, n_pool=40)
+    assert res.status == "failed" and "不需要重复" in res.message
+
+
+def test_03_3_the_prediction_is_not_graded_against_a_truth_the_data_contradicts() -> None:
+    """Issue 21: 03.3 required 'B (catastrophic forgetting)', which the measured runs did not show."""
+    for pred in "ABC":
+        res = check("03.3", {"ratio": 5, "n_general": 18, "n_repeats": 8, "without_general": pred}, n_agent=88,
+                    n_pool=10)
+        assert res.passed and "06" in res.message, res.message

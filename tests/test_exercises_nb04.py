@@ -76,3 +76,53 @@ def test_04_3_solution_passes_and_typical_mistakes_are_named() -> None:
     assert "所有" in check("04.3", {"a", "c", "d"}, instances=inst, threshold=0.75).message  # mean of kept only
     assert "严格大于" in check("04.3", {"a", "b", "d"}, instances=inst, threshold=0.75).message  # >=
     assert "方向反了" in check("04.3", {"b", "c"}, instances=inst, threshold=0.75).message
+
+
+@pytest.fixture(scope="module")
+def candidate_ctx(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from labkit.meta.pipeline import meta_settings
+    from labkit.templates import load_templates
+
+    settings = meta_settings("smoke")
+    cluster = cluster_queries(load_queries(), settings["n_clusters"], seed=0).clusters[0]
+    return {"cluster": cluster, "out_dir": tmp_path_factory.mktemp("mine"), "n_queries": settings["judge_queries"],
+            "others": {t.name: t.text for t in load_templates()}}
+
+
+def test_04_4_solution_passes_both_filters(candidate_ctx: dict[str, Any]) -> None:
+    scope: dict[str, Any] = {}
+    exec(SOL["04.4"], scope)
+    res = check("04.4", scope["my_template"], **candidate_ctx)
+    assert res.passed, res.message
+
+
+def _variant(scope_text: str, old: str, new: str) -> str:
+    assert old in scope_text
+    return scope_text.replace(old, new)
+
+
+def test_04_4_named_wrong_answers_fail(candidate_ctx: dict[str, Any]) -> None:
+    scope: dict[str, Any] = {}
+    exec(SOL["04.4"], scope)
+    good: str = scope["my_template"]
+    react = (REPO_ROOT / "data" / "templates" / "react.yaml").read_text(encoding="utf-8")
+    cases = [
+        (react, "已经被占用"),  # a builtin template handed in as is
+        (react.replace("name: react", "name: my_react"), "相似度"),  # a builtin renamed: not a new template
+        (_variant(good, "  {{ memory_block }}\n", ""), "缺了 memory"),  # a part missing
+        ("name: [", "YAML 写坏了"),
+        (42, "YAML 字符串"),
+    ]
+    for answer, hint in cases:
+        res = check("04.4", answer, **candidate_ctx)
+        assert not res.passed and hint in res.message, (hint, res.message)
+    # the judge step: a format described in words only (no worked example) and no listed-tools rule -> the
+    # prompt-sensitive reader answers in another format or picks a wrong tool more often
+    vague = _variant(_variant(good, "output_format: react", "output_format: task_json"),
+                     "  2. 只能使用下面列出的工具，不要编造工具；参数写成 JSON 对象；\n", "")
+    vague = vague.split("  【回复格式】")[0].replace("做事的规矩", "注意")
+    vague += '  【回复格式】输出一个 JSON 对象，键是 "task_name"（这一步做什么）和 command（含 name 与 args）。\n'
+    many = {**candidate_ctx, "n_queries": 12}  # the reader errs at random: judge enough situations to see it
+    res = check("04.4", vague.replace("name: my_agent_template", "name: my_vague"), **many)
+    assert not res.passed and "成对裁判" in res.message, res.message
+    assert check("04.4", good.replace("name: my_agent_template", "name: my_good"), **many).passed

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from labkit.chat import END_OF_TURN, render_turns
+from labkit.chat import END_OF_TURN
 from labkit.course import load_solutions
 from labkit.exercises import check
 from labkit.paths import REPO_ROOT
@@ -34,34 +34,56 @@ def _run(exercise_id: str, name: str, **scope: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def mask_ctx(tok: Any) -> dict[str, Any]:
-    full = encode_messages(MESSAGES, tok, 10**6)
-    return {"input_ids": full.input_ids, "labels": full.labels,
-            "end_of_turn_id": tok.convert_tokens_to_ids(END_OF_TURN)}
+    return {"messages": MESSAGES, "tokenizer": tok}
+
+
+def solution(tok: Any) -> Any:
+    return _run("05.1", "make_labels", tokenizer=tok)
 
 
 def test_05_1_solution_passes(tok: Any, mask_ctx: dict[str, Any]) -> None:
-    labels = _run("05.1", "my_labels", tokenizer=tok, pieces=render_turns(MESSAGES))
-    assert check("05.1", labels, **mask_ctx).passed
+    res = check("05.1", solution(tok), **mask_ctx)
+    assert res.passed, res.message
 
 
-def test_05_1_wrong_masks_get_the_specific_hint(mask_ctx: dict[str, Any]) -> None:
-    ids, want, eot = mask_ctx["input_ids"], mask_ctx["labels"], mask_ctx["end_of_turn_id"]
-    inverted = [t if lab == -100 else -100 for t, lab in zip(ids, want)]
-    no_eot = [-100 if t == eot and lab != -100 else lab for t, lab in zip(ids, want)]
-    shifted = want[1:] + [-100]
+def test_05_1_copied_labels_fail(tok: Any, mask_ctx: dict[str, Any]) -> None:
+    """Issue 21: `full.labels` was in the notebook's namespace, so copying it passed."""
+    full = encode_messages(MESSAGES, tok, 10**6)
+    for answer, hint in [(full.labels, "函数"), (lambda pieces: list(full.labels), "encode_messages"),
+                         (lambda pieces: encode_messages(MESSAGES, tok).labels, "encode_messages")]:
+        res = check("05.1", answer, **mask_ctx)
+        assert res.status == "failed" and hint in res.message, (hint, res.message)
+    stored = list(full.labels)  # a constant list smuggled in without the attribute: fails on the unseen samples
+    res = check("05.1", lambda pieces: stored, **mask_ctx)
+    assert res.status == "failed" and "通用样本" in res.message, res.message
+
+
+def test_05_1_wrong_masks_get_the_specific_hint(tok: Any, mask_ctx: dict[str, Any]) -> None:
+    right = solution(tok)
+    eot = tok.convert_tokens_to_ids(END_OF_TURN)
+
+    def ids_of(pieces: Any) -> list[int]:
+        return [tok.bos_token_id] + [t for _, text, _ in pieces for t in tok(text, add_special_tokens=False)["input_ids"]]
+
     cases = [
-        ("labels", "整数列表"),
-        (want[1:], "<bos>"),
-        (want + [1, 2], "长度"),
-        (list(ids), "所有位置都被监督了"),
-        ([-100] * len(ids), "全是 -100"),
-        (inverted, "反了"),
-        (shifted, "错位了一格"),
-        (no_eot, "<end_of_turn> 也要监督"),
+        (lambda p: "labels", "整数列表"),
+        (lambda p: right(p)[1:], "<bos>"),
+        (lambda p: right(p) + [1, 2], "长度"),
+        (ids_of, "所有位置都被监督了"),
+        (lambda p: [-100] * len(ids_of(p)), "全是 -100"),
+        (lambda p: [t if lab == -100 else -100 for t, lab in zip(ids_of(p), right(p))], "反了"),
+        (lambda p: right(p)[1:] + [-100], "错位了一格"),
+        (lambda p: [-100 if t == eot and lab != -100 else lab for t, lab in zip(ids_of(p), right(p))],
+         "<end_of_turn> 也要监督"),
+        (lambda p: 1 / 0, "ZeroDivisionError"),
     ]
     for answer, hint in cases:
         res = check("05.1", answer, **mask_ctx)
         assert res.status == "failed" and hint in res.message, (hint, res.message)
+    # supervising every assistant turn (ignoring loss=False) is right on one-turn samples, wrong on the two-turn one
+    every = lambda p: right([(r, t, s or (r == "assistant" and t.endswith(END_OF_TURN))) for r, t, s in p])  # noqa
+    res = check("05.1", every, **mask_ctx)
+    assert res.status == "failed" and "两轮对话" in res.message, res.message
 
 
 def test_05_2_solution_and_wrong_predictions(tok: Any) -> None:

@@ -28,24 +28,42 @@ def test_the_note_table_is_the_weighted_sum() -> None:
         assert abs(weighted - NOTE_TABLE[row["model"]][5]) < 0.006
 
 
-def test_06_1_solution_and_wrong_functions() -> None:
-    assert check("06.1", _run("06.1", "overall")).passed
+def solve() -> Any:
+    import numpy as np
+
+    return _run("06.1", "solve_weights", np=np)
+
+
+def test_06_1_solution_solves_both_tables() -> None:
+    res = check("06.1", solve())
+    assert res.passed, res.message
+
+
+def test_06_1_transcribed_weights_fail() -> None:
+    """Issue 21: the weights were printed two cells earlier, so the exercise was transcription."""
+    note = {"Planning": 0.25, "Tool-use": 0.35, "Reflection": 0.10, "Concluding": 0.20, "Profile": 0.10}
+    res = check("06.1", lambda rows: dict(note))
+    assert res.status == "failed" and "写死" in res.message, res.message
+
+
+def test_06_1_wrong_functions_get_the_specific_hint() -> None:
+    right = solve()
     abilities = ("Planning", "Tool-use", "Reflection", "Concluding", "Profile")
     cases = [
-        (lambda row: sum(row[a] for a in abilities) / 5, "简单平均"),
-        (lambda row: 100 * _run("06.1", "overall")(row), "单位不对"),
-        (lambda row: 0.35 * row["Planning"] + 0.25 * row["Tool-use"] + 0.1 * row["Reflection"]
-         + 0.2 * row["Concluding"] + 0.1 * row["Profile"], "弄反了"),
-        (lambda row: 0.25 * row["Planning"] + 0.35 * row["Tool-use"], "加权和"),
-        (lambda row: str(row["Planning"]), "应返回一个数"),
-        (lambda row: row["Overall"], "KeyError"),
+        (lambda rows: [0.2] * 5, "应返回 dict"),
+        (lambda rows: {"Planning": 1.0}, "缺了"),
+        (lambda rows: {a: 100 * w for a, w in right(rows).items()}, "百分数"),
+        (lambda rows: {a: 0.2 for a in abilities}, "偏了"),  # the simple mean
+        (lambda rows: right(rows[:2]) if len(rows) > 6 else right(rows), "之和"),  # too few equations
+        (lambda rows: {a: 1.0 for a in abilities}, "之和"),
+        (lambda rows: rows[0]["nope"], "KeyError"),
     ]
     for fn, hint in cases:
         res = check("06.1", fn)
         assert res.status == "failed" and hint in res.message, (hint, res.message)
 
 
-def test_06_2_solution_matches_labkit_and_wrong_answers() -> None:
+def test_06_3_solution_matches_labkit_and_wrong_answers() -> None:
     answer = _run("06.3", "my_human", SCORES_A=SCORES_A, SCORES_B=SCORES_B)
     ua, ub = [s >= 4 for s in SCORES_A], [s >= 4 for s in SCORES_B]
     assert abs(answer["kappa_usable"] - cohen_kappa(ua, ub)) < 1e-9
@@ -66,25 +84,45 @@ def test_06_2_solution_matches_labkit_and_wrong_answers() -> None:
 
 
 def _results(base: float, agent: float, mixed: float) -> dict[str, Any]:
-    row = lambda g: {"general_heldout": {"loss": g}, "agent_heldout": {"loss": 1.0}}  # noqa: E731
-    return {"results": {"base (no training)": row(base), "agent only": row(agent),
-                        "agent : general = 5 : 1": row(mixed)}}
+    row = lambda g, a: {"general_heldout": {"loss": g}, "agent_heldout": {"loss": a}}  # noqa: E731
+    return {"results": {"base (no training)": row(base, 2.4), "agent only": row(agent, 0.2),
+                        "agent : general = 5 : 1": row(mixed, 0.6)}}
 
 
-@pytest.mark.parametrize("numbers", [(2.0, 2.6, 2.1), (2.0, 1.9, 2.2)])
-def test_06_3_solution_reads_whatever_was_measured(numbers: tuple[float, float, float]) -> None:
+@pytest.mark.parametrize("numbers", [(2.0, 2.6, 2.1), (2.0, 1.9, 2.2), (3.862, 3.211, 2.462)])
+def test_06_2_solution_reads_whatever_was_measured(numbers: tuple[float, float, float]) -> None:
     results = _results(*numbers)
-    assert check("06.2", _run("06.2", "my_reading", mix_results=results), results=results).passed
+    res = check("06.2", _run("06.2", "my_reading", mix_results=results), results=results)
+    assert res.passed, res.message
 
 
-def test_06_3_wrong_readings() -> None:
+def test_06_2_the_old_story_fails_on_the_measured_numbers() -> None:
+    """Issue 21: 06 said the agent-only run forgot; the recorded bench shows both runs lowered the general loss."""
+    data = json.loads((REPO_ROOT / "bench" / "results" / "mix_forgetting.json").read_text(encoding="utf-8"))
+    rows = data["results"]
+    base = rows["base (no training)"]["general_heldout"]["loss"]
+    change = {"agent only": rows["agent only"]["general_heldout"]["loss"] - base,
+              "mix": rows["agent : general = 5 : 1"]["general_heldout"]["loss"] - base}
+    cost = rows["agent : general = 5 : 1"]["agent_heldout"]["loss"] - rows["agent only"]["agent_heldout"]["loss"]
+    res = check("06.2", {"general_change": change, "forgetting": True, "agent_cost_of_mix": cost}, results=data)
+    assert res.status == "failed" and "不是这份数据测到的" in res.message, res.message
+    assert check("06.2", {"general_change": change, "forgetting": False, "agent_cost_of_mix": cost},
+                 results=data).passed
+
+
+def test_06_2_wrong_readings() -> None:
     results = _results(2.0, 2.6, 2.1)
+    change = {"agent only": 0.6, "mix": 0.1}
     for wrong, hint in [
         ("agent only", "dict"),
-        ({"forgets_more": "agent only", "general_loss_change_agent_only": -0.6}, "符号反了"),
-        ({"forgets_more": "agent only", "general_loss_change_agent_only": 0.5}, "general_heldout"),
-        ({"forgets_more": "mix", "general_loss_change_agent_only": 0.6}, "loss 越高"),
-        ({"forgets_more": "both", "general_loss_change_agent_only": 0.6}, "只能是"),
+        ({"general_change": {"agent only": 0.6}, "forgetting": True, "agent_cost_of_mix": 0.4}, "两个键"),
+        ({"general_change": {"agent only": -0.6, "mix": -0.1}, "forgetting": True, "agent_cost_of_mix": 0.4},
+         "符号反了"),
+        ({"general_change": {"agent only": 0.5, "mix": 0.1}, "forgetting": True, "agent_cost_of_mix": 0.4},
+         "general_heldout"),
+        ({"general_change": change, "forgetting": False, "agent_cost_of_mix": 0.4}, "测到了遗忘"),
+        ({"general_change": change, "forgetting": "yes", "agent_cost_of_mix": 0.4}, "True 或 False"),
+        ({"general_change": change, "forgetting": True, "agent_cost_of_mix": -0.4}, "agent_cost_of_mix ="),
     ]:
         res = check("06.2", wrong, results=results)
         assert res.status == "failed" and hint in res.message, (hint, res.message)

@@ -192,3 +192,29 @@ def test_ensure_dataset_builds_only_what_is_missing(tmp_path: Path, monkeypatch:
     assert ensure_dataset("smoke", tmp_path / "e") == tmp_path / "e" and metas == ["smoke"]  # kept ones reused
     assert ensure_dataset("course") == tmp_path / "runs" / "data" / "course" and len(built) == 3
     assert metas == ["smoke", "course"]
+
+
+def test_the_runner_clock_ticks_inside_a_long_cell_and_shows_its_progress(tmp_path: Path) -> None:
+    """A 12-minute cell used to freeze the line at `cell 4/44, 00:05 elapsed`: the bar is redrawn every second, with
+    the running cell's own items done / total (labkit.progress.Progress through LABKIT_PROGRESS_FILE)."""
+    import io
+    import re
+
+    from labkit.labs import progress_bar, run_labs
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _write(folder / "01_long.ipynb", [new_code_cell(
+        "import time\nfrom labkit.progress import Progress\n"
+        "p = Progress(4, 'demo', delay_s=0, min_interval_s=0)\n"
+        "for i in range(4):\n    time.sleep(1.2)\n    p.update(i + 1) if i < 3 else None\n"
+        "time.sleep(1.2)\np.close()")])
+    buf = io.StringIO()
+    report = run_labs(["01"], folder=folder, out_dir=tmp_path / "out", as_is=True,
+                      progress=lambda name: progress_bar(name, buf))
+    assert report.ok, report.summary()
+    lines = [x for x in re.split(r"[\r\n]", buf.getvalue()) if x.startswith("01_long")]
+    clocks = {re.search(r"(\d\d:\d\d) elapsed", x).group(1) for x in lines if "cell 1/1" not in x}
+    assert len(clocks) >= 3, lines  # the clock moved while the one cell ran
+    assert any("demo 2/4 ETA" in x for x in lines), lines
+    assert not list((tmp_path / "out").glob(".*progress.json"))  # the status file is cleaned up

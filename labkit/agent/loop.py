@@ -166,10 +166,16 @@ def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: T
 
 
 def run_many(model: ChatModel, runs: Sequence[AgentRun], *, batch_size: int = 8) -> None:
-    """Advance every run to its end, sending the prompts of up to ``batch_size`` active runs per model call."""
+    """Advance every run to its end, sending the prompts of up to ``batch_size`` active runs per model call (runs
+    finished / total are shown as a :class:`labkit.progress.Progress` line)."""
+    from labkit.progress import Progress
+
+    progress = Progress(len(runs), f"Agent 循环（{model.name}）", unit="条 query")
     while True:
         active = [r for r in runs if not r.done]
+        progress.update(len(runs) - len(active))
         if not active:
+            progress.close()
             return
         for i in range(0, len(active), batch_size):
             chunk = active[i: i + batch_size]

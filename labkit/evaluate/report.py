@@ -230,14 +230,15 @@ def mix_effect_table(results: Mapping[str, Any]) -> pd.DataFrame:
 
 def learning_curve(tuned_dir: str | Path, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
                    base: str | None = None, n_queries: int = 8, max_new_tokens: int | None = None,
-                   batch_size: int = 8, caches: Mapping[str, str | Path] | None = None) -> pd.DataFrame:
+                   batch_size: int = 8, caches: Mapping[str, str | Path] | None = None,
+                   device: str | None = None) -> pd.DataFrame:
     """Overall (and every ability) against training minutes: the base model at 0, each weight snapshot that training
     saved in ``tuned_dir/curve/`` (``SFTConfig.curve_points``), and the final model, all scored on the records of
     the first ``n_queries`` held-out queries (cached and resumable like every evaluation).
 
     ``caches`` maps a model (``base`` or ``str(tuned_dir)``) to the request cache of its full-benchmark evaluation:
     those points read the answers already generated there instead of generating them again (the ``generated``
-    column counts the prompts that did hit a model)."""
+    column counts the prompts that did hit a model). ``device``: as :func:`labkit.llm.local.resolve_device`."""
     import json as _json
 
     from labkit.evaluate.runner import evaluate_model
@@ -258,7 +259,7 @@ def learning_curve(tuned_dir: str | Path, benchmark: Sequence[Mapping[str, Any]]
     table = []
     kw = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
     for minutes, label, spec in points:
-        model = LocalHFModel(spec) if spec is not None else None
+        model = LocalHFModel(spec, device=device) if spec is not None else None
         if model is None:
             continue
         name = label.replace(" ", "_").replace("(", "").replace(")", "")
@@ -287,3 +288,42 @@ def plot_curve(curve: pd.DataFrame, path: str | Path | None = None) -> plt.Figur
     if path:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def recipe_table(arms: Mapping[str, tuple[ScoreReport, Mapping[str, Any]]]) -> pd.DataFrame:
+    """One row per recipe of an experiment: its training facts (``train``: trainable parameters, steps, minutes)
+    and its scores on the same held-out subset with 95 % intervals (:func:`score_intervals`, over queries)."""
+    rows = {}
+    for label, (report, info) in arms.items():
+        f = score_intervals(report)
+        row = {"trainable params": info.get("trainable"), "steps": info.get("steps"),
+               "train minutes": info.get("minutes"), "s / step": info.get("s_per_step")}
+        for dim in ("Planning", "Tool-use", "Overall"):
+            r = f.loc[dim]
+            row[dim] = None if pd.isna(r.score) else r.score
+            row[f"{dim} 95%"] = "n/a" if pd.isna(r.score) else f"[{r.low:.1f}, {r.high:.1f}]"
+        rows[label] = row
+    return pd.DataFrame(rows).T
+
+
+def recipe_verdict(table: pd.DataFrame, metric: str = "Overall") -> str:
+    """One honest sentence about two recipes: which scored higher on ``metric`` and whether the 95 % intervals
+    overlap (then this run shows no difference)."""
+    if len(table) != 2:
+        return "需要正好两种配方才能比较。"
+    (a, ra), (b, rb) = table.iterrows()
+    if ra[metric] is None or rb[metric] is None or pd.isna(ra[metric]) or pd.isna(rb[metric]):
+        return f"{metric} 没有分数（评估子集里没有对应的记录）。"
+
+    def bounds(row: Any) -> tuple[float, float]:
+        lo, hi = str(row[f"{metric} 95%"]).strip("[]").split(",")
+        return float(lo), float(hi)
+
+    (la, ha), (lb, hb) = bounds(ra), bounds(rb)
+    hi_label, lo_label = (a, b) if ra[metric] >= rb[metric] else (b, a)
+    gap = abs(float(ra[metric]) - float(rb[metric]))
+    same = f"同样的训练时间里 {a} 走了 {ra['steps']} 步、{b} 走了 {rb['steps']} 步。"
+    if la <= hb and lb <= ha:
+        return (f"{hi_label} 的 {metric} 高 {gap:.1f} 分，但两者的 95% 区间重叠：这次实验**没有测出差别**。{same}"
+                "要下结论，需要更多 query、更长的训练或多个种子。")
+    return f"{hi_label} 的 {metric} 比 {lo_label} 高 {gap:.1f} 分，95% 区间不重叠：这次实验测出了差别。{same}"

@@ -28,6 +28,7 @@ from labkit.evaluate.scorer import ScoreReport, output_format_of, score_predicti
 from labkit.jsonl import append_jsonl, iter_jsonl, read_json, write_jsonl
 from labkit.llm.base import model_id
 from labkit.llm.cached import CachedChatModel, RequestCache
+from labkit.progress import Progress
 
 ARG_MATCH = 0.5
 ANSWER_MATCH = 0.5
@@ -52,7 +53,8 @@ def cached_generate(model: Any, prompts: Sequence[tuple[str, Any]], cache_path: 
                     ) -> tuple[list[str], GenerationStats]:
     """Answers for ``(prompt, decoding)`` pairs (:class:`labkit.agent.Decoding`: budget, stop strings, completion
     rule), each sent as one user turn, through the one cached chat model (:class:`~labkit.llm.cached.CachedChatModel`):
-    only uncached ones hit the model, ``batch_size`` at a time. A batch holds one decoding setting."""
+    only uncached ones hit the model, ``batch_size`` at a time. A batch holds one decoding setting. ``progress``:
+    a callback ``(done, total)``; None shows a :class:`labkit.progress.Progress` line (items done / total, ETA)."""
     cached = CachedChatModel(model, RequestCache(cache_path), mid=mid)
     chats = [[{"role": "user", "content": p}] for p, _ in prompts]
     keys = [cached.key(c, **d.kwargs()) for c, (_, d) in zip(chats, prompts)]
@@ -61,6 +63,10 @@ def cached_generate(model: Any, prompts: Sequence[tuple[str, Any]], cache_path: 
                   key=lambda kv: (repr(kv[1][1]), len(kv[1][0][0]["content"])))  # one setting per batch, similar lengths
     stats = GenerationStats(prompts=len(prompts), cached=sum(k in answers for k in keys))
     start = time.perf_counter()
+    shown = None
+    if progress is None and todo:  # a long generation reports items done / total and an ETA (labkit.progress)
+        shown = progress = Progress(len(todo), f"生成（{Path(str(getattr(model, 'name', model))).name}）",
+                                    unit="个 prompt")
     for i in range(0, len(todo), batch_size):
         chunk = todo[i: i + batch_size]
         for dec in sorted({d for _, (_, d) in chunk}, key=repr):
@@ -72,6 +78,8 @@ def cached_generate(model: Any, prompts: Sequence[tuple[str, Any]], cache_path: 
         if progress:
             progress(min(i + batch_size, len(todo)), len(todo))
     stats.seconds = time.perf_counter() - start
+    if shown is not None:
+        shown.close()
     return [answers[k] for k in keys], stats
 
 

@@ -246,6 +246,15 @@ def _declared_step(text: Any, fmt: str, funcs: Sequence[Any], o: ScoringOptions)
 _TOOLLLAMA_ANSWER = '"final_answer": "'
 
 
+def planning_steps(record: Mapping[str, Any], predict: Any,
+                   options: ScoringOptions | None = None) -> list[tuple[str, Step]]:
+    """``(template, Step)`` for each template output of a planning record (plantooluse / reflextion), read exactly
+    as the scorer reads it under ``options`` (default: labkit's mode) — what a failure analysis must look at."""
+    scorer = _Scorer(options if options is not None else ScoringOptions.labkit())
+    scorer.where = (str(record.get("id", "")), "")
+    return scorer.steps(record, scorer.templates(record, predict))
+
+
 def read_conclusion(text: object, output_format: str) -> str:
     """labkit's answer extraction (switch ``answer_extraction``): the answer text of a concluding output ('' when
     the model called a tool instead of answering)."""

@@ -11,6 +11,11 @@ from labkit.exercises import Feedback, exercise, failed, passed, run_student
 FINISH = "task_complete"
 
 
+def _numbers(text: str) -> set[str]:
+    """The numbers in a text, normalised (``955.840`` and ``955.84`` are one number)."""
+    return {format(float(n), "g") for n in re.findall(r"\d+(?:\.\d+)?", text)}
+
+
 def _result_number(text: str) -> str | None:
     m = re.search(r"=\s*(-?\d+(?:\.\d+)?)\s*$", text.strip())
     return m.group(1) if m else None
@@ -54,11 +59,16 @@ def plan_next_task(answer: Any, *, query: dict[str, Any], tools: Any, step: int 
         return failed(f"工具拒绝了这次调用：{obs.text}\n参数名要与 Commands 里 parameters 的 properties 完全一致。")
     want = _result_number(tools.call(gold).text)
     got = _result_number(obs.text)
+    expr = json.dumps(call.args, ensure_ascii=False)
     if got != want:
-        expr = json.dumps(call.args, ensure_ascii=False)
         if "800" in expr:
             return failed("算式里用了 800（英镑）：要用换算后的欧元金额，它在 Completed tasks 里上一步的 result 中。")
         return failed(f"算出来是 {got}，不对：用 Completed tasks 里的欧元金额减去花掉的 510。", got=got)
+    missing = _numbers(" ".join(str(v) for v in gold.args.values())) - _numbers(expr)
+    if missing:  # the right result handed over pre-computed: the step the data calls for is the computation
+        return failed(f"结果对了，但算式里没有 {', '.join(sorted(missing))}：这一步要让 calculator **做这道计算**"
+                      "（记忆里的欧元金额 − 花掉的 510），而不是模型心算好答案再交给工具——小模型心算出错正是它需要工具的"
+                      "原因（§1.1 幻觉），训练数据里的这一步也是算式。", missing=sorted(missing))
     return passed(f"正确：{call.name}({json.dumps(call.args, ensure_ascii=False)}) → {obs.text}。"
                   "下一步模型看到这个结果，就该输出 task_complete 了。")
 

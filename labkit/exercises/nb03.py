@@ -112,11 +112,13 @@ def filters_miss(answer: Any, *, records: Sequence[dict[str, Any]], verdicts: Se
 PREDICTIONS = {"A": "通用能力基本保持", "B": "通用能力明显下降（灾难性遗忘）", "C": "Agent 能力明显下降"}
 
 
-@exercise("03.3", title="选择配比，预测它的作用", note_section="§3.2 注意：避免灾难性遗忘，Agent 5 : 通用 1")
-def mix_ratio(answer: Any, *, n_agent: int) -> Feedback:
-    if not isinstance(answer, dict) or not {"ratio", "n_general", "without_general"} <= set(answer):
+@exercise("03.3", title="选择配比，算出要重复多少通用样本，并预测它的作用",
+          note_section="§3.2 注意：避免灾难性遗忘，Agent 5 : 通用 1")
+def mix_ratio(answer: Any, *, n_agent: int, n_pool: int) -> Feedback:
+    keys = {"ratio", "n_general", "n_repeats", "without_general"}
+    if not isinstance(answer, dict) or not keys <= set(answer):
         return failed("答案应是 dict：{\"ratio\": Agent:通用 的比值, \"n_general\": 要混入的通用样本数, "
-                      "\"without_general\": 'A' / 'B' / 'C'}。")
+                      "\"n_repeats\": 其中有多少条是重复使用的, \"without_general\": 'A' / 'B' / 'C'（你的预测）}。")
     ratio = answer["ratio"]
     if not isinstance(ratio, (int, float)) or isinstance(ratio, bool):
         return failed("ratio 是一个数：Agent 样本数 ÷ 通用样本数。")
@@ -130,10 +132,21 @@ def mix_ratio(answer: Any, *, n_agent: int) -> Feedback:
         return failed(f"{n_agent} 条 Agent 样本按 5 : 1 需要的通用样本是它的五分之一，不是五倍。")
     if n != want:
         return failed(f"{n_agent} ÷ 5 = {n_agent / 5:g}，mix() 四舍五入取整，应混入 {want} 条（你写的是 {n}）。")
+    repeats = max(0, want - n_pool)
+    got = answer["n_repeats"]
+    if got != repeats:
+        if repeats and got == 0:
+            return failed(f"通用池里只有 {n_pool} 条不重复的样本，却要混入 {want} 条：不够的部分 mix() 会**重复使用**池里的"
+                          "样本（新 id 带 -repK 后缀）。重复了多少条？")
+        if not repeats and got:
+            return failed(f"通用池有 {n_pool} 条，够混入 {want} 条，不需要重复任何样本。")
+        return failed(f"重复的条数 = 要混入的条数 − 池里不重复的条数（不够时）。你的 {got!r} 不对。")
     pred = str(answer["without_general"]).strip().upper()[:1]
     if pred not in PREDICTIONS:
         return failed("without_general 只能是 'A'、'B' 或 'C'。")
-    if pred != "B":
-        return failed(f"「{PREDICTIONS[pred]}」不对：只用 Agent 数据训练，参数会被大幅推向 Agent 格式，通用问答的能力会剧烈下降——"
-                      "这正是笔记要混入通用 SFT 数据的原因（实验 06 用两次训练的真实数字展示它）。")
-    return passed(f"对：ratio=5、混入 {want} 条通用样本；不混通用数据会发生灾难性遗忘。实验 06 用两次训练的数字验证这个预测。")
+    reuse = (f"其中 {repeats} 条是重复的（池里只有 {n_pool} 条不重复的通用样本，平均每条用 {want / n_pool:.1f} 次）"
+             if repeats else f"通用池有 {n_pool} 条，不需要重复")
+    return passed(f"ratio=5、混入 {want} 条通用样本，{reuse}。你的预测是 {pred}（{PREDICTIONS[pred]}）——这是预测，"
+                  "不评对错：笔记说不混通用数据会灾难性遗忘，实验 06 会拿两次实测的训练（只用 Agent 数据 vs 5 : 1）"
+                  "对照你的预测。记住重复这件事：通用样本少而重复多时，模型见到的“通用能力”其实只有这几百条。",
+                  prediction=pred)

@@ -1,4 +1,4 @@
-"""Checkers of notebook 04 (Meta-Agent: section check, the epsilon rule, the template threshold)."""
+"""Checkers of notebook 04 (Meta-Agent: section check, the epsilon rule, the template threshold, writing a candidate)."""
 
 from __future__ import annotations
 
@@ -105,3 +105,68 @@ def template_threshold(answer: Any, *, instances: Any, threshold: float) -> Feed
     missing, extra = sorted(want - picked), sorted(picked - want)
     return failed(f"还不对：漏了 {len(missing)} 个应保留的模板，多了 {len(extra)} 个不该保留的。"
                   "按 template 分组、对 s2 求 mean()，再和阈值比较。", missing=missing, extra=extra)
+
+
+COPY_SIMILARITY = 0.9  # TF-IDF cosine over character 2-4-grams above which a template counts as a copy
+
+
+def _similarity(text: str, others: Mapping[str, str]) -> tuple[str, float]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    names = list(others)
+    matrix = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit_transform([text, *others.values()])
+    sims = (matrix[0] @ matrix[1:].T).toarray()[0]
+    best = int(sims.argmax())
+    return names[best], float(sims[best])
+
+
+@exercise("04.4", title="扮演 Meta-Agent：为一个聚类写一个候选模板，让它通过两道筛选",
+          note_section="§4.2.2 Meta-Agent 方法：生成 Agent Prompt 模板候选（第 4 步），再经筛选保留")
+def write_candidate(answer: Any, *, cluster: Any, out_dir: str | Path, others: Mapping[str, str],
+                    n_queries: int = 4, epsilon: float = -0.05, threshold: float = 0.8, seed: int = 0) -> Feedback:
+    import yaml
+
+    from labkit.meta.pipeline import judge_candidate
+    from labkit.templates import list_templates
+
+    if not isinstance(answer, str):
+        return failed("答案应是模板文件的全文（一个 YAML 字符串），键有 name / family / kind / output_format / lang / "
+                      "sections / description / source / template。")
+    try:
+        data = yaml.safe_load(answer)
+    except yaml.YAMLError as exc:
+        return failed(f"YAML 写坏了：{str(exc).splitlines()[0]}。多行的模板正文用 `template: |`，下面每行缩进两格。")
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return failed("YAML 顶层应是一个映射，至少有 name（模板名）和 template（模板正文）。")
+    name = data["name"]
+    if name in list_templates() or name in others:
+        return failed(f"模板名 {name!r} 已经被占用（内置模板或生成的候选）：换一个自己的名字，例如 my_xxx。")
+    body = str(data.get("template", ""))
+    twin, sim = _similarity(body, others) if body.strip() else ("", 0.0)
+    if sim > COPY_SIMILARITY:
+        return failed(f"这份模板和 {twin} 的相似度是 {sim:.2f}（> {COPY_SIMILARITY}）：改名、改几个字不算写了新模板。"
+                      "Meta-Agent 的意义是**多样**——换一种人设、章节措辞、规则顺序或输出格式。", copy_of=twin)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(answer, encoding="utf-8")
+    v = judge_candidate(path, cluster, n_queries=n_queries, epsilon=epsilon, threshold=threshold, seed=seed,
+                        cache_path=folder / f"{name}.answers.jsonl")
+    if not v.section.loaded:
+        return failed(f"结构检查第 1 关：文件加载不了——{v.section.error[:300]}")
+    if v.section.missing:
+        return failed(f"结构检查第 2 关：缺了 {', '.join(v.section.missing)}。模板正文里要有 {{{{ goal }}}}、"
+                      "{{ tools_block }}、{{ memory_block }}，还要有角色描述（Profile）、规则（Instruction）和输出格式说明。")
+    if v.section.round_trip:
+        return failed(f"结构检查第 3 关：格式不能往返——{v.section.round_trip[0][:200]}")
+    if v.mean_s2 is None or not v.instances:
+        return failed("没有评上分：这个聚类里没有可用的裁判 query。")
+    if not v.kept:
+        return failed(f"通过了结构检查，但成对裁判只给了平均 {v.mean_s2:.2f} 分（阈值 {threshold}；标杆模板平均 "
+                      f"{v.mean_s1:.2f}）。作答的 sandbox-reader 在这些情况下更容易出错：prompt 里**没有该格式的示例**"
+                      "（它会改用自己熟悉的格式）、没有“只能使用列出的工具”这类规则、prompt 太长。",
+                      mean_s2=v.mean_s2)
+    kept = sum(i.kept for i in v.instances)
+    return passed(f"{name} 通过了两道筛选：六个部分齐全、格式能往返；裁判在 {len(v.instances)} 个情境上给它平均 "
+                  f"{v.mean_s2:.2f} 分（标杆 {v.mean_s1:.2f}），{kept} 个实例满足 s2 − s1 > {epsilon}，模板平均分大于阈值 "
+                  f"{threshold}，保留。这正是 Meta-Agent 漏斗对每个候选做的事。", mean_s2=v.mean_s2)

@@ -3,45 +3,81 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from labkit.exercises import Feedback, exercise, failed, passed
+from labkit.exercises import Feedback, exercise, failed, passed, run_student
 
 IGNORE = -100
 
 
-@exercise("05.1", title="亲手做 loss mask：只监督模型的输出",
-          note_section="§3.2 【重点】SFT：训练数据中的 Output 用来“监督”参数调整方向（§3.3 模型训练）")
-def loss_mask(answer: Any, *, input_ids: Sequence[int], labels: Sequence[int], end_of_turn_id: int) -> Feedback:
-    want = list(labels)
-    if not isinstance(answer, (list, tuple)) or not all(isinstance(x, int) for x in answer):
-        return failed("答案应是一个整数列表：与 input_ids 等长，被监督的位置填 token id，其余填 -100。")
-    got = list(answer)
-    if len(got) == len(want) - 1:
-        return failed("少了一个位置：别忘了开头的 <bos>（它属于输入，填 -100）。labels 必须和 input_ids 一样长。")
-    if len(got) != len(want):
-        return failed(f"长度 {len(got)} 不对：labels 必须和 input_ids 一样长（{len(want)}）。")
+def _conversations(messages: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The notebook's sample plus two the student has never seen encoded: a general instruction with a system
+    prompt, and two assistant turns of which only the second is supervised."""
+    return [[dict(m) for m in messages],
+            [{"role": "system", "content": "你是一个乐于助人的助手。"},
+             {"role": "user", "content": "用一句话介绍杭州。", "loss": False},
+             {"role": "assistant", "content": "杭州是浙江省省会，以西湖闻名。", "loss": True}],
+            [{"role": "user", "content": "Convert 5 km to miles.", "loss": False},
+             {"role": "assistant", "content": "Thought: use unit_convert", "loss": False},
+             {"role": "user", "content": "Observation: 5 km = 3.107 mi", "loss": False},
+             {"role": "assistant", "content": "Final Answer: about 3.11 miles.", "loss": True}]]
+
+
+def _diagnose(got: list[int], want: list[int], input_ids: Sequence[int], end_of_turn_id: int) -> str | None:
+    """A hint naming the typical mistake, or None when ``got`` equals ``want``."""
     if got == want:
-        n = sum(x != IGNORE for x in want)
-        return passed(f"与 encode_messages 的结果一致：{len(want)} 个 token 中只有 {n} 个（老师的输出 + <end_of_turn>）参与 loss。")
+        return None
+    if len(got) == len(want) - 1:
+        return "少了一个位置：别忘了开头的 <bos>（它属于输入，填 -100）。labels 必须和 input_ids 一样长。"
+    if len(got) != len(want):
+        return f"长度 {len(got)} 不对：labels 必须和 input_ids 一样长（{len(want)}）。"
     if all(x != IGNORE for x in got):
-        return failed("所有位置都被监督了：prompt（用户消息、模板、工具说明）也会计入 loss，模型会把力气花在复述 prompt 上。"
-                      "prompt 部分应填 -100。")
+        return ("所有位置都被监督了：prompt（用户消息、模板、工具说明）也会计入 loss，模型会把力气花在复述 prompt 上。"
+                "prompt 部分应填 -100。")
     if all(x == IGNORE for x in got):
-        return failed("全是 -100：没有任何位置计入 loss，模型什么也学不到。")
+        return "全是 -100：没有任何位置计入 loss，模型什么也学不到。"
     sup = [i for i, x in enumerate(want) if x != IGNORE]
     if [i for i, x in enumerate(got) if x == IGNORE] == sup:
-        return failed("反了：你监督了 prompt、屏蔽了输出。要学的是老师的输出（assistant），prompt 填 -100。")
+        return "反了：你监督了 prompt、屏蔽了输出。要学的是老师的输出（assistant），prompt 填 -100。"
     if got[:-1] == want[1:] or got[1:] == want[:-1]:
-        return failed("错位了一格：不要自己把 labels 移位——模型内部会用第 t 个位置的 logits 预测第 t+1 个 token。"
-                      "labels 与 input_ids 逐位对齐，被监督的位置直接等于该位置的 token id。")
+        return ("错位了一格：不要自己把 labels 移位——模型内部会用第 t 个位置的 logits 预测第 t+1 个 token。"
+                "labels 与 input_ids 逐位对齐，被监督的位置直接等于该位置的 token id。")
     eot = [i for i in sup if input_ids[i] == end_of_turn_id]
     if eot and all(got[i] == IGNORE for i in eot) and all(got[i] == want[i] for i in sup if i not in eot):
-        return failed("输出后的 <end_of_turn> 也要监督：模型要学会“说完就停”（实验 01 里基座模型一直写到 token 上限）。")
+        return "输出后的 <end_of_turn> 也要监督：模型要学会“说完就停”（实验 01 里基座模型一直写到 token 上限）。"
     wrong = next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)
-    return failed(f"第 {wrong} 个位置不对（应为 {want[wrong]}，你写的是 {got[wrong]}）：被监督的位置等于 input_ids 的值，"
-                  "其余为 -100；assistant 那一段（含 <end_of_turn>）才被监督。")
+    return (f"第 {wrong} 个位置不对（应为 {want[wrong]}，你写的是 {got[wrong]}）：被监督的位置等于 input_ids 的值，"
+            "其余为 -100；supervised 为真的那一段（assistant 的内容和 <end_of_turn>）才被监督，"
+            "loss=False 的 assistant 轮次不监督。")
+
+
+@exercise("05.1", title="亲手做 loss mask：只监督模型的输出",
+          note_section="§3.2 【重点】SFT：训练数据中的 Output 用来“监督”参数调整方向（§3.3 模型训练）")
+def loss_mask(answer: Any, *, messages: Sequence[Mapping[str, Any]], tokenizer: Any) -> Feedback:
+    from labkit.chat import END_OF_TURN, render_turns
+    from labkit.train.collate import encode_messages
+
+    if not callable(answer):
+        return failed("答案应是一个函数 make_labels(pieces)：输入 render_turns(messages) 切好的段，返回 labels 列表。"
+                      "检查会拿它去算好几条样本（包括你没见过的），所以不能只交一份算好的列表。")
+    names = set(getattr(getattr(answer, "__code__", None), "co_names", ()))
+    if "encode_messages" in names or "labels" in names:
+        return failed("你的函数调用了 encode_messages（或读了现成的 .labels）：这正是要你自己实现的东西。"
+                      "只用 tokenizer 给每一段分词，按 supervised 决定填 token id 还是 -100。")
+    eot_id = tokenizer.convert_tokens_to_ids(END_OF_TURN)
+    for k, conv in enumerate(_conversations(messages)):
+        full = encode_messages(conv, tokenizer, 10**6)
+        got = run_student(answer, render_turns(conv))
+        if not isinstance(got, (list, tuple)) or not all(isinstance(x, int) for x in got):
+            return failed("make_labels 应返回一个整数列表：与 input_ids 等长，被监督的位置填 token id，其余填 -100。")
+        hint = _diagnose(list(got), list(full.labels), full.input_ids, eot_id)
+        if hint is not None:
+            which = ("本 notebook 的样本" if k == 0 else
+                     "一条带 system 提示的通用样本" if k == 1 else "一条两轮对话（第一轮 assistant 的 loss=False）")
+            return failed(f"在{which}上：{hint}", conversation=k)
+    return passed("三条样本（本 notebook 的、一条通用样本、一条两轮对话）全部与 encode_messages 逐位一致：只有 supervised 为真的段"
+                  "（老师的输出 + <end_of_turn>）参与 loss，其余都是 -100。")
 
 
 @exercise("05.2", title="预测第一步的 loss", note_section="§3.3 模型训练：loss 是被监督 token 上的交叉熵")

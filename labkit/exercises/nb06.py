@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,38 +21,66 @@ NOTE_TABLE: dict[str, tuple[float, float, float, float, float, float]] = {
 ABILITIES = ("Planning", "Tool-use", "Reflection", "Concluding", "Profile")
 
 
-def note_rows() -> list[dict[str, Any]]:
-    """The note's table as dicts ``{"model", "Planning", ..., "Profile"}`` (Overall left out: that is the task)."""
-    return [{"model": m, **dict(zip(ABILITIES, v[:5]))} for m, v in NOTE_TABLE.items()]
+def note_rows(*, with_overall: bool = False) -> list[dict[str, Any]]:
+    """The note's table as dicts ``{"model", "Planning", ..., "Profile"}`` (+ ``"Overall"`` when asked)."""
+    return [{"model": m, **dict(zip(ABILITIES, v[:5])), **({"Overall": v[5]} if with_overall else {})}
+            for m, v in NOTE_TABLE.items()]
 
 
-def _weighted(row: dict[str, float], weights: Sequence[float]) -> float:
-    return sum(w * row[a] for w, a in zip(weights, ABILITIES))
+# A table like the note's but scored with other weights (a made-up benchmark): a function that *solves* for the
+# weights recovers these; one that returns the note's weights from memory does not.
+OTHER_WEIGHTS = (0.10, 0.30, 0.20, 0.15, 0.25)
 
 
-@exercise("06.1", title="从笔记的结果表重算 Overall", note_section="§3.4.1 自动评估：自动测试结果示例（Overall Score）")
+def other_rows(n: int = 8, seed: int = 7) -> list[dict[str, Any]]:
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        scores = [round(rng.uniform(5, 60), 2) for _ in ABILITIES]
+        rows.append({"model": f"model-{i}", **dict(zip(ABILITIES, scores)),
+                     "Overall": round(sum(w * x for w, x in zip(OTHER_WEIGHTS, scores)), 2)})
+    return rows
+
+
+WEIGHT_TOLERANCE = 0.01
+
+
+@exercise("06.1", title="从结果表解出 Overall 的权重", note_section="§3.4.1 自动评估：自动测试结果示例（Overall Score）")
 def overall(answer: Any) -> Feedback:
-    rows = note_rows()
-    for row in rows:
-        got = run_student(answer, dict(row))
-        want = NOTE_TABLE[row["model"]][5]
-        if not isinstance(got, (int, float)) or isinstance(got, bool):
-            return failed(f"overall(row) 应返回一个数，{row['model']} 这一行返回了 {got!r}。")
-        if abs(got - want) <= 0.006:
-            continue
-        if abs(got - sum(row[a] for a in ABILITIES) / 5) < 0.006:
-            return failed(f"{row['model']}：你算的是五项的简单平均（{got:.2f}），笔记的 Overall 是 {want}。"
-                          "各能力的权重不同——哪一项最重要？（提示：Tool-use 权重最大）")
-        if abs(got - 100 * want) < 0.6 or abs(got - want / 100) < 0.0001:
-            return failed("单位不对：表里的分数已经是百分制，Overall 也是百分制，不要再乘或除 100。")
-        swapped = _weighted(row, (0.35, 0.25, 0.10, 0.20, 0.10))
-        if abs(got - swapped) < 0.006:
-            return failed("Planning 和 Tool-use 的权重弄反了：Tool-use 是 0.35，Planning 是 0.25。")
-        return failed(f"{row['model']}：你的函数返回 {got:.2f}，笔记是 {want}。Overall 是五项能力的加权和，"
-                      "权重之和为 1；KAgentBench 的权重：Planning 0.25、Tool-use 0.35、Reflection 0.10、"
-                      "Concluding 0.20、Profile 0.10（试着用表里任意两行验证）。", model=row["model"])
-    return passed("6 行全部复现（误差在四舍五入之内）：Overall = 0.25·Planning + 0.35·Tool-use + 0.10·Reflection "
-                  "+ 0.20·Concluding + 0.10·Profile。MAT 模型的提升主要来自权重最大的 Tool-use 和 Planning。")
+    from labkit.evaluate.scorer import WEIGHTS
+
+    got = {}
+    for label, rows, want in (("笔记的表", note_rows(with_overall=True), [WEIGHTS[a] for a in ABILITIES]),
+                              ("另一张表（权重不同）", other_rows(), list(OTHER_WEIGHTS))):
+        weights = run_student(answer, [dict(r) for r in rows])
+        if not isinstance(weights, Mapping) or set(ABILITIES) - set(weights):
+            return failed(f"solve_weights(rows) 应返回 dict：五项能力名 → 权重，缺了 {sorted(set(ABILITIES) - set(weights or {}))}"
+                          if isinstance(weights, Mapping) else
+                          f"solve_weights(rows) 应返回 dict（五项能力名 → 权重），你返回了 {type(weights).__name__}。")
+        try:
+            values = [float(weights[a]) for a in ABILITIES]
+        except (TypeError, ValueError):
+            return failed("权重应是数。")
+        if label != "笔记的表" and all(abs(v - g) < 1e-9 for v, g in zip(values, got["笔记的表"])):
+            return failed("你的函数对另一张表返回了和笔记那张表一模一样的权重：它是把权重写死（抄来）的，不是从数据里解出来的。"
+                          "Overall 是五项的加权和：每一行给出一个方程，六行（或更多）就能解出五个权重（最小二乘）。")
+        if all(abs(v - 100 * w) < 100 * WEIGHT_TOLERANCE for v, w in zip(values, want)):
+            return failed("权重写成了百分数：五个权重之和应为 1。")
+        if abs(sum(values) - 1) > 0.05 and not all(abs(v - w) <= WEIGHT_TOLERANCE for v, w in zip(values, want)):
+            return failed(f"在{label}上，你的五个权重之和是 {sum(values):.3f}，不是 1；而且解不出表里的 Overall。"
+                          "把每一行写成 Overall = Σ 权重 × 能力，用 numpy.linalg.lstsq 解这个线性方程组。")
+        off = [(a, v, w) for a, v, w in zip(ABILITIES, values, want) if abs(v - w) > WEIGHT_TOLERANCE]
+        if off:
+            a, v, w = off[0]
+            return failed(f"在{label}上，{a} 的权重 {v:.3f} 偏了（误差应在 ±{WEIGHT_TOLERANCE} 内，表里的分数只保留两位小数）。"
+                          "检查一下：是不是只用了几行、把能力和权重的顺序对错了，或者没有用 Overall 列做方程右边？", ability=a)
+        got[label] = values
+    w = dict(zip(ABILITIES, got["笔记的表"]))
+    return passed("两张表都解对了。笔记的表：" + "、".join(f"{a} {v:.2f}" for a, v in w.items()) +
+                  "——Overall = 0.25·Planning + 0.35·Tool-use + 0.10·Reflection + 0.20·Concluding + 0.10·Profile，"
+                  "权重最大的是 Tool-use。MAT 模型的提升主要来自权重最大的 Tool-use 和 Planning。")
 
 
 # Two annotators' scores for the same 12 traces (0..5, the note's rubric); fixed so the answer is checkable.
@@ -96,27 +124,43 @@ def load_mix_results(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-@exercise("06.2", title="读两次训练的数字：5 : 1 配比的作用", note_section="§3.2 注意：避免灾难性遗忘，Agent 5 : 通用 1")
+@exercise("06.2", title="读两次训练的数字：5 : 1 配比测出了什么", note_section="§3.2 注意：避免灾难性遗忘，Agent 5 : 通用 1")
 def mix_effect(answer: Any, *, results: dict[str, Any]) -> Feedback:
     rows = results["results"]
     base, agent, mixed = (rows[k]["general_heldout"]["loss"] for k in
                           ("base (no training)", "agent only", "agent : general = 5 : 1"))
-    if not isinstance(answer, dict) or not {"forgets_more", "general_loss_change_agent_only"} <= set(answer):
-        return failed("答案应是 dict：{\"forgets_more\": 'agent only' 或 'mix'（哪次训练后通用能力下降更多）, "
-                      "\"general_loss_change_agent_only\": 只用 Agent 数据训练后，通用留出集 loss 相对基座模型的变化}。")
-    change = round(agent - base, 4)
-    got = answer["general_loss_change_agent_only"]
-    if not isinstance(got, (int, float)) or isinstance(got, bool):
-        return failed("general_loss_change_agent_only 是一个数（训练后 − 训练前）。")
-    if abs(got + change) < 1e-3 and abs(change) > 1e-3:
-        return failed("符号反了：变化 = 训练后的 loss − 基座模型的 loss；loss 变大（正数）说明通用能力变差。")
-    if abs(got - change) > 1e-3:
-        return failed(f"用表中 general_heldout 一列：只用 Agent 数据训练后的 loss 减去 base 的 loss。你的 {got:g} 不对。")
-    more = "agent only" if agent > mixed else "mix"
-    pick = str(answer["forgets_more"]).strip().lower()
-    if pick not in ("agent only", "mix"):
-        return failed("forgets_more 只能是 'agent only' 或 'mix'。")
-    if pick != more:
-        return failed("比较两次训练后通用留出集的 loss：loss 越高，说明通用问答的能力丢得越多。")
-    return passed(f"对：只用 Agent 数据，通用 loss 从 {base:.3f} 变为 {agent:.3f}（{change:+.3f}）；5 : 1 混合后是 {mixed:.3f}。"
-                  "混入通用数据，正是为了让这个数不要剧烈上升。")
+    agent_a, mixed_a = (rows[k]["agent_heldout"]["loss"] for k in ("agent only", "agent : general = 5 : 1"))
+    keys = {"general_change", "forgetting", "agent_cost_of_mix"}
+    if not isinstance(answer, dict) or not keys <= set(answer):
+        return failed("答案应是 dict：{\"general_change\": {\"agent only\": 数, \"mix\": 数}（训练后 − 基座的通用留出 loss）, "
+                      "\"forgetting\": True/False（有没有哪次训练让通用留出 loss 比基座**更高**）, "
+                      "\"agent_cost_of_mix\": 数（混合训练的 Agent 留出 loss 比只用 Agent 数据的高多少）}。")
+    change = answer["general_change"]
+    want = {"agent only": agent - base, "mix": mixed - base}
+    if not isinstance(change, Mapping) or set(want) - set(change):
+        return failed("general_change 是一个 dict，两个键：\"agent only\" 和 \"mix\"。")
+    for key, value in want.items():
+        got = change[key]
+        if not isinstance(got, (int, float)) or isinstance(got, bool):
+            return failed(f"general_change[{key!r}] 应是一个数。")
+        if abs(got + value) < 1e-3 and abs(value) > 1e-3:
+            return failed("符号反了：变化 = 训练后的 loss − 基座模型的 loss；loss 变小（负数）说明通用问答变好了。")
+        if abs(got - value) > 1e-3:
+            return failed(f"general_change[{key!r}]：用表中 general_heldout 一列，训练后的 loss 减去 base 的 loss。"
+                          f"你的 {got:g} 不对。")
+    forgot = agent > base or mixed > base
+    if not isinstance(answer["forgetting"], bool):
+        return failed("forgetting 是 True 或 False。")
+    if answer["forgetting"] != forgot:
+        if not forgot:
+            return failed("看你自己算出的两个变化：都是负数，两次训练后通用留出 loss 都**低于**基座模型——遗忘是 loss 比训练前"
+                          "更高。“只用 Agent 数据就会灾难性遗忘”是预期，不是这份数据测到的。")
+        return failed("有一次训练后通用留出 loss 比基座模型更高：那就是测到了遗忘。")
+    cost = answer["agent_cost_of_mix"]
+    if not isinstance(cost, (int, float)) or isinstance(cost, bool) or abs(cost - (mixed_a - agent_a)) > 1e-3:
+        return failed("agent_cost_of_mix = 混合训练的 agent_heldout loss − 只用 Agent 数据训练的 agent_heldout loss。")
+    better = "混合训练" if mixed < agent else "只用 Agent 数据的训练"
+    story = ("两次训练都没有测到遗忘（通用 loss 都比基座低）" if not forgot else "测到了遗忘（有一次通用 loss 比基座高）")
+    return passed(f"对。通用留出 loss：基座 {base:.3f} → 只用 Agent {agent:.3f}（{agent - base:+.3f}）、5 : 1 混合 {mixed:.3f}"
+                  f"（{mixed - base:+.3f}）；{story}，通用能力更好的是{better}。代价：混合训练的 Agent 留出 loss 高 "
+                  f"{mixed_a - agent_a:.3f}。对照你在练习 03.3 的预测：数据说的是什么，就记下什么。")

@@ -13,7 +13,7 @@ from .factory import get_model
 
 if TYPE_CHECKING:
     from .cached import CachedChatModel, RequestCache, Usage
-    from .local import LocalHFModel, ensure_gemma, load_tokenizer
+    from .local import LocalHFModel, ensure_gemma, load_tokenizer, resolve_device
     from .openai_client import LLMRequestError, OpenAIChat
     from .reader import SandboxReader
     from .sandbox import SandboxTeacher
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "CachedChatModel": "cached", "RequestCache": "cached", "Usage": "cached",
     "OpenAIChat": "openai_client", "LLMRequestError": "openai_client",
-    "LocalHFModel": "local", "ensure_gemma": "local", "load_tokenizer": "local",
+    "LocalHFModel": "local", "ensure_gemma": "local", "load_tokenizer": "local", "resolve_device": "local",
     "SandboxTeacher": "sandbox", "SandboxReader": "reader",
 }
 

@@ -27,9 +27,10 @@ def _sandbox(options: str) -> ChatModel:
     return SandboxTeacher(**kw)  # type: ignore[arg-type]
 
 
-def get_model(spec: str) -> ChatModel:
+def get_model(spec: str, *, device: str | None = None) -> ChatModel:
     """``"sandbox"``, ``"sandbox:noise=0.2,seed=1"``, ``"gemma-3-270m"``/``"gemma"``, ``"tiny"``, ``"openai"``,
-    ``"openai:<model>"`` or a checkpoint directory. Unknown -> :class:`UnknownNameError` listing the choices."""
+    ``"openai:<model>"`` or a checkpoint directory. Unknown -> :class:`UnknownNameError` listing the choices.
+    ``device`` (local models only): "auto" (CUDA, else MPS, else CPU), "cpu", "cuda" or "mps"."""
     head, _, rest = spec.partition(":")
     if head == "sandbox":
         return _sandbox(rest)
@@ -47,5 +48,5 @@ def get_model(spec: str) -> ChatModel:
     if spec in ("gemma-3-270m", "gemma", "tiny") or (Path(spec).expanduser() / "config.json").is_file():
         from .local import LocalHFModel
 
-        return LocalHFModel(spec)
+        return LocalHFModel(spec, device=device)
     raise UnknownNameError("model", spec, SPECS)

@@ -175,12 +175,40 @@ def cpu_has_native_bf16() -> bool:
     return any(f in flags for f in CPU_BF16_FLAGS)
 
 
-def pick_device_and_attention() -> tuple[str, torch.dtype, str]:
-    """CUDA: bf16 + flash_attention_2 when flash_attn imports, else sdpa. CPU: bf16 where the CPU has native bf16
-    (AVX512-BF16 / AMX: faster prompt processing; greedy answers can differ slightly from fp32), else fp32; sdpa."""
-    if torch.cuda.is_available():
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """The device training and generation run on: ``"auto"`` (or None) -> CUDA when a GPU is present, else Apple's
+    MPS when present, else the CPU; ``"cpu"``, ``"cuda"`` or ``"mps"`` ask for one, which must be present."""
+    device = device or "auto"
+    if device not in DEVICES:
+        raise LabkitError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise LabkitError("device='cuda' was asked for, but PyTorch sees no CUDA GPU here; use device='auto' or 'cpu'")
+    if device == "mps" and not mps_available():
+        raise LabkitError("device='mps' was asked for, but PyTorch's Apple MPS backend is not available here; use "
+                          "device='auto' or 'cpu'")
+    return device
+
+
+def pick_device_and_attention(device: str | None = None) -> tuple[str, torch.dtype, str]:
+    """CUDA: bf16 + flash_attention_2 when flash_attn imports, else sdpa. MPS: fp32, sdpa. CPU: bf16 where the CPU
+    has native bf16 (AVX512-BF16 / AMX: faster prompt processing; greedy answers can differ slightly from fp32),
+    else fp32; sdpa. ``device`` as :func:`resolve_device` reads it."""
+    device = resolve_device(device)
+    if device == "cuda":
         attn = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
         return "cuda", torch.bfloat16, attn
+    if device == "mps":
+        return "mps", torch.float32, "sdpa"
     return "cpu", torch.bfloat16 if cpu_has_native_bf16() else torch.float32, "sdpa"
 
 
@@ -220,9 +248,8 @@ class LocalHFModel:
                  dtype: torch.dtype | None = None):
         self.path = resolve_model_dir(path_or_name)
         self.name = str(path_or_name)
-        auto_device, auto_dtype, attn = pick_device_and_attention()
+        self.device, auto_dtype, attn = pick_device_and_attention(device)  # device: auto / cpu / cuda / mps
         self.dtype = dtype = dtype or auto_dtype
-        self.device = device or auto_device
         # shared per process, never mutated here (padding side is chosen per call); a checkpoint saved without
         # its tokenizer gets the Gemma one
         has_tok = (self.path / "tokenizer_config.json").is_file()

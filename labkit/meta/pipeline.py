@@ -113,6 +113,52 @@ def _judge_queries(cluster: Any, n: int, seed: int) -> list[dict[str, Any]]:
     return random.Random(f"{seed}:{cluster.id}").sample(pool, min(n, len(pool)))
 
 
+def judge_cluster(cluster: Any, paths: Sequence[str | Path], model: Any, *, n_queries: int,
+                  cache_path: str | Path, epsilon: float = DEFAULT_EPSILON, judge: LLMJudge | None = None,
+                  benchmarks: Sequence[str] = BENCHMARK_TEMPLATES, seed: int = 0,
+                  batch_size: int = 8) -> tuple[list[Instance], list[dict[str, Any]]]:
+    """The pairwise judge for one cluster: its judge queries rendered with the benchmark templates and with the
+    candidate files ``paths``, the same ``model`` answering every prompt (each decoded as its format asks; cached in
+    ``cache_path``); returns the candidates' instances and the benchmark templates' own scores."""
+    records = build_benchmark(_judge_queries(cluster, n_queries, seed), seen=list(benchmarks),
+                              unseen=[str(p) for p in paths], types=("plantooluse",),
+                              templates_per_record=(len(benchmarks), len(paths)), seed=seed)
+    preds, _ = generate_predictions(model, records, cache_path, batch_size=batch_size)
+    return judge_records(records, [p["model_predict"] for p in preds], benchmarks=benchmarks, cluster=cluster.id,
+                         epsilon=epsilon, judge=judge)
+
+
+@dataclass
+class CandidateVerdict:
+    """One template file through both filters (:func:`judge_candidate`)."""
+
+    section: SectionVerdict
+    instances: list[Instance]
+    mean_s2: float | None   # None: the section check dropped it, nothing was judged
+    mean_s1: float | None
+    kept: bool
+
+
+def judge_candidate(path: str | Path, cluster: Any, *, judged_model: str | Any = OFFLINE_JUDGED_MODEL,
+                    n_queries: int = 4, epsilon: float = DEFAULT_EPSILON, threshold: float = DEFAULT_THRESHOLD,
+                    seed: int = 0, cache_path: str | Path | None = None) -> CandidateVerdict:
+    """One candidate template file (written by anyone: a student acting as the Meta-Agent) through the same two
+    filters as the funnel: the section check, then the pairwise judge on ``cluster``'s judge queries and the
+    template threshold."""
+    verdict, template = section_check(path)
+    if not verdict.passed or template is None:
+        return CandidateVerdict(verdict, [], None, None, False)
+    model = get_model(judged_model) if isinstance(judged_model, str) else judged_model
+    cache = Path(cache_path) if cache_path else Path(path).with_suffix(".answers.jsonl")
+    instances, _ = judge_cluster(cluster, [path], model, n_queries=n_queries, cache_path=cache, epsilon=epsilon,
+                                 seed=seed)
+    mine = [i for i in instances if i.template == template.name]
+    tv = template_verdicts(mine, threshold).get(template.name)
+    if tv is None:
+        return CandidateVerdict(verdict, mine, 0.0, None, False)
+    return CandidateVerdict(verdict, mine, tv["mean_s2"], tv["mean_s1"], bool(tv["kept"]))
+
+
 def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, writer: str | Any = "offline",
                    judged_model: str | Any = OFFLINE_JUDGED_MODEL, judge: str | None = None,
                    epsilon: float = DEFAULT_EPSILON, threshold: float = DEFAULT_THRESHOLD,
@@ -160,14 +206,9 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
         group = survivors.get(cluster.id, [])
         if not group:
             continue
-        records = build_benchmark(_judge_queries(cluster, cfg["judge_queries"], seed), seen=list(benchmarks),
-                                  unseen=[str(p) for p, _ in group], types=("plantooluse",),
-                                  templates_per_record=(len(benchmarks), len(group)), seed=seed)
-        # each prompt decoded as its format asks (stop strings, completion rule, token budget); cached
-        preds, _ = generate_predictions(model, records, out / "answers_cache.jsonl", batch_size=batch_size)
-        outputs = [p["model_predict"] for p in preds]
-        got, bench = judge_records(records, outputs, benchmarks=benchmarks, cluster=cluster.id, epsilon=epsilon,
-                                   judge=llm_judge)
+        got, bench = judge_cluster(cluster, [p for p, _ in group], model, n_queries=cfg["judge_queries"],
+                                   cache_path=out / "answers_cache.jsonl", epsilon=epsilon, judge=llm_judge,
+                                   benchmarks=benchmarks, seed=seed, batch_size=batch_size)
         instances += got
         bench_rows += [{**b, "cluster": cluster.id} for b in bench]
     tv = template_verdicts(instances, threshold)

@@ -46,20 +46,26 @@ def heldout_queries(test_queries_path: str | Path, n: int = 2) -> list[dict]:
 
 
 def compare_generations(base: str, tuned: str, queries: Sequence[str | dict], *, template: str = "react",
-                        max_new_tokens: int = 64) -> pd.DataFrame:
-    """Greedy first-step outputs of ``base`` and ``tuned`` (model dirs or labkit.llm names) for each query.
+                        max_new_tokens: int | None = None, device: str | None = None) -> pd.DataFrame:
+    """Greedy first-step outputs of ``base`` and ``tuned`` (model dirs or labkit.llm names) for each query, decoded
+    as the template's output format asks (its stop strings, completion rule and token budget, which is above the
+    longest gold answer; ``max_new_tokens`` overrides the budget, e.g. for a smoke run).
 
     A query is a string (all tools offered) or a query-bank record (its gold tools + distractors offered).
     """
+    from labkit.agent import decoding_for
     from labkit.llm import LocalHFModel
+    from labkit.templates import load_template
+
+    dec = decoding_for(load_template(template).output_format, max_new_tokens or None)
 
     texts = [q if isinstance(q, str) else q["query"] for q in queries]
     prompts = [agent_prompt(q, template) if isinstance(q, str)
                else agent_prompt(q["query"], template, [c["name"] for c in q["gold_calls"]]) for q in queries]
     rows: dict[str, list[str]] = {"query": texts}
     for label, path in (("before (base)", base), ("after (tuned)", tuned)):
-        model = LocalHFModel(path)
-        rows[label] = [r.text for r in model.chat_batch(prompts, max_new_tokens=max_new_tokens)]
+        model = LocalHFModel(path, device=device)
+        rows[label] = [r.text for r in model.chat_batch(prompts, **dec.kwargs())]
         del model
     return pd.DataFrame(rows)
 

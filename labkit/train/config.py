@@ -79,6 +79,9 @@ class SFTConfig:
     max_samples: int = -1  # > 0: use only the first N samples (smoke runs)
     resume: bool = True  # continue from the newest checkpoint-* in output_dir
     stop_file: str | None = None  # when this file appears, checkpoint and stop (Slurm preemption across nodes)
+    device: str = "auto"  # auto: CUDA, else Apple MPS, else CPU (labkit.llm.local.resolve_device); or cpu/cuda/mps
+    lora_r: int = 0  # > 0: train LoRA adapters of this rank instead of all parameters (labkit.train.lora)
+    max_minutes: float = 0.0  # > 0: stop after this many minutes of training and save (labkit.train.watch)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -104,6 +107,9 @@ class SFTConfig:
                                   f"batch_size: 1 (more rows per step: grad_accum), got {self.batch_size}")
         if self.share_prefix and not self.pack_tokens:
             raise LabkitError("SFTConfig.share_prefix needs pack_tokens > 0")
+        if self.device not in ("auto", "cpu", "cuda", "mps") or self.lora_r < 0 or self.max_minutes < 0:
+            raise LabkitError(f"SFTConfig: device must be auto/cpu/cuda/mps (got {self.device!r}), lora_r and "
+                              f"max_minutes >= 0 (got {self.lora_r}, {self.max_minutes})")
         if self.deepspeed is not None and not Path(self.deepspeed).is_file():
             raise LabkitError(f"SFTConfig.deepspeed: no such DeepSpeed config file {self.deepspeed!r}")
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainerControl,
                           TrainerState, TrainingArguments)
 from transformers.trainer_callback import PrinterCallback
@@ -34,7 +33,9 @@ from labkit.train.collate import IGNORE_INDEX, EncodeStats, PadCollator, SFTData
 from labkit.train.config import SFTConfig
 from labkit.train.guard import check_output_dir
 from labkit.train.loss import supervised_logits_loss
-from labkit.llm.local import cpu_has_native_bf16
+from labkit.llm.local import cpu_has_native_bf16, resolve_device
+from labkit.train import lora
+from labkit.train.watch import TrainProgress, any_rank
 from labkit.train.packing import PackedCollator, packed_rows
 from labkit.train.tiny import resolve_model_path
 
@@ -66,21 +67,21 @@ class TrainResult:
                             "run again (or let Slurm requeue) to resume")
 
 
-def resolve_precision(precision: str) -> str:
+def resolve_precision(precision: str, device: str | None = None) -> str:
     """'auto' -> 'bf16' on a CUDA GPU that supports it or on a CPU with native bf16 (autocast; fp32 master
     weights), else 'fp32'."""
     if precision != "auto":
         return precision
-    if torch.cuda.is_available():
+    if (device or resolve_device()) == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "bf16" if (device or resolve_device()) == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
-def attention_implementation(packing: bool = False, share_prefix: bool = False) -> str:
+def attention_implementation(packing: bool = False, device: str | None = None, share_prefix: bool = False) -> str:
     """flash_attention_2 on CUDA when flash_attn is installed (packed rows run its variable-length kernel), else
     PyTorch SDPA; packed rows without flash-attn, and shared-prefix rows anywhere (flash-attn's varlen kernel has no
     prefix + branches mask), use labkit's segment attention (labkit.train.packing)."""
-    if torch.cuda.is_available() and not share_prefix:
+    if (device or resolve_device()) == "cuda" and not share_prefix:
         try:
             import flash_attn  # noqa: F401
             return "flash_attention_2"
@@ -238,18 +239,13 @@ class PreemptionCallback(TrainerCallback):
         self._previous.clear()
 
     def on_step_end(self, args, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
-        flag = self.requested or bool(self.stop_file and self.stop_file.exists())
-        if dist.is_available() and dist.is_initialized():
-            t = torch.tensor([int(flag)], device=args.device)
-            dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            flag = bool(t.item())
-        if flag:
+        if any_rank(self.requested or bool(self.stop_file and self.stop_file.exists()), args.device):
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True
 
 
-def _training_args(cfg: SFTConfig, precision: str) -> TrainingArguments:
+def _training_args(cfg: SFTConfig, precision: str, device: str | None = None) -> TrainingArguments:
     return TrainingArguments(
         output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=1 if cfg.pack_tokens else cfg.epochs, max_steps=cfg.max_steps,
@@ -261,7 +257,7 @@ def _training_args(cfg: SFTConfig, precision: str) -> TrainingArguments:
         train_sampling_strategy="sequential" if cfg.sequential or cfg.pack_tokens else
         ("group_by_length" if cfg.group_by_length else "random"),
         report_to=[], remove_unused_columns=False, dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(), disable_tqdm=True,
+        use_cpu=(device or resolve_device(cfg.device)) == "cpu", disable_tqdm=True,
     )
 
 
@@ -325,8 +321,9 @@ def _train(config: SFTConfig) -> TrainResult:
     start = time.perf_counter()
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    precision = resolve_precision(cfg.precision)
-    args = _training_args(cfg, precision)  # before from_pretrained, so ZeRO-3 partitions weights while loading
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    args = _training_args(cfg, precision, device)  # before from_pretrained, so ZeRO-3 partitions weights while loading
     if cfg.deepspeed:  # zero.Init (inside from_pretrained) reads the world size from deepspeed.comm: set it up now
         import deepspeed
 
@@ -345,7 +342,7 @@ def _train(config: SFTConfig) -> TrainResult:
         train_data = packed_rows(dataset.rows, dataset.sources, dataset.prefix_keys, budget=cfg.pack_tokens,
                                  share_prefix=cfg.share_prefix, epochs=cfg.epochs, seed=cfg.seed,
                                  rows_wanted=cfg.max_steps * cfg.grad_accum * world if cfg.max_steps > 0 else None)
-    attn = attention_implementation(cfg.packing, cfg.share_prefix)
+    attn = attention_implementation(cfg.packing, device, cfg.share_prefix)
     model = AutoModelForCausalLM.from_pretrained(
         model_path, dtype=torch.bfloat16 if precision == "bf16" and cfg.deepspeed else torch.float32,
         attn_implementation=attn)
@@ -356,6 +353,7 @@ def _train(config: SFTConfig) -> TrainResult:
     collator = (PackedCollator if cfg.packing else PadCollator)(tokenizer.pad_token_id)
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_data, processing_class=tokenizer,
                          data_collator=collator, supervised_logits_only=cfg.loss_on_supervised_logits_only)
+    lora.attach(trainer, cfg)  # lora_r > 0: adapters train, merged into the weights at the end
     log_cb = StepLogCallback(trainer, out / TRAIN_LOG)
     stop_cb = PreemptionCallback(cfg.stop_file)
     if cfg.curve_points:
@@ -363,6 +361,7 @@ def _train(config: SFTConfig) -> TrainResult:
     trainer.remove_callback(PrinterCallback)  # one line per logging step, a dict each: our progress line instead
     trainer.add_callback(log_cb)
     trainer.add_callback(stop_cb)
+    trainer.add_callback(TrainProgress(cfg.max_minutes))  # steps done / total, ETA; the max_minutes budget
 
     resume = get_last_checkpoint(str(out)) if cfg.resume and out.is_dir() else None
     if trainer.is_world_process_zero():

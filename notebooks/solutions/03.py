@@ -18,4 +18,6 @@ print(my_suspects)
 
 # %% solution 03.3
 my_ratio = 5
-my_mix = {"ratio": my_ratio, "n_general": round(len(agent) / my_ratio), "without_general": "B"}
+n_general = round(len(agent) / my_ratio)
+my_mix = {"ratio": my_ratio, "n_general": n_general, "n_repeats": max(0, n_general - len(gen_train)),
+          "without_general": "B"}  # a prediction: 06 compares it with two measured trainings

@@ -1,10 +1,12 @@
 # Solutions of notebook 05 (docs/EXERCISES.md): each section replaces the placeholder of its exercise.
 
 # %% solution 05.1
-my_labels = [-100] if tokenizer.bos_token_id is not None else []  # <bos> belongs to the input
-for _role, piece_text, supervised_piece in pieces:
-    piece_ids = tokenizer(piece_text, add_special_tokens=False)["input_ids"]
-    my_labels += piece_ids if supervised_piece else [-100] * len(piece_ids)
+def make_labels(pieces):
+    labels = [-100] if tokenizer.bos_token_id is not None else []  # <bos> belongs to the input
+    for _role, piece_text, supervised_piece in pieces:
+        piece_ids = tokenizer(piece_text, add_special_tokens=False)["input_ids"]
+        labels += piece_ids if supervised_piece else [-100] * len(piece_ids)
+    return labels
 
 # %% solution 05.2
 my_prediction = {"random_init": math.log(len(tokenizer)), "pretrained": "lower"}

@@ -1,15 +1,21 @@
 # Solutions of notebook 06 (docs/EXERCISES.md): each section replaces the placeholder of its exercise.
 
 # %% solution 06.1
-def overall(row):
-    weights = {"Planning": 0.25, "Tool-use": 0.35, "Reflection": 0.10, "Concluding": 0.20, "Profile": 0.10}
-    return sum(w * row[ability] for ability, w in weights.items())
+def solve_weights(rows):
+    abilities = ["Planning", "Tool-use", "Reflection", "Concluding", "Profile"]
+    x = np.array([[row[a] for a in abilities] for row in rows])  # one equation per row:
+    y = np.array([row["Overall"] for row in rows])               # Overall = sum of weight x ability
+    weights = np.linalg.lstsq(x, y, rcond=None)[0]
+    return dict(zip(abilities, weights))
 
 # %% solution 06.2
-general_loss = {label: r["general_heldout"]["loss"] for label, r in mix_results["results"].items()}
-my_reading = {"forgets_more": "agent only" if general_loss["agent only"] > general_loss["agent : general = 5 : 1"]
-              else "mix",
-              "general_loss_change_agent_only": general_loss["agent only"] - general_loss["base (no training)"]}
+general = {label: r["general_heldout"]["loss"] for label, r in mix_results["results"].items()}
+agent = {label: r["agent_heldout"]["loss"] for label, r in mix_results["results"].items()}
+base_loss = general["base (no training)"]
+my_reading = {"general_change": {"agent only": general["agent only"] - base_loss,
+                                 "mix": general["agent : general = 5 : 1"] - base_loss},
+              "forgetting": general["agent only"] > base_loss or general["agent : general = 5 : 1"] > base_loss,
+              "agent_cost_of_mix": agent["agent : general = 5 : 1"] - agent["agent only"]}
 
 # %% solution 06.3
 usable_a = [s >= 4 for s in SCORES_A]

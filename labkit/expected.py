@@ -1,0 +1,286 @@
+""""What you should see": the measured course-run figures, shown in every notebook before the student waits.
+
+One JSON of measured numbers (``notebooks/expected/course_run.json``: date, machine, command, the figures) is the
+single source. ``python -m labkit.expected`` renders it into
+
+* the marked markdown blocks of the notebooks — lines between ``<!-- expected: KEY -->`` and ``<!-- /expected -->``
+  in ``notebooks/NN_name.py`` (the paired ``.ipynb`` is regenerated with jupytext), so a student reading ahead sees
+  the numbers and how long each long cell took on the reference CPU without running anything;
+* the images those blocks show (``notebooks/expected/*.png``), with ``figures.json`` recording which data each image
+  was drawn from.
+
+``python -m labkit.expected --check`` exits 1 while a block or an image is stale (tests/test_expected.py runs it),
+so after a new course run the lead edits the JSON, runs the command, and commits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import DataFileError
+from labkit.paths import REPO_ROOT
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+EXPECTED = NOTEBOOKS / "expected"
+SOURCE = EXPECTED / "course_run.json"
+BLOCK = re.compile(r"^# <!-- expected: (?P<key>[\w.]+) -->\n(?P<body>.*?)^# <!-- /expected -->$", re.M | re.S)
+
+
+def load(path: str | Path = SOURCE) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataFileError(path, f"cannot read the measured figures: {exc}") from None
+    for key in ("measured", "machine", "command"):
+        if not data.get(key):
+            raise DataFileError(path, "every measured figure needs its date, machine and command", field=key)
+    return data
+
+
+def _n(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,}"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:,.0f} s（约 {seconds / 60:.0f} 分钟）" if seconds >= 120 else f"{seconds:,.0f} s"
+
+
+def _stamp(d: dict[str, Any]) -> str:
+    return f"{d['measured']}，{d['machine']}，`{d['command']}`"
+
+
+# ---------------------------------------------------------------- blocks (key -> markdown lines)
+
+def _quick(nb: str) -> Callable[[dict[str, Any]], list[str]]:
+    def render(d: dict[str, Any]) -> list[str]:
+        s = d["smoke"]
+        return [f"**你应该看到（实测）**：本实验没有要等很久的单元；smoke 模式整本 {s['seconds'][nb]} s"
+                f"（{d['measured']}，{s['machine']}）。"]
+    return render
+
+
+def _03(d: dict[str, Any]) -> list[str]:
+    x = d["03"]
+    return [f"**你应该看到（course 模式实测，{_stamp(d)}）**：整本 {_minutes(x['seconds'])}（老师缓存为空）。",
+            f"{x['agent_samples']:,} 条 Agent 样本 + {x['general_samples']:,} 条通用样本（{x['actual_ratio']} : 1），"
+            f"训练模板 {x['train_templates']} 个、留出模板 {x['test_templates']} 个；样本 token 数 平均 "
+            f"{x['tokens']['mean']} / 中位 {x['tokens']['p50']} / p95 {x['tokens']['p95']} / 最长 {x['tokens']['max']:,}，"
+            f"超过 max_len {x['max_len']:,} 的 {x['over_max_len']} 条；训练 / 测试 query {x['train_queries']} / "
+            f"{x['test_queries']} 条，泄漏 {x['leaks']} 条。smoke 模式 {d['smoke']['seconds']['03']} s。"]
+
+
+def _03_mix(d: dict[str, Any]) -> list[str]:
+    x = d["03"]
+    repeats = x["general_samples"] - x["general_pool"]
+    return [f"**你应该看到（course 模式实测，{d['measured']}）**：要混入 {x['general_samples']} 条通用样本，而留出测试集之后"
+            f"通用池只有 {x['general_pool']} 条不重复的，所以其中 **{repeats} 条是重复使用的**（每条平均用 "
+            f"{x['general_samples'] / x['general_pool']:.1f} 次）。5 : 1 达到了，见到的通用内容却只有这 "
+            f"{x['general_pool']} 条。"]
+
+
+def _04(d: dict[str, Any]) -> list[str]:
+    x = d["04"]
+    return [f"**你应该看到（course 模式实测，{d['measured']}）**：离线漏斗 {x['seconds']} s："
+            f"{x['queries']} 条 query → {x['clusters']} 个簇 → {x['candidates']} 个候选 → 保留 {x['kept']} 个。"
+            f"smoke 模式整本 {d['smoke']['seconds']['04']} s。"]
+
+
+def _04_diversity(d: dict[str, Any]) -> list[str]:
+    x = d["04"]["diversity"]
+    lines = [f"**实测结果**（{x['measured']}，{x['machine']}；{x['setting']}；`bench/README.md`）：", "",
+             "| 训练方式 | 测试模板 | query 数 | 格式有效 % | 工具名正确 % | 步骤分 [95% 区间] |", "|---|---|---|---|---|---|"]
+    for arm, group, n, valid, tool, score in x["rows"]:
+        lines.append(f"| {arm} | {group} | {n} | {'—' if valid is None else valid} | {'—' if tool is None else tool} "
+                     f"| {score} |")
+    lines += ["", "**在这个预算下，笔记的论断没有被证实**：两种训练在没见过的模板上都几乎做不对步骤（差值 0.4，区间 [0.0, 1.3] "
+              "跨过 0）；多样模板学到的是**更常按没见过的格式作答**（格式有效 27.3 % 对 2.3 %）。60 步只见过约四分之一个 epoch，"
+              "课程配方的 200 步和多个种子是下一次要跑的测量。"]
+    return lines
+
+
+def _05(d: dict[str, Any]) -> list[str]:
+    x = d["05"]
+    return [f"**你应该看到（course 模式实测，{_stamp(d)}）**：训练 {x['steps']} 步 × 每步 {x['samples_per_step']} 条"
+            f"（lr {x['lr']}）用了 {_minutes(x['train_seconds'])}，{x['s_per_step']} s/步、每秒 {x['tokens_per_s']} 个 token；"
+            f"只有 AVX2（没有 bf16）的 CPU 推算约 {x['avx2_minutes_projected']} 分钟。这一格运行时会显示“训练：已完成步数/总步数，"
+            f"已用时间，预计还需”。smoke 模式（tiny 模型）整本 {d['smoke']['seconds']['05']} s。"]
+
+
+def _06(d: dict[str, Any]) -> list[str]:
+    x = d["06"]
+    return [f"**你应该看到（course 模式实测，{_stamp(d)}）**：整本 {_minutes(x['seconds'])}。{x['queries']} 条留出 query、"
+            f"{x['records']} 条记录、{x['prompts']} 个 prompt（见过的模板 {x['seen_prompts']} 个，没见过的 "
+            f"{x['unseen_prompts']} 个）。", "", *_score_table(d), "",
+            "![course 实测的分数](expected/06_scores.png)"]
+
+
+def _score_table(d: dict[str, Any]) -> list[str]:
+    s, ci = d["06"]["scores"], d["06"]["overall_ci"]
+    lines = ["| 模型 | " + " | ".join(s["columns"]) + " | Overall 95% 区间 |", "|---" * (len(s["columns"]) + 2) + "|"]
+    for name, values in s.items():
+        if name != "columns":
+            lines.append(f"| {name} | " + " | ".join(f"{v}" for v in values) + f" | [{ci[name][0]}, {ci[name][1]}] |")
+    return lines
+
+
+def _06_generation(d: dict[str, Any]) -> list[str]:
+    x = d["06"]
+    return [f"**这一格要等多久**：参考 CPU（{d['measured']}，{d['machine']}）上，基础模型生成 {x['prompts']} 个回答用了 "
+            f"{_minutes(x['base_generation_seconds'])}（平均每个 {x['base_tokens_per_prompt']} 个新 token：它不会停），"
+            f"微调后的模型 {_minutes(x['tuned_generation_seconds'])}（平均 {x['tuned_tokens_per_prompt']} 个：学会了说完就停）。"
+            "运行时这一格会显示“生成：已完成/总数，已用时间，预计还需”；中断后重跑只补齐没生成的部分。smoke 模式几秒钟。"]
+
+
+def _06_why(d: dict[str, Any]) -> list[str]:
+    f, x = d["06"]["failure_kinds"], d["06"]
+    unparsed = f["answers"] - f["right_tool"] - f["finished_early"] - f["wrong_offered_tool"] - f["tool_not_offered"]
+    return [f"**你应该看到（course 模式实测，{d['measured']}）**：微调后的模型在 {f['answers']} 个规划回答里，选对工具 "
+            f"{f['right_tool']} 个；还需要工具时就 task_complete {f['finished_early']} 个（其中 "
+            f"{f['finished_early_after_step_0']} 个在多步 query 的第一步之后：结束得太早）；选了另一个提供的工具 "
+            f"{f['wrong_offered_tool']} 个；调用没有提供的工具 {f['tool_not_offered']} 个；其余 {unparsed} 个（那次运行没有单独记下，"
+            "是总数减去前四类的差额，图中归入“读不出工具”）。"
+            f"见过的模板 Overall {x['scores']['tuned, seen templates'][-1]}，没见过的 "
+            f"{x['scores']['tuned, unseen templates'][-1]}；端到端 {x['end_to_end']['queries']} 条 query 成功 "
+            f"{x['end_to_end']['base']} → {x['end_to_end']['tuned']} 条。", "",
+            "![course 实测的失败类型](expected/06_failure_kinds.png)"]
+
+
+def _06_curve(d: dict[str, Any]) -> list[str]:
+    c = d["06"]["curve"]
+    points = "，".join(f"{m:g} 分钟（{label}）{v}" for m, label, v in c["points"])
+    return [f"**你应该看到（course 模式实测，{d['measured']}，{c['queries']} 条留出 query）**：Overall {points}。"
+            "第 8 分钟的低谷是学习率升到峰值时：模型先把原有的格式打乱，再重新学会；曲线到最后还在陡升——在这台 CPU 上，"
+            "学生受限于**训练时间**，还没到数据或模型大小的瓶颈。这一格只为快照点生成（基础模型和最终模型读前面的缓存），"
+            f"整本其余部分（端到端、学习曲线、通用检查）合计约 "
+            f"{d['06']['seconds'] - d['06']['base_generation_seconds'] - d['06']['tuned_generation_seconds']:,} s。", "",
+            "![course 实测的学习曲线](expected/06_learning_curve.png)"]
+
+
+BLOCKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "01": _quick("01"), "02": _quick("02"), "03": _03, "03.mix": _03_mix, "04": _04, "04.diversity": _04_diversity,
+    "05": _05, "06": _06, "06.generation": _06_generation, "06.why": _06_why, "06.curve": _06_curve,
+}
+
+
+def render_block(key: str, data: dict[str, Any]) -> str:
+    if key not in BLOCKS:
+        raise DataFileError(SOURCE, f"unknown expected block {key!r}; known: {', '.join(BLOCKS)}")
+    body = "\n".join(BLOCKS[key](data))
+    return "".join(f"# {line}\n" if line else "#\n" for line in body.split("\n"))
+
+
+def update_source(text: str, data: dict[str, Any]) -> str:
+    """A notebook's jupytext source with every marked block rendered from ``data``."""
+    return BLOCK.sub(lambda m: f"# <!-- expected: {m['key']} -->\n{render_block(m['key'], data)}# <!-- /expected -->",
+                     text)
+
+
+# ---------------------------------------------------------------- figures
+
+def _figures(data: dict[str, Any]) -> dict[str, tuple[Any, Callable[[Any, Path], Any]]]:
+    """name -> (the data it is drawn from, draw(data, path))."""
+    import pandas as pd
+
+    from labkit.evaluate.failures import KINDS, plot_failure_kinds
+    from labkit.evaluate.report import plot_bars, plot_curve
+
+    x = data["06"]
+    stamp = f"course 实测 {data['measured']}，{data['machine']}"
+
+    def scores(s: Any, path: Path) -> Any:
+        table = pd.DataFrame({k: v for k, v in s.items() if k != "columns"}, index=s["columns"]).T
+        fig = plot_bars(table)
+        fig.axes[0].set_title(stamp, fontsize=9)
+        fig.savefig(path, dpi=110, metadata={"Software": None})
+
+    def kinds(f: Any, path: Path) -> Any:
+        other = f["answers"] - sum(f[k] for k in ("right_tool", "finished_early", "wrong_offered_tool",
+                                                   "tool_not_offered"))
+        counts = pd.DataFrame({"tuned": [f["right_tool"], f["finished_early"], f["wrong_offered_tool"],
+                                         f["tool_not_offered"], other]}, index=list(KINDS.values()))
+        fig = plot_failure_kinds(counts, title=f"{f['answers']} 个规划回答（{stamp}）")
+        fig.savefig(path, dpi=110, metadata={"Software": None})
+
+    def curve(source: Any, path: Path) -> Any:
+        c = source["curve"]
+        frame = pd.DataFrame([{"train minutes": m, "point": label, "Overall": v} for m, label, v in c["points"]])
+        fig = plot_curve(frame)
+        fig.axes[0].set_title(f"Overall，{c['queries']} 条留出 query（{stamp}）", fontsize=9)
+        fig.savefig(path, dpi=110, metadata={"Software": None})
+
+    return {"06_scores.png": (x["scores"], scores), "06_failure_kinds.png": (x["failure_kinds"], kinds),
+            "06_learning_curve.png": ({"curve": x["curve"], "measured": data["measured"],
+                                       "machine": data["machine"]}, curve)}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- generate / check
+
+def stale(data: dict[str, Any] | None = None, *, notebooks: Path = NOTEBOOKS, out: Path = EXPECTED) -> list[str]:
+    """What is out of date with the JSON: notebook sources whose blocks differ, images drawn from other data."""
+    data = data if data is not None else load()
+    problems = [f"{p.name}: an expected block differs from {SOURCE.name}" for p in sorted(notebooks.glob("[0-9][0-9]_*.py"))
+                if update_source(p.read_text(encoding="utf-8"), data) != p.read_text(encoding="utf-8")]
+    index = json.loads((out / "figures.json").read_text(encoding="utf-8")) if (out / "figures.json").exists() else {}
+    for name, (source, _draw) in _figures(data).items():
+        if not (out / name).exists() or index.get(name) != _digest(source):
+            problems.append(f"{name}: missing or drawn from other data")
+    return problems
+
+
+def generate(data: dict[str, Any] | None = None, *, notebooks: Path = NOTEBOOKS, out: Path = EXPECTED,
+             sync: bool = True) -> list[Path]:
+    """Rewrite the blocks and images (see the module docstring); returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = data if data is not None else load()
+    written = []
+    for path in sorted(notebooks.glob("[0-9][0-9]_*.py")):
+        old = path.read_text(encoding="utf-8")
+        new = update_source(old, data)
+        if new != old:
+            path.write_text(new, encoding="utf-8")
+            written.append(path)
+            if sync:
+                subprocess.run([sys.executable, "-m", "jupytext", "--update", "--to", "ipynb", str(path)],
+                               check=True, capture_output=True)
+    out.mkdir(parents=True, exist_ok=True)
+    index = {}
+    for name, (source, draw) in _figures(data).items():
+        draw(source, out / name)
+        plt.close("all")
+        index[name] = _digest(source)
+        written.append(out / name)
+    (out / "figures.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labkit.expected", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 while a block or an image is stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = stale()
+        print("\n".join(problems) or "up to date")
+        return 1 if problems else 0
+    for path in generate():
+        print(path.relative_to(REPO_ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
