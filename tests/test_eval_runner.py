@@ -136,7 +136,7 @@ def test_learning_curve_reads_base_and_final_answers_from_the_full_evaluation(tm
                                            encoding="utf-8")
     loaded: list[CountingModel] = []
 
-    def local_model(spec: Any) -> CountingModel:  # stands in for LocalHFModel(path): same name, same cache identity
+    def local_model(spec: Any, **kw: Any) -> CountingModel:  # stands in for LocalHFModel(path): same name, same cache identity
         loaded.append(CountingModel(name=str(spec)))
         return loaded[-1]
 
