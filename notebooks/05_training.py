@@ -48,7 +48,7 @@ data_path = ""            # "" -> runs/data/<mode>/train.jsonl（由 03 数据�
 output_dir = ""           # "" -> runs/train/<mode>
 deepspeed = ""            # "" -> 不用 DeepSpeed；集群上："../slurm/ds_zero3.json"
 max_len = 0               # 0 -> 按 mode（course：1600；笔记里的 GPU 配置是 4096）
-max_steps = 0             # 0 -> 按 mode（course：240 行，每行约 2048 个 token）
+max_steps = 0             # 0 -> 按 mode（course：-1，即按 epochs=1 训练一轮，约 385 行，每行约 2048 个 token）
 epochs = 0.0              # 只在 max_steps 不为正数时生效（集群上按 epoch 训练：max_steps 设为 -1）
 batch_size = 0
 grad_accum = 0
