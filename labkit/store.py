@@ -20,17 +20,13 @@ written one line at a time. :class:`KeyedStore` is that mechanism:
 
 from __future__ import annotations
 
+import fcntl  # POSIX, like the rest of labkit (process groups, signals)
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; one writer process per file there
-    fcntl = None  # type: ignore[assignment]
 
 from labkit.errors import DataFileError
 from labkit.jsonl import dumps_line, iter_jsonl
@@ -42,9 +38,6 @@ Validator = Callable[[Record, Path, int], Record | None]
 @contextmanager
 def file_lock(fd: int) -> Iterator[None]:
     """An exclusive ``flock`` on an open file, held by every KeyedStore writer while it appends or cuts a tail."""
-    if fcntl is None:
-        yield
-        return
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         yield

@@ -48,13 +48,22 @@ def test_a_same_shape_checkpoint_of_another_model_is_refused(tmp_path: Path) -> 
     assert json.loads((out / BASE_RECORD).read_text())["fingerprint"] == fingerprint(b)
 
 
-def test_the_fingerprint_sees_a_change_anywhere_in_a_large_file(tmp_path: Path) -> None:
+def test_the_fingerprint_sees_any_changed_byte_and_samples_only_huge_checkpoints(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import labkit.train.guard as guard
+
     a = model(tmp_path / "a", 1, size=12 << 20)
-    before = fingerprint(a)
-    data = bytearray((a / "model.safetensors").read_bytes())
-    data[len(data) * 2 // 3: len(data) * 2 // 3 + 200_000] = bytes(200_000)  # a trained tensor of ~200 KB
-    (a / "model.safetensors").write_bytes(bytes(data))
+    weights, before = a / "model.safetensors", fingerprint(a)
+    data = bytearray(weights.read_bytes())
+    data[len(data) * 2 // 3] ^= 1  # one bit of one weight
+    weights.write_bytes(bytes(data))
     assert fingerprint(a) != before
+    monkeypatch.setattr(guard, "FULL_HASH_LIMIT", 1 << 20)  # as if it were a 7B checkpoint: sampled
+    monkeypatch.setattr(guard, "SAMPLES", 64)
+    sampled = fingerprint(a)
+    data[len(data) // 3: len(data) // 3 + 200_000] = bytes(200_000)  # a trained tensor of ~200 KB
+    weights.write_bytes(bytes(data))
+    assert fingerprint(a) != sampled
 
 
 def test_another_architecture_and_old_folders_are_still_checked_by_shape(tmp_path: Path) -> None:
@@ -67,3 +76,23 @@ def test_another_architecture_and_old_folders_are_still_checked_by_shape(tmp_pat
     (out / BASE_RECORD).write_text("{broken")
     with pytest.raises(LabkitError, match=r"labkit_base_model.json is unreadable"):
         check_output_dir(out, a, resume=True)
+
+
+def test_the_trainer_refuses_before_loading_anything_with_exit_code_2(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The real entry point (python -m labkit.train's main): the guard runs first in training and its refusal is
+    exit code 2 with one line, not a traceback (2 = bad configuration or data: Slurm does not requeue it)."""
+    from labkit.train.__main__ import main
+    from train_helpers import write_samples
+
+    a, b = model(tmp_path / "a", 1), model(tmp_path / "b", 2)
+    out = tmp_path / "out"
+    check_output_dir(out, a, resume=False)
+    checkpoint(out, a)
+    record = (out / BASE_RECORD).read_bytes()
+    data = write_samples(tmp_path / "train.jsonl", 4)
+    code = main(["--model_path", str(b), "--data_path", str(data), "--output_dir", str(out), "--max_steps", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "trained from another model" in err and len(err.strip().splitlines()) == 1
+    assert (out / BASE_RECORD).read_bytes() == record and sorted(p.name for p in out.iterdir()) == [
+        "checkpoint-4", BASE_RECORD]

@@ -287,7 +287,7 @@ class OpenAIChat:
         future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(request(client, budget), budget), loop)
         try:
             return future.result()
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on, two before
             raise LLMRequestError(f"Timeout from {self.where}: no complete reply within {budget:.1f} s",
                                   kind="timeout", retryable=True) from None
         except BaseException:

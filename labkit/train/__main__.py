@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     except LabkitError as exc:
         print(f"labkit.train: {exc}", file=sys.stderr)
         return 2
-    result = train(config)
+    try:
+        result = train(config)
+    except LabkitError as exc:  # bad data, or an output_dir that belongs to another model: nothing to requeue
+        print(f"labkit.train: {exc}", file=sys.stderr)
+        return 2
     if result.resumed_from:
         print(f"labkit.train: resumed from {result.resumed_from}", flush=True)
     if result.preempted:

@@ -22,25 +22,30 @@ from labkit.llm.compat import architecture
 
 BASE_RECORD = "labkit_base_model.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
-SAMPLES, CHUNK = 64, 1 << 16  # per weight file: 64 evenly spaced 64 KB reads (4 MB), not the whole file
+FULL_HASH_LIMIT = 4 << 30  # weights up to 4 GiB (gemma-3-270m: 1 GiB) are hashed whole
+SAMPLES, CHUNK = 1024, 1 << 16  # larger ones: 1024 evenly spaced 64 KB reads per file (64 MB)
 
 
 def fingerprint(model_dir: str | Path) -> str:
-    """A short identity of a checkpoint's weights: sha256 over each weight file's name, size and :data:`SAMPLES`
-    evenly spaced chunks of :data:`CHUNK` bytes (the whole file when it is smaller). Cheap for any model size (a 7B
-    checkpoint costs a few MB of reads), and two models of the same shape with different weights differ in it (a
-    fine-tune changes every trained tensor; the samples hit all of the file)."""
+    """A short identity of a checkpoint's weights: sha256 over each weight file's name, size and bytes.
+
+    Weights of up to :data:`FULL_HASH_LIMIT` bytes in all are hashed whole (any changed byte changes it; about a
+    second for gemma-3-270m). Larger checkpoints (the cluster configs' 7B-72B models) hash :data:`SAMPLES` evenly
+    spaced chunks of :data:`CHUNK` bytes per file instead, so the check stays cheap; a fine-tune changes every
+    trained tensor throughout, which the samples, about every 1/1000 of a file, see."""
     model_dir = Path(model_dir)
     digest = hashlib.sha256(b"labkit-fingerprint-v1\0")
     weights = sorted(p for p in model_dir.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
     if not weights:
         raise LabkitError(f"{model_dir} holds no weight files ({', '.join(WEIGHT_SUFFIXES)}): not a checkpoint")
+    whole = sum(p.stat().st_size for p in weights) <= FULL_HASH_LIMIT
     for path in weights:
         size = path.stat().st_size
         digest.update(f"{path.name}\0{size}\0".encode())
         with path.open("rb") as fh:
-            if size <= SAMPLES * CHUNK:
-                digest.update(fh.read())
+            if whole or size <= SAMPLES * CHUNK:
+                for block in iter(lambda: fh.read(1 << 24), b""):
+                    digest.update(block)
                 continue
             step = (size - CHUNK) / (SAMPLES - 1)
             for i in range(SAMPLES):
