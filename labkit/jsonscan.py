@@ -9,6 +9,7 @@ last — repair takes care of it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -29,50 +30,61 @@ class ObjectScan:
         return self.end is not None
 
 
+_STRUCTURE = re.compile(r'[\\"{}\[\]:]')  # a backslash, a quote, a bracket or a colon
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
 def scan_object(text: str) -> ObjectScan:
-    """Scan ``text`` up to the end of its first top-level ``{...}`` (or the end of the text)."""
+    """Scan ``text`` up to the end of its first top-level ``{...}`` (or the end of the text).
+
+    Jumps from one structural character to the next (a regex finds them), so a long string value or long prose
+    costs no Python step per character (a 5 MB output is scanned in milliseconds)."""
     scan = ObjectScan()
-    in_string, escaped = False, False
-    token: list[str] = []  # the string being read
-    last_string: str | None = None  # the last complete string, a key if a ':' follows
+    first = text.find("{")
+    if first == -1:
+        return scan
+    scan.start, scan.depth = first, 1
+    scan._keys.append(set())
+    in_string = False
     string_start = 0
-    for i, ch in enumerate(text):
-        if scan.start is None:
-            if ch == "{":
-                scan.start, scan.depth = i, 1
-                scan._keys.append(set())
-            continue
+    last_string: str | None = None  # the last complete string, a key if a ':' follows
+    gap_from = first + 1  # where the text since the last structural character starts
+    escaped = -1  # inside a string, the position a backslash escapes
+    for m in _STRUCTURE.finditer(text, first + 1):
+        i, tok = m.start(), m.group()
         if in_string:
-            if escaped:
-                escaped = False
-                token.append(ch)
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string, last_string = False, "".join(token)
-            else:
-                token.append(ch)
+            if i == escaped:
+                continue
+            if tok == "\\":
+                escaped = i + 1
+            elif tok == '"':
+                in_string, gap_from = False, i + 1
+                last_string = _ESCAPE.sub(r"\1", text[string_start + 1:i])
             continue
-        if ch == '"':
-            in_string, token, string_start = True, [], i
-        elif ch == ":" and last_string is not None:
-            keys = scan._keys[-1]
-            if last_string in keys and scan.repeated_key is None:
-                scan.repeated_key, scan.repeated_at = last_string, string_start
-            keys.add(last_string)
+        if text[gap_from:i].strip():  # anything but spaces between a string and this character: not a key
             last_string = None
-        elif ch in "{[":
+        gap_from = m.end()
+        if tok == '"':
+            in_string, string_start = True, i
+        elif tok == ":":
+            if last_string is not None:
+                keys = scan._keys[-1]
+                if last_string in keys and scan.repeated_key is None:
+                    scan.repeated_key, scan.repeated_at = last_string, string_start
+                keys.add(last_string)
+            last_string = None
+        elif tok in "{[":
             scan.depth += 1
             scan._keys.append(set())
             last_string = None
-        elif ch in "}]":
+        elif tok in "}]":
             scan.depth -= 1
             scan._keys.pop()
             last_string = None
             if scan.depth == 0:
                 scan.end = i + 1
                 return scan
-        elif not ch.isspace():
+        else:  # a backslash outside a string
             last_string = None
     return scan
 

@@ -17,9 +17,19 @@ drives the agent loop like a built-in one.
 Templates are looked up by name in ``data/templates/`` and then in extra folders: :func:`add_template_dir` or the
 ``LABKIT_TEMPLATE_DIRS`` environment variable (``os.pathsep``-separated), e.g. the Meta-Agent's kept templates.
 
-Template files are untrusted (Meta-Agent writes them): they are compiled and rendered in Jinja2's immutable sandbox
-with no globals but ``range``, so ``{{ cycler.__init__.__globals__.os.popen('id') }}`` and the like raise a
-:class:`~labkit.errors.DataFileError` naming the file instead of running anything.
+Template files are untrusted (Meta-Agent writes them): they are read with a bounded YAML loader (no aliases) and
+compiled and rendered in a bounded Jinja2 sandbox (:mod:`labkit.templating`) with no globals but ``range``, so
+``{{ cycler.__init__.__globals__.os.popen('id') }}``, a self-calling macro, ``'a' * 200000`` in a loop or
+``center(2 * 10 ** 9)`` raise a :class:`~labkit.errors.DataFileError` naming the file instead of running anything
+or exhausting time and memory.
+
+Loading is all or nothing: a template is validated completely (its format declared but not registered, its text
+rendered and checked to ask for that format) before its format is registered, and registration refuses a format
+whose markers would change the format detected for another template's prompt (every template file found, the
+prompts of the formats already declared): a rejected file leaves the format registry as it was.
+
+What a prompt shows of completed tasks is bounded (:func:`prompt_task`): a 5 MB argument or thought from a model
+is clipped before it reaches the next prompt.
 """
 
 from __future__ import annotations
@@ -36,7 +46,8 @@ import jinja2
 import jinja2.sandbox
 import yaml
 
-from labkit.errors import DataFileError, UnknownNameError
+from labkit.bounds import MAX_PROMPT_VALUE_CHARS, clip, clip_value, show, text_size
+from labkit.errors import DataFileError, LabkitError, UnknownNameError
 from labkit.formats import (
     BUILTIN_FORMATS,
     COMPLETE_TOOL,
@@ -56,6 +67,7 @@ from labkit.formats import (
 )
 from labkit.jsonl import read_text
 from labkit.paths import data_dir
+from labkit.templating import ENV, MAX_FILE_CHARS, RenderLimitError, budget, load_yaml
 from labkit.types import CompletedTask, ToolCall
 
 FAMILIES = ("react", "modelscope", "autogpt", "toolllama", "kagent", "meta")
@@ -137,10 +149,25 @@ def format_tools(specs: Sequence[dict[str, Any]], style: str) -> str:
     raise ValueError(f"unknown tool style {style!r}; known: {', '.join(TOOL_STYLES)}")
 
 
+def prompt_task(task: CompletedTask, limit: int = MAX_PROMPT_VALUE_CHARS) -> CompletedTask:
+    """A completed task as a prompt shows it: thought, tool name, arguments and result each within about ``limit``
+    characters (long strings cut with a marker, deep or long arguments elided: :func:`labkit.bounds.clip_value`).
+    Ordinary tasks come back unchanged."""
+    call, args = task.call, task.call.args
+    if text_size(args, limit) > limit:
+        args = clip_value(args, limit)
+    name = clip(call.name, limit) if isinstance(call.name, str) else show(call.name)
+    if args is call.args and name == call.name and len(task.task_name) <= limit and len(task.result) <= limit:
+        return task
+    return CompletedTask(clip(task.task_name, limit), ToolCall(name, args), clip(task.result, limit))
+
+
 def format_memory(memory: Sequence[CompletedTask], style: str, fmt: OutputFormat | None = None) -> str:
-    """Completed tasks in one family's style ('' when there are none); ``own``: the output format's own layout."""
+    """Completed tasks in one family's style ('' when there are none); ``own``: the output format's own layout.
+    Each task is shown within bounds (:func:`prompt_task`)."""
     if not memory:
         return ""
+    memory = [prompt_task(t) for t in memory]
     if style == "own":
         if fmt is None:
             raise ValueError("memory style 'own' needs the output format")
@@ -164,30 +191,6 @@ def format_history(history: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"User: {q}\nAssistant: {a}" for q, a in history)
 
 
-MAX_RENDER_CHARS = 200_000  # a template may not build strings (``'a' * n``) or powers larger than this
-
-
-class _TemplateSandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
-    """Jinja2's sandbox (no ``__attr__`` access, no mutation of passed values, bounded ``range``) that also bounds
-    ``*`` and ``**``, so neither loading nor rendering a template file can run code or exhaust memory."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
-            raise jinja2.sandbox.SecurityError(f"exponent {right!r} is too large")
-        if operator == "*":
-            sizes = [len(v) for v in (left, right) if isinstance(v, (str, list, tuple))]
-            counts = [v for v in (left, right) if isinstance(v, int) and not isinstance(v, bool)]
-            if sizes and counts and sizes[0] * max(counts[0], 0) > MAX_RENDER_CHARS:
-                raise jinja2.sandbox.SecurityError(f"repeating a {sizes[0]}-item value {counts[0]} times is too large")
-        return super().call_binop(context, operator, left, right)
-
-
-_ENV = _TemplateSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
-_ENV.globals = {"range": _ENV.globals["range"]}  # no cycler/joiner/namespace/lipsum objects to climb from
-
-
 @dataclass
 class AgentTemplate:
     name: str
@@ -203,14 +206,18 @@ class AgentTemplate:
     tool_style: str = ""
     memory_style: str = ""
     format_spec: dict[str, Any] | None = None  # the ``format:`` declaration, for a format no built-in has
+    fmt: OutputFormat | None = field(default=None, repr=False, compare=False)  # the format object, when known
 
     def __post_init__(self) -> None:
         self.tool_style = self.tool_style or self.format.tool_style
         self.memory_style = self.memory_style or self.format.memory_style
         try:
-            self._compiled = _ENV.from_string(self.text)
+            self._compiled = ENV.from_string(self.text)
         except jinja2.TemplateSyntaxError as exc:
             raise DataFileError(self.path, f"Jinja2 syntax error: {exc.message}", line=_yaml_line(self, exc.lineno),
+                                field="template") from None
+        except (RecursionError, MemoryError, SyntaxError, ValueError) as exc:  # e.g. 10,000 nested brackets
+            raise DataFileError(self.path, f"cannot compile: {type(exc).__name__} (nested too deeply?)",
                                 field="template") from None
 
     def render(self, *, goal: str, tools: Any, memory: Sequence[CompletedTask] = (),
@@ -228,20 +235,26 @@ class AgentTemplate:
             "history_block": format_history(list(history)),
         }
         try:
-            text = self._compiled.render(**context)
+            with budget(context):
+                text = self._compiled.render(**context)
+        except RenderLimitError as exc:
+            raise DataFileError(self.path, f"the template goes past a render limit: {exc}", field="template") from None
         except jinja2.sandbox.SecurityError as exc:
             raise DataFileError(self.path, f"unsafe template, refused by the sandbox: {exc}",
                                 field="template") from None
         except jinja2.TemplateError as exc:
-            raise DataFileError(self.path, f"cannot render: {exc}", field="template") from None
+            raise DataFileError(self.path, f"cannot render: {clip(str(exc), 500)}", field="template") from None
         except (ArithmeticError, LookupError, TypeError, ValueError) as exc:  # e.g. {{ 1 / 0 }}, {{ goal + 1 }}
-            raise DataFileError(self.path, f"cannot render: {type(exc).__name__}: {exc}", field="template") from None
+            raise DataFileError(self.path, f"cannot render: {type(exc).__name__}: {clip(str(exc), 500)}",
+                                field="template") from None
+        except RecursionError:  # a guard missed: still the file's fault, not the caller's
+            raise DataFileError(self.path, "cannot render: RecursionError", field="template") from None
         return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
     @property
     def format(self) -> OutputFormat:
         """The output format object (built-in, or the one this template declares)."""
-        return get_format(self.output_format)
+        return self.fmt if self.fmt is not None else get_format(self.output_format)
 
 
 def _yaml_line(template: AgentTemplate, template_line: int | None) -> int | None:
@@ -317,23 +330,49 @@ def list_templates() -> list[str]:
 
 def load_template(name_or_path: str | Path) -> AgentTemplate:
     """Load and validate one template (a name from :func:`template_dirs` or a YAML path); bad files raise
-    DataFileError. A ``format:`` declaration is checked and registered (see :mod:`labkit.formats`)."""
+    DataFileError naming file and field. A ``format:`` declaration is registered only once the whole file is valid
+    and only if its markers capture no other template's prompt (see the module docstring)."""
+    template = _build(_template_path(name_or_path))
+    if template.format.declared:
+        _register(template)
+    return template
+
+
+def load_templates(names: Iterable[str] | None = None) -> list[AgentTemplate]:
+    return [load_template(n) for n in (list_templates() if names is None else names)]
+
+
+def _template_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         found = _template_paths().get(str(name_or_path))
         if found is None:
             raise UnknownNameError("template", str(name_or_path), list_templates())
         path = found
-    if not path.exists():
-        raise DataFileError(path, "file not found")
+    if not path.is_file():
+        raise DataFileError(path, "file not found" if not path.exists() else "not a file")
+    return path
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if path.stat().st_size > 4 * MAX_FILE_CHARS:
+        raise DataFileError(path, f"the file is larger than a template file may be ({MAX_FILE_CHARS} characters)")
     try:
-        data = yaml.safe_load(read_text(path))
+        data = load_yaml(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise DataFileError(path, f"invalid YAML: {getattr(exc, 'problem', exc)}",
+        raise DataFileError(path, f"invalid YAML: {clip(str(getattr(exc, 'problem', exc)), 500)}",
                             line=mark.line + 1 if mark else None) from None
+    except RecursionError:
+        raise DataFileError(path, "invalid YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise DataFileError(path, f"expected a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def _build(path: Path) -> AgentTemplate:
+    """The template in ``path``, fully validated; registers nothing."""
+    data = _read(path)
     for key in REQUIRED_KEYS:
         if key not in data or data[key] in (None, ""):
             raise DataFileError(path, "missing field", field=key)
@@ -343,16 +382,16 @@ def load_template(name_or_path: str | Path) -> AgentTemplate:
     unknown = [k for k in data if k not in REQUIRED_KEYS + OPTIONAL_KEYS]
     if unknown:
         raise DataFileError(path, f"unknown key; allowed: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}",
-                            field=str(unknown[0]))
+                            field=clip(str(unknown[0]), 100))
     for key, allowed in (("family", FAMILIES), ("kind", KINDS), ("lang", LANGS),
                          ("tool_style", TOOL_STYLES + ("",)), ("memory_style", MEMORY_STYLES + ("",))):
         if data.get(key, "") not in allowed:
-            raise DataFileError(path, f"unknown value {data[key]!r}; allowed: {', '.join(a for a in allowed if a)}",
+            raise DataFileError(path, f"unknown value {show(data[key])}; allowed: {', '.join(a for a in allowed if a)}",
                                 field=key)
     fmt = _output_format(path, data)
     sections = data["sections"]
     if not isinstance(sections, list) or any(s not in SECTIONS for s in sections):
-        raise DataFileError(path, f"must be a list drawn from {', '.join(SECTIONS)}; got {sections!r}",
+        raise DataFileError(path, f"must be a list drawn from {', '.join(SECTIONS)}; got {show(sections)}",
                             field="sections")
     if (data["kind"] == "conclusion") != (not fmt.has_call_form):
         raise DataFileError(path, "conclusion templates (and only they) use an answer-only format such as "
@@ -364,34 +403,73 @@ def load_template(name_or_path: str | Path) -> AgentTemplate:
         lang=data["lang"], sections=list(sections), description=data["description"].strip(),
         source=data["source"].strip(), path=path, text=data["template"],
         tool_style=data.get("tool_style", ""), memory_style=data.get("memory_style", ""),
-        format_spec=dict(data["format"]) if data.get("format") is not None else None)
-    asked = detect_format(_sentinel_render(template))
+        format_spec=dict(data["format"]) if data.get("format") is not None else None, fmt=fmt)
+    asked = detect_format(_sentinel_render(template), extra=[fmt] if fmt.declared else [])
     if asked != template.output_format:
         raise DataFileError(path, f"the text asks for format {asked!r} (by its markers), not the declared "
                             f"{template.output_format!r}", field="template")
     return template
 
 
-def load_templates(names: Iterable[str] | None = None) -> list[AgentTemplate]:
-    return [load_template(n) for n in (list_templates() if names is None else names)]
-
-
 def _output_format(path: Path, data: dict[str, Any]) -> OutputFormat:
-    """The template's output format: a built-in name, or the format its ``format:`` mapping declares."""
+    """The template's output format: a built-in name, or the format its ``format:`` mapping declares (declared
+    here, not registered)."""
     name = data["output_format"]
     if not isinstance(name, str):
         raise DataFileError(path, f"expected a format name, got {type(name).__name__}", field="output_format")
     if data.get("format") is None:
         if name not in BUILTIN_FORMATS:
-            raise DataFileError(path, f"unknown output format {name!r}: use a built-in one "
+            raise DataFileError(path, f"unknown output format {show(name)}: use a built-in one "
                                 f"({', '.join(BUILTIN_FORMATS)}) or declare it in a 'format:' mapping",
                                 field="output_format")
         return BUILTIN_FORMATS[name]
     try:
-        return register(declare(name, data["format"], builtin_names=list(BUILTIN_FORMATS)))
+        return declare(name, data["format"], builtin_names=list(BUILTIN_FORMATS))
     except FormatSpecError as exc:
-        where = "output_format" if exc.field == "output_format" else f"format.{exc.field}".rstrip(".")
-        raise DataFileError(path, str(exc), field=where) from None
+        raise DataFileError(path, str(exc), field=_spec_field(exc)) from None
+
+
+def _spec_field(exc: FormatSpecError) -> str:
+    return "output_format" if exc.field == "output_format" else f"format.{exc.field}".rstrip(".")
+
+
+def _register(template: AgentTemplate) -> None:
+    """Register the template's declared format, checked against every other template file's prompt."""
+    prompts = [(f"the template {p}", text, fmt) for p, text, fmt in _known_prompts(exclude=template.path)]
+    try:
+        register(template.format, prompts=prompts, witness=_sentinel_render(template))  # type: ignore[arg-type]
+    except FormatSpecError as exc:
+        raise DataFileError(template.path, str(exc), field=_spec_field(exc)) from None
+
+
+_prompt_cache: dict[Path, tuple[tuple[int, int], tuple[str, OutputFormat] | None]] = {}
+
+
+def _known_prompts(exclude: Path) -> list[tuple[Path, str, OutputFormat]]:
+    """``(file, sentinel render, its format)`` of every template file under :func:`template_dirs` that validates
+    on its own (cached per file version), except ``exclude``."""
+    out = []
+    skip = exclude.resolve()
+    for path in _template_paths().values():
+        path = path.resolve()
+        if path == skip:
+            continue
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        version = (st.st_mtime_ns, st.st_size)
+        cached = _prompt_cache.get(path)
+        if cached is None or cached[0] != version:
+            try:
+                tmpl = _build(path)
+                entry: tuple[str, OutputFormat] | None = (_sentinel_render(tmpl), tmpl.format)
+            except LabkitError:
+                entry = None  # a broken file is reported when it is loaded, not here
+            _prompt_cache[path] = cached = (version, entry)
+        if cached[1] is not None:
+            out.append((path, *cached[1]))
+    return out
 
 
 def template_yaml(data: dict[str, Any]) -> str:
@@ -406,6 +484,7 @@ def template_yaml(data: dict[str, Any]) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     _Dumper.add_representer(str, _text)
+    _Dumper.ignore_aliases = lambda self, data: True  # type: ignore[method-assign]  # the loader refuses aliases
     order = [k for k in REQUIRED_KEYS + OPTIONAL_KEYS if k in data and k != "template"] + ["template"]
     body = {k: data[k] for k in order if k in data}
     return yaml.dump(body, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)

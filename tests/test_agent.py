@@ -217,3 +217,25 @@ def test_batched_plan_runs_take_exactly_the_single_runs_steps() -> None:
     alone = [run_plan(teacher, q, tools=t) for q, t in items]
     assert [t.to_dict() for t in together] == [t.to_dict() for t in alone]
     assert max(counting.batches) == 4 and sum(counting.batches) == sum(len(t.steps) for t in together)
+
+
+# ---------------------------------------------------------------- hostile model outputs (issue 20, finding 5)
+
+def nested(n: int) -> str:
+    return "[" * n + "1" + "]" * n
+
+
+@pytest.mark.parametrize(("template", "step"), [
+    ("kagent_planning_zh", lambda v: '{"task_name": "t", "command": {"name": "web_search", "args": {"query": %s}}}' % v),
+    ("react", lambda v: "Thought: t\nAction: web_search\nAction Input: {\"query\": %s}" % v),
+])
+def test_hostile_outputs_end_as_failed_steps_with_bounded_prompts(template: str, step: Any) -> None:
+    refused = [nested(500), nested(100_000), "9" * 5000, json.dumps("a" * 5_000_000)]  # parse error or refused call
+    for value in [*refused, json.dumps("\ud800\x00")]:
+        model = Scripted([step(value), step(json.dumps("x")), step(json.dumps("y")), "答案"])
+        trace = run_agent(model, "北京现在天气怎么样？", template=template, tools=["web_search"], max_steps=3)
+        assert trace.stopped in ("parse_error", "max_steps", "finished"), trace.stopped  # no exception above
+        assert max(len(p) for p in model.prompts) < 20_000  # nothing of the hostile value is replayed in full
+        first = trace.steps[0]
+        assert (not first.ok or first.tool_ok is False) == (value in refused)
+        json.dumps(trace.to_dict())  # the trace can be saved

@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1] / "labkit"
 LAYERS = {
     "labkit.types": 0, "labkit.paths": 0, "labkit.errors": 0, "labkit.jsonl": 0, "labkit.store": 0,
     "labkit.records": 0, "labkit.modes": 0, "labkit.jsonscan": 0, "labkit.plotting": 0, "labkit.progress": 0,
-    "labkit.tools": 1, "labkit.formats": 1, "labkit.templates": 1, "labkit.parsing": 1, "labkit.chat": 1,
+    "labkit.bounds": 0,
+    "labkit.tools": 1, "labkit.formats": 1, "labkit.templating": 1, "labkit.templates": 1, "labkit.parsing": 1,
+    "labkit.chat": 1,
     "labkit.llm": 2,
     "labkit.agent": 3,
     "labkit.data": 4, "labkit.train": 4, "labkit.evaluate": 4,

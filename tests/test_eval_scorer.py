@@ -176,3 +176,46 @@ def test_bad_predictions_file_names_line_and_field(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds), encoding="utf-8")
     with pytest.raises(DataFileError, match=r"pred.jsonl:3 \[field 'model_predict'\]"):
         score_files(FIXTURE, path)
+
+
+# ---------------------------------------------------------------- hostile predictions (issue 20, finding 5)
+
+HOSTILE_OUTPUTS = [
+    '{"task_name": "t", "command": {"name": "web_search", "args": {"text": ' + "9" * 5000 + "}}}",
+    "Thought: t\nAction: web_search\nAction Input: {\"text\": " + "9" * 5000 + "}",
+    '{"task_name": "t", "command": {"name": "web_search", "args": {"text": ' + "[" * 600 + "]" * 600 + "}}}",
+    '{"task_name": "t", "command": {"name": "web_search", "args": {"text": "' + "中文" * 50_000 + '"}}}',
+    "Thought: \x00\ud800\nAction: web_search\nAction Input: {\"text\": \"\\ud800\\u0000\"}",
+]
+
+
+@pytest.mark.parametrize("mode", [None, "kagentbench"])
+def test_hostile_predictions_score_zero_and_the_cli_exits_0(tmp_path: Path, mode: str | None,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from labkit.cli import main
+    from labkit.jsonl import dumps_line
+
+    records = load_benchmark(FIXTURE)
+    for i, text in enumerate(HOSTILE_OUTPUTS):
+        preds = [{**r, "model_predict": text if r["type"] == "profile" else {t: text for t in r["prompt_input"]}}
+                 for r in records]
+        path = tmp_path / f"pred{i}.jsonl"
+        path.write_text("".join(dumps_line(p) + "\n" for p in preds), encoding="utf-8")
+        report = score_files(FIXTURE, path, compat=mode)  # an exception here fails the test
+        assert report.summary()["Planning"] == 0.0
+        assert main(["score", str(FIXTURE), str(path), *(["--compat", mode] if mode else [])]) == 0
+        assert capsys.readouterr().out.startswith("plan : 0.00, tooluse : 0.00")
+
+
+def test_texts_too_long_to_compare_score_zero_with_a_note() -> None:
+    """rouge-chinese's ROUGE-L slows down with length (a 100,000-character prediction: minutes); past
+    MAX_TEXT_CHARS a text is not compared and the scorer says so."""
+    from labkit.evaluate.rouge import MAX_TEXT_CHARS
+
+    long = "北京" * (MAX_TEXT_CHARS // 2 + 1)
+    assert rouge_l(long, "北京天气") == 0.0 and bleu(long, ["北京天气"]) == 0.0
+    assert rouge_l("北京天气", "北京天气") == 1.0
+    records = load_benchmark(FIXTURE)
+    preds = gold_predictions(records)
+    preds[0]["model_predict"] = {t: '{"task_name": "' + long + '"}' for t in preds[0]["model_predict"]}
+    assert score_predictions(records, preds).note_counts()["too_long"] > 0

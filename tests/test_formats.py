@@ -17,6 +17,7 @@ from labkit.formats import (
     declare,
     detect_format,
     get_format,
+    known_formats,
     register,
     unregister,
 )
@@ -187,6 +188,9 @@ def test_template_declares_a_format_and_renders_its_memory(tmp_path: Path) -> No
     ({"output_format": "react"}, "output_format"),  # a built-in name cannot be re-declared
     ({"output_format": "Bad Name"}, "output_format"),
     ({"format": None, "output_format": "kv_not_declared_here"}, "output_format"),
+    ({"format": {**TEMPLATE["format"], "tool_style": "fancy"}}, "format.tool_style"),  # issue 20: was a ValueError
+    ({"format": {**TEMPLATE["format"], "memory_style": "diary"}}, "format.memory_style"),
+    ({"format": {**TEMPLATE["format"], "markers": ["e"]}}, "format.markers"),  # in almost every prompt
 ])
 def test_bad_format_declarations_in_a_file_name_file_and_field(tmp_path: Path, change: dict[str, Any],
                                                                field: str) -> None:
@@ -261,3 +265,59 @@ def test_decoding_rules_come_from_the_format_object() -> None:
         assert decoding_for("dec_json_test", 7).max_new_tokens == 7
     finally:
         unregister("dec_json_test")
+
+
+# ---------------------------------------------------------------- registration is all or nothing (issue 20, finding 1)
+
+def conclusion_prompts() -> dict[str, str]:
+    from labkit.templates import _sentinel_render
+
+    return {n: detect_format(_sentinel_render(load_template(n))) for n in list_templates()}
+
+
+def test_a_rejected_template_leaves_the_format_registry_as_it_was(tmp_path: Path) -> None:
+    before, detected = known_formats(), conclusion_prompts()
+    path = write_template(tmp_path, {**TEMPLATE, "name": "late_fail", "output_format": "kv_late_fail",
+                                     "sections": ["profile", "no such section"]})
+    with pytest.raises(DataFileError) as err:
+        load_template(path)
+    assert err.value.field == "sections"
+    assert known_formats() == before and conclusion_prompts() == detected  # nothing registered
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"markers": ["Goal:"]}, "format.markers"),  # explicit markers a conclusion template contains
+    # labels whose prefixed markers (Goal: / Knowledge: / Current Time: / Conversation history:) are all in
+    # kagent_conclusion_en: the derived markers capture it just the same
+    ({"style": "prefixed", "fields": {"thought": "Goal", "tool": "Knowledge", "args": "Conversation history",
+                                      "answer": "Current Time", "observation": "Seen"}}, "format.fields"),
+])
+def test_markers_that_capture_other_templates_are_refused(tmp_path: Path, change: dict[str, Any],
+                                                          field: str) -> None:
+    fmt = {"style": "kv", "fields": {"thought": "think", "tool": "use", "args": "args", "answer": "answer",
+                                     "observation": "seen"}, **change}
+    text = ("You are a planner. Rules: only use the tools listed.\nTools:\n{{ tools_block }}\nGoal: {{ goal }}\n"
+            "Done:\n{{ memory_block or 'nothing' }}\nKnowledge: y\nConversation history: z\nCurrent Time: now\n"
+            "Reply with one step:\nthink=why\nuse=tool_name\nargs={\"arg\": \"value\"}\nor answer=the answer\n")
+    path = write_template(tmp_path, {**TEMPLATE, "name": "greedy", "output_format": "kv_greedy", "format": fmt,
+                                     "template": text})
+    before, detected = known_formats(), conclusion_prompts()
+    with pytest.raises(DataFileError) as err:
+        load_template(path)
+    assert err.value.field == field and str(path) in str(err.value) and "kagent_conclusion_en" in str(err.value)
+    assert known_formats() == before and conclusion_prompts() == detected
+    assert all(load_template(n) for n in list_templates())  # every template still loads
+
+
+def test_a_format_may_not_capture_the_prompt_of_a_format_declared_before(tmp_path: Path) -> None:
+    first = load_template(write_template(tmp_path, TEMPLATE))  # kv: step= tool= with= reply=, its prompt has "Goal:"
+    try:
+        fmt = {**TEMPLATE["format"], "markers": ["step=", "tool=", "with=", "reply=", "Goal:"]}
+        path = write_template(tmp_path, {**TEMPLATE, "name": "greedier", "output_format": "kv_greedier",
+                                         "format": fmt})
+        with pytest.raises(DataFileError, match="declared 'kv_step_tool_with'") as err:
+            load_template(path)
+        assert err.value.field == "format.markers" and "kv_greedier" not in known_formats()
+        assert detect_format(first.render(goal="g", tools=default_registry())) == "kv_step_tool_with"
+    finally:
+        unregister(first.output_format)

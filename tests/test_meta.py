@@ -212,3 +212,64 @@ def test_llm_writer_and_llm_judge_read_real_model_replies(clustering, tmp_path: 
     assert section_check(write(tmp_path, cand))[0].passed
     judge = LLMJudge(Scripted(['{"score": 7, "reason": "ok"}', "I would say 4 out of 10", "no idea", '{"score": 42}']))
     assert [judge.score("p", "r") for _ in range(4)] == [0.7, 0.4, None, 1.0]
+
+
+# ---------------------------------------------------------------- hostile candidates (issue 20, findings 1 and 3)
+
+def hostile_candidate(name: str, kind: str) -> str:
+    """A candidate file that must be rejected without stopping the run or touching the format registry."""
+    from labkit.templates import SECTIONS, template_yaml
+
+    text = ("You are a planner. Rules: only use the tools listed.\nTools:\n{{ tools_block }}\nGoal: {{ goal }}\n"
+            "Done:\n{{ memory_block or 'nothing' }}\nReply with one step:\nthink=why\nuse=tool_name\n"
+            'args={"arg": "value"}\nor answer=the answer\n')
+    fmt = {"style": "kv", "fields": {"thought": "think", "tool": "use", "args": "args", "answer": "answer"}}
+    data = {"name": name, "family": "meta", "kind": "planning", "output_format": f"kv_{name}", "lang": "en",
+            "sections": list(SECTIONS), "description": kind, "source": "a hostile Meta-Agent", "template": text,
+            "format": fmt}
+    if kind == "capturing markers":  # kagent_conclusion_en holds "Goal:": it would be read as this format
+        data["format"] = {**fmt, "markers": ["Goal:"]}
+    elif kind == "one-letter marker":
+        data["format"] = {**fmt, "markers": ["e"]}
+    elif kind == "self-calling macro":
+        data["template"] = text + "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"
+    elif kind == "alias bomb":
+        names = [chr(97 + i) for i in range(9)]
+        bomb = ", ".join(["&a [x, x, x, x, x, x, x, x, x]"] + [f"&{n} [" + ", ".join([f"*{p}"] * 9) + "]"
+                                                               for p, n in zip(names, names[1:])])
+        return template_yaml({k: v for k, v in data.items() if k != "sections"}) + f"sections: [{bomb}]\n"
+    return template_yaml(data)
+
+
+class HostileWriter:
+    """The offline Meta-Agent, with two hostile candidates per cluster in place of its first two."""
+
+    kinds = ("capturing markers", "one-letter marker", "self-calling macro", "alias bomb")
+
+    def __init__(self) -> None:
+        self.inner, self.name = OfflineMetaAgent(seed=0), "hostile writer"
+
+    def write(self, cluster, index: int):
+        cand = self.inner.write(cluster, index)
+        if index < 2:
+            kind = self.kinds[(2 * cluster.id + index) % len(self.kinds)]
+            cand.text, cand.traits = hostile_candidate(cand.name, kind), {"flaw": kind, "output_format": ""}
+        return cand
+
+
+def test_hostile_candidates_are_rejected_and_the_run_goes_on(tmp_path: Path) -> None:
+    from labkit.formats import known_formats
+    from labkit.templates import list_templates
+
+    result = run_meta_agent("smoke", tmp_path / "meta", writer=HostileWriter(), n_clusters=2, per_cluster=3,
+                            judge_queries=1)
+    rows = result.verdicts
+    hostile = rows[rows["flaw"].isin(HostileWriter.kinds)]
+    assert sorted(hostile["flaw"]) == sorted(HostileWriter.kinds) and not hostile["loaded"].any()
+    reasons = dict(zip(hostile["flaw"], hostile["section_reason"]))
+    assert "capture" in reasons["capturing markers"] and "format.markers" in reasons["one-letter marker"]
+    assert "nest deeper" in reasons["self-calling macro"] and "alias" in reasons["alias bomb"]
+    funnel = {f["step"]: f["count"] for f in result.funnel}
+    assert funnel["generated"] == 6 and funnel["loadable"] == int(rows["loaded"].sum()) <= 2
+    assert not {f"kv_{name}" for name in hostile.index} & set(known_formats())  # none of theirs registered
+    assert all(load_template(n) for n in list_templates())  # every template still loads

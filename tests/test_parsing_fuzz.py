@@ -3,6 +3,7 @@ finish); parsing must never raise or hit its safety net."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import Counter
@@ -139,3 +140,48 @@ def test_declared_parsers_survive_fuzz() -> None:
             assert fmt.parse(text).repaired == ()
     assert time.perf_counter() - start < 45
     assert outcomes["ok"] > 2000 and len(outcomes) >= 4, outcomes
+
+
+# ---------------------------------------------------------------- hostile outputs (issue 20, finding 5)
+
+def deep(n: int) -> str:
+    return "[" * n + "1" + "]" * n
+
+
+HOSTILE_ARGS = {  # a JSON value a model might put where the arguments go
+    "5,000-digit integer": "9" * 5000,
+    "500-deep list": deep(500),
+    "100k-deep list": deep(100_000),
+    "deep object": '{"a": ' * 500 + "1" + "}" * 500,
+    "1 MB string": json.dumps("a" * 1_000_000),
+    "NaN and Infinity": '{"x": NaN, "y": -Infinity, "z": 1e999}',
+    "lone surrogate": '"\\ud800 \ud800"',
+    "NUL": '"a\\u0000b\x00c"',
+}
+
+
+def hostile_outputs(fmt) -> list[str]:
+    """Each hostile value as the arguments of a step in ``fmt``, and as its whole output."""
+    out = []
+    for value in HOSTILE_ARGS.values():
+        if fmt.has_call_form:
+            template = fmt.render(ToolCall("web_search", {"query": "ZQARG"}), "thought \x00 \ud800")
+            out.append(template.replace('"ZQARG"', value).replace("ZQARG", value))
+        out.append(value)
+    return out
+
+
+def test_hostile_outputs_give_a_step_or_a_typed_error_never_an_exception() -> None:
+    from labkit.bounds import MAX_JSON_DEPTH, deeper_than
+    from labkit.formats import BUILTIN_FORMATS
+    from labkit.jsonl import dumps_line
+    from labkit.records import parsed_to_dict
+
+    for fmt in [*BUILTIN_FORMATS.values(), *declared_formats()]:
+        for text in hostile_outputs(fmt):
+            result = fmt.parse(text)
+            assert not (isinstance(result, ParseError) and result.code == "internal_error"), (fmt.name, result)
+            dumps_line(parsed_to_dict(result))  # the step can be stored in a trace (no RecursionError)
+            fmt.is_complete(text)  # the stopping rule reads it too
+            if isinstance(result, ParsedAction) and result.call is not None:  # what is kept is bounded
+                assert not deeper_than(result.call.args, MAX_JSON_DEPTH), (fmt.name, text[:80])

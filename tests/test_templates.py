@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import resource
+import signal
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +277,123 @@ def test_template_in_gbk_names_the_file(tmp_path: Path) -> None:
         load_template(path)
     path.write_bytes(yaml.safe_dump(dict(VALID, description="中文说明"), allow_unicode=True).encode("utf-16"))
     assert load_template(path).description == "中文说明"
+
+
+# ---------------------------------------------------------------- limits: time, memory, output (issue 20, finding 3)
+
+@contextlib.contextmanager
+def bounded_process(seconds: float = 10, extra_bytes: int = 1_500_000_000) -> Iterator[None]:
+    """While a hostile template loads: an address-space cap and an alarm, so a protection that fails makes the
+    test fail (MemoryError / TimeoutError) instead of freezing the machine."""
+    def alarm(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"took more than {seconds} s")
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    used = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (used + extra_bytes, hard))
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+HOSTILE_TEMPLATES = {
+    "self-calling macro": "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+    "macro calling itself in a loop": "{% macro f() %}{% for i in range(3) %}{{ f() }}{% endfor %}{% endmacro %}{{ f() }}",
+    "a 200,000-character string in a loop": "{% for i in range(100000) %}{{ 'a' * 200000 }}{% endfor %}",
+    "the same, captured in a set block": "{% set x %}{% for i in range(100000) %}{{ ('a' * 150000) ~ i }}"
+                                         "{% endfor %}{% endset %}{{ x|length }}",
+    "center(2*10**9)": "{{ 'x'.center(2 * 10 ** 9) }}",
+    "ljust(2*10**9)": "{{ 'x'.ljust(2 * 10 ** 9) }}",
+    "center filter": "{{ 'x'|center(2000000000) }}",
+    "str.format width": "{{ '{:>2000000000}'.format('x') }}",
+    "str.format nested width": "{{ '{:>{w}}'.format('x', w=2 * 10 ** 9) }}",
+    "str.format fields": "{% set s = 'a' * 150000 %}{{ ('{0}' * 50000).format(s) }}",
+    "% width": "{{ '%2000000000s' % 'x' }}",
+    "format filter width": "{{ '%2000000000s'|format('x') }}",
+    "nested loops": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "join with a long separator": "{{ range(100000)|join('a' * 200000) }}",
+    "replace growth": "{{ ('a' * 100000).replace('', 'bbbbbbbbbb') }}",
+    "indent growth": "{{ ('\\n' * 100000)|indent(100000, true, true) }}",
+    "printing shared references": "{% set l = ['a' * 1000] * 200000 %}{{ l }}",
+    "doubling with ~": "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s|length }}{% endif %}"
+                       "{% endmacro %}{{ d('a', 40) }}",
+    "power tower": "{{ (((2 ** 64) ** 64) ** 64) ** 64 }}",
+    "to_bytes": "{{ (1).to_bytes(2000000000, 'big') }}",
+    "deeply nested expression": "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+}
+
+
+@pytest.mark.parametrize("payload", list(HOSTILE_TEMPLATES.values()), ids=list(HOSTILE_TEMPLATES))
+def test_hostile_templates_fail_within_time_and_memory(tmp_path: Path, payload: str) -> None:
+    path = write(tmp_path, dict(VALID, template=VALID["template"] + payload))
+    with bounded_process(), pytest.raises(DataFileError) as err:  # time and memory: bench/fuzz_hostile.py
+        load_template(path)
+    assert err.value.field == "template" and str(path) in str(err.value) and len(str(err.value)) < 1000
+
+
+def test_ordinary_template_features_still_render(tmp_path: Path) -> None:
+    """Loops, macros, filters, formatting and string methods within the limits keep working."""
+    extra = ("{% macro item(s) %}- {{ s.name|upper }}: {{ '{:>3}'.format(loop_i) if false else s.description|"
+             "truncate(20) }}{% endmacro %}{% for s in tool_specs %}{{ item(s) }}\n{% endfor %}"
+             "{{ tool_names.split(', ')|sort|join(' | ') }} {{ '%-5s|' % 'ab' }} {{ 'x'.center(7, '*') }} "
+             "{{ (range(3)|list) ~ '' }} {{ tool_specs|length * 2 }} {{ '=' * 20 }} {{ 2 ** 10 }}")
+    tpl = load_template(write(tmp_path, dict(VALID, template=VALID["template"] + extra)))
+    text = tpl.render(goal="g", tools=sample_tools())
+    assert "- WEB_SEARCH:" in text and "ab   |" in text and "***x***" in text and "[0, 1, 2]" in text
+    assert "=" * 20 in text and "1024" in text and "calculator | get_weather_info" in text
+
+
+def test_render_limits_grow_with_the_inputs(tmp_path: Path) -> None:
+    """A long goal is the caller's, not the template's: printing it twice stays within the limits."""
+    tpl = load_template(write(tmp_path, dict(VALID, template=VALID["template"] + "{{ goal }}{{ goal|upper }}")))
+    assert len(tpl.render(goal="g" * 300_000, tools=sample_tools())) > 600_000
+
+
+def alias_bomb(levels: int = 9) -> str:
+    """A YAML flow list of about 1.6 KB whose last item expands to 9**levels strings (a billion laughs)."""
+    names = [chr(97 + i) for i in range(levels)]
+    items = ["&a [" + ", ".join(["x"] * 9) + "]"]
+    items += [f"&{n} [" + ", ".join([f"*{p}"] * 9) + "]" for p, n in zip(names, names[1:])]
+    return "[" + ", ".join(items) + "]"
+
+
+@pytest.mark.parametrize("where", ["sections", "family", "format"])
+def test_yaml_alias_bombs_are_refused_with_a_short_message(tmp_path: Path, where: str) -> None:
+    import yaml
+
+    data = {k: v for k, v in VALID.items() if k != where}
+    if where == "format":  # the bomb as a label of a declared format
+        data["output_format"] = "kv_bomb"
+        tail = "format: {style: kv, fields: {thought: " + alias_bomb() + ", tool: t, args: a, answer: r}}\n"
+    else:
+        tail = f"{where}: {alias_bomb()}\n"
+    path = write(tmp_path, yaml.safe_dump(data, allow_unicode=True) + tail)
+    with bounded_process(), pytest.raises(DataFileError) as err:
+        load_template(path)
+    assert "alias" in str(err.value) and len(str(err.value)) < 500
+
+
+def test_deep_or_huge_yaml_is_refused(tmp_path: Path) -> None:
+    deep, huge = tmp_path / "deep.yaml", tmp_path / "huge.yaml"
+    deep.write_text("name: " + "[" * 20_000 + "]" * 20_000 + "\n", encoding="utf-8")
+    huge.write_text("name: " + "a" * 3_000_000 + "\n", encoding="utf-8")
+    for path, says in ((deep, "nested deeper"), (huge, "larger than")):
+        with bounded_process(), pytest.raises(DataFileError, match=says) as err:
+            load_template(path)
+        assert len(str(err.value)) < 500
+
+
+def test_memory_shown_in_a_prompt_is_capped() -> None:
+    """A 5 MB argument or thought from a model is clipped before it goes back into the next prompt."""
+    huge = CompletedTask("t" * 5_000_000, ToolCall("web_search", {"query": "q" * 5_000_000, "deep": [[[[1]]]]}),
+                         "r" * 5_000_000)
+    for name in ("kagent_planning_zh", "react", "modelscope", "kagent_conclusion_en"):
+        prompt = load_template(name).render(goal="g", tools=sample_tools(), memory=[huge] * 3)
+        assert len(prompt) < 30_000 and "…[truncated" in prompt, name
+    normal = load_template("react").render(goal="g", tools=sample_tools(), memory=MEMORY)
+    assert json.dumps(MEMORY[0].call.args, ensure_ascii=False) in normal  # ordinary tasks are shown unchanged

@@ -206,7 +206,7 @@ def test_a_tool_name_that_is_not_a_string_is_a_clear_observation(reg, name):
 def test_what_goes_back_into_a_prompt_is_capped_and_marked(reg):
     from labkit.tools.registry import MAX_ECHO_CHARS, MAX_OBSERVATION_CHARS
 
-    huge = "zzqxw " * 200_000  # no result: the sandbox search echoes the query
+    huge = "zzqxw " * 1_600  # no result: the sandbox search echoes the query (arguments stay under MAX_ARG_CHARS)
     for obs in (call(reg, "web_search", query=huge), reg.call(ToolCall("x" * 100_000, {})),
                 call(reg, "currency_convert", amount=100, from_currency=huge, to_currency="CNY"),
                 call(reg, "get_weather_info", location=["a" * 100_000], start_date="2025-03-15")):
@@ -224,3 +224,16 @@ def test_non_finite_numbers_are_rejected_not_turned_into_nan_text(reg, value):
     assert "nan USD" not in obs.text and "inf km" not in obs.text
     nested = call(reg, "web_search", query=float("nan"))
     assert not nested.ok and "finite" in nested.text
+
+
+def test_hostile_arguments_are_a_failed_call_not_an_exception(reg):  # issue 20, finding 5
+    deep: dict = {}
+    node = deep
+    for _ in range(100_000):
+        node["a"] = {}
+        node = node["a"]
+    wide = [[[[[[[[[["x"]]]]]]]]]]
+    for args in ({"query": deep}, deep, {"query": wide}, {"query": "a" * 5_000_000}, {"query": 10 ** 5000}):
+        obs = reg.call(ToolCall("web_search", args))
+        assert not obs.ok and obs.error == "invalid_args" and len(obs.text) < 300, obs.text[:300]
+    assert call(reg, "web_search", query="北京 天气").ok  # ordinary arguments are untouched

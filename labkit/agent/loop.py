@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
+from labkit.bounds import MAX_PROMPT_VALUE_CHARS, clip
 from labkit.formats import BUILTIN_FORMATS, get_format
 from labkit.llm import ChatModel
-from labkit.templates import AgentTemplate, load_template
+from labkit.templates import AgentTemplate, load_template, prompt_task
 from labkit.tools import Tool, ToolRegistry, default_registry
 from labkit.types import ChatResult, CompletedTask, ParseError, ToolCall
 
@@ -75,9 +76,12 @@ class LoopState:
 
 
 def failed_attempt_note(attempt: int, thought: str, memory: Sequence[CompletedTask]) -> str:
-    """What a restarted prompt is told about an attempt that gave up (ToolLLaMA's give_up_and_restart)."""
+    """What a restarted prompt is told about an attempt that gave up (ToolLLaMA's give_up_and_restart); every part
+    bounded like the memory a prompt shows (:func:`labkit.templates.prompt_task`)."""
+    thought = clip(thought, MAX_PROMPT_VALUE_CHARS)
     lines = [f"Attempt {attempt} gave up" + (f" ({thought})" if thought else "") + ". Its calls and results:"]
-    lines += [f"- {t.call.name}({json.dumps(t.call.args, ensure_ascii=False)}) -> {t.result[:300]}" for t in memory]
+    shown = [prompt_task(t) for t in memory]
+    lines += [f"- {t.call.name}({json.dumps(t.call.args, ensure_ascii=False)}) -> {clip(t.result, 300)}" for t in shown]
     if not memory:
         lines.append("- (no tool calls)")
     return "\n".join(lines)

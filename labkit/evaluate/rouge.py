@@ -16,6 +16,10 @@ ROUGE-L is rouge-chinese's summary-level LCS F-score over the space-joined token
 ``exact=True`` (labkit) computes F = 2PR/(P+R), so identical texts score exactly 1.0; ``exact=False`` keeps
 rouge-chinese's F = 2PR/(P+R+1e-8) (identical texts: 0.99999999), as the official script does. A text with no
 tokens (empty or whitespace-only) scores 0; rouge-chinese itself would raise "Hypothesis is empty".
+
+A text longer than :data:`MAX_TEXT_CHARS` is not compared (ROUGE-L and BLEU 0, :func:`too_long`): rouge-chinese
+takes about a second on 10,000 tokens and longer the longer the text, so a hostile 5 MB prediction would stall
+scoring for hours; real model outputs and references are under 2,000 characters.
 """
 
 from __future__ import annotations
@@ -38,11 +42,17 @@ PUNKT_ENGLISH_DIR = NLTK_DATA_DIR / "tokenizers" / "punkt_tab" / "english"
 # anything else that is not a space is one token on its own (punctuation, symbols).
 _TOKEN_RE = re.compile(r"\w+(?:[.\-:/']\w+)*|[^\w\s]")
 _ROUGE = Rouge(metrics=["rouge-l"])
+MAX_TEXT_CHARS = 8_000  # about 20x the longest answer of the query bank; real model outputs are under 2,000
 _SMOOTH = SmoothingFunction().method1
 
 
+def too_long(*texts: str) -> bool:
+    """True when a text is longer than :data:`MAX_TEXT_CHARS` (not compared: see the module docstring)."""
+    return any(len(t) > MAX_TEXT_CHARS for t in texts)
+
+
 def _has_lo(token: str) -> bool:
-    return any(unicodedata.category(ch) == "Lo" for ch in token)
+    return not token.isascii() and any(unicodedata.category(ch) == "Lo" for ch in token)
 
 
 def _split_cjk(tokens: Sequence[str]) -> list[str]:
@@ -100,8 +110,12 @@ def _rouge_l_cached(prediction: str, reference: str, tokenizer: str, exact: bool
 
 
 def rouge_l(prediction: object, reference: object, *, tokenizer: str = "regex", exact: bool = True) -> float:
-    """ROUGE-L F in [0, 1] between ``str(prediction)`` and ``str(reference)`` (0 when either has no tokens)."""
-    return _rouge_l_cached(str(prediction), str(reference), tokenizer, exact)
+    """ROUGE-L F in [0, 1] between ``str(prediction)`` and ``str(reference)`` (0 when either has no tokens or is
+    :func:`too_long`)."""
+    prediction, reference = str(prediction), str(reference)
+    if too_long(prediction, reference):
+        return 0.0
+    return _rouge_l_cached(prediction, reference, tokenizer, exact)
 
 
 def max_rouge_l(prediction: object, references: Sequence[object]) -> float:
@@ -112,10 +126,13 @@ def max_rouge_l(prediction: object, references: Sequence[object]) -> float:
 def bleu(prediction: object, references: Sequence[object]) -> float:
     """Sentence BLEU in [0, 1] (nltk, smoothing method1), n-gram order capped by the shortest reference length.
 
-    Reported as an extra column only; Overall uses ROUGE-L as KAgentBench does.
+    Reported as an extra column only; Overall uses ROUGE-L as KAgentBench does. Texts that are :func:`too_long`
+    are left out (a long prediction scores 0).
     """
+    if too_long(str(prediction)):
+        return 0.0
     hyp = tokenize(prediction)
-    refs = [tokenize(r) for r in references]
+    refs = [tokenize(r) for r in references if not too_long(str(r))]
     refs = [r for r in refs if r]
     if not hyp or not refs:
         return 0.0

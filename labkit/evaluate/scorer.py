@@ -38,7 +38,7 @@ from labkit.errors import DataFileError
 from labkit.evaluate import kagentbench as kb
 from labkit.evaluate.differences import FLAGS, ScoringOptions, resolve_options
 from labkit.evaluate.kagentbench import NONE, OfficialCrash, Step
-from labkit.evaluate.rouge import bleu, rouge_l, tokenize
+from labkit.evaluate.rouge import MAX_TEXT_CHARS, bleu, rouge_l, tokenize, too_long
 from labkit.jsonl import iter_jsonl
 from labkit.parsing import clean_tool_name, first_parameter, read_json_object, strip_tail, strip_thought_label
 from labkit.records import RECORD_TYPES, load_benchmark  # noqa: F401  (RECORD_TYPES: part of this module's API)
@@ -368,6 +368,10 @@ class _Scorer:
     def rouge(self, label: Any, predict: Any) -> float:
         a, b = str(label), str(predict)
         if a == "" or b == "":
+            return 0.0
+        if too_long(a, b):
+            self.note("too_long", f"a text of {max(len(a), len(b))} characters is not compared (at most "
+                      f"{MAX_TEXT_CHARS}): ROUGE-L 0")
             return 0.0
         if not tokenize(a, self.o.tokenizer) or not tokenize(b, self.o.tokenizer):
             self.note("empty_tokens", f"no tokens in {(a if not a.strip() else b)!r:.40}")

@@ -24,6 +24,8 @@ from typing import Any
 from labkit.types import CompletedTask, ParsedAction, ParseError, ParseResult, ToolCall
 
 COMPLETE_TOOL = "task_complete"  # the call that ends a run in formats that finish with a call
+TOOL_STYLES = ("react", "commands", "apis", "functions")  # how a prompt lists the tools (labkit.templates)
+MEMORY_STYLES = ("kagent", "scratchpad", "modelscope", "results", "own")  # how it shows completed tasks
 
 ERROR_CODES: dict[str, str] = {
     "not_text": "the output is not a string",

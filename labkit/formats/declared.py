@@ -28,12 +28,20 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labkit.errors import LabkitError
-from labkit.formats.base import Fail, OutputFormat, dumps
-from labkit.formats.jsontext import first_parameter, load_json_object, read_tool_args, read_tool_name, text_value
+from labkit.formats.base import MEMORY_STYLES, TOOL_STYLES, Fail, OutputFormat, dumps
+from labkit.formats.jsontext import (
+    first_parameter,
+    load_json_object,
+    load_json_value,
+    read_tool_args,
+    read_tool_name,
+    text_value,
+)
 from labkit.jsonscan import scan_object
 from labkit.types import CompletedTask, ParsedAction, ToolCall
 
@@ -46,6 +54,8 @@ DEFAULT_OBSERVATION = {"json": "observation", "yaml": "observation", "xml": "obs
 DEFAULT_TOOL_STYLE = {"json": "commands", "yaml": "react", "xml": "commands", "kv": "react", "prefixed": "react"}
 DECLARED_MAX_NEW_TOKENS = 192  # above the longest gold step of the query bank in any style (tests/test_formats.py)
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{2,60}$")
+MIN_MARKER_CHARS = 3  # an explicit marker shorter than this ("e") is in almost every prompt
+MAX_MARKERS, MAX_MARKER_CHARS = 8, 100
 _XML_LABEL = re.compile(r"^[A-Za-z_\u4e00-\u9fff][\w\-.\u4e00-\u9fff]*$")
 _FORBIDDEN = {"json": '"\\', "yaml": ":：\"'", "xml": "<>/ ", "kv": "=", "prefixed": ":："}
 _SEP = {"yaml": "[:：]", "kv": "=", "prefixed": "[:：]"}
@@ -75,7 +85,7 @@ class DeclaredFormat(OutputFormat):
         self.tool_style = tool_style or DEFAULT_TOOL_STYLE[style]
         self.memory_style = memory_style
         self.description = description or f"declared {style} format ({', '.join(self.labels.values())})"
-        self._explicit_markers = tuple(markers)
+        self.explicit_markers = tuple(markers)
         shown = ("thought", "tool", "args") + (("answer",) if self.has_answer_form else ())
         self.markers = tuple(markers) or tuple(self._syntax(self.labels[r]) for r in shown)
         self.until = "json_object" if style == "json" else None
@@ -97,8 +107,8 @@ class DeclaredFormat(OutputFormat):
             out["tool_style"] = self.tool_style
         if self.memory_style != "own":
             out["memory_style"] = self.memory_style
-        if self._explicit_markers:
-            out["markers"] = list(self._explicit_markers)
+        if self.explicit_markers:
+            out["markers"] = list(self.explicit_markers)
         return out
 
     def __eq__(self, other: object) -> bool:
@@ -262,8 +272,8 @@ class DeclaredFormat(OutputFormat):
             if args and "\n" in text[args[0].end():]:
                 line = text[args[0].end():].split("\n", 1)[0].strip()
                 try:
-                    return isinstance(json.loads(line), dict)
-                except json.JSONDecodeError:
+                    return isinstance(load_json_value(line), dict)
+                except Fail:
                     return False
         return False
 
@@ -281,8 +291,8 @@ def _yaml_block(raw: str) -> dict[str, Any] | None:
         item = line.strip().removeprefix("- ")
         if item.startswith('"'):
             try:
-                key, end = json.JSONDecoder().raw_decode(item)
-            except json.JSONDecodeError:
+                key, end = json.JSONDecoder().raw_decode(item)  # a JSON string: no number, no nesting
+            except ValueError:
                 return None
             rest = item[end:].lstrip()
         else:
@@ -292,8 +302,8 @@ def _yaml_block(raw: str) -> dict[str, Any] | None:
             return None
         value = rest[1:].strip()
         try:
-            out[str(key).strip()] = json.loads(value) if value else ""
-        except json.JSONDecodeError:
+            out[str(key).strip()] = load_json_value(value) if value else ""
+        except Fail:
             out[str(key).strip()] = value.strip("\"'")
     return out
 
@@ -308,10 +318,10 @@ def declare(name: str, spec: Mapping[str, Any], *, builtin_names: Sequence[str] 
     Meta-Agent section check drops templates whose format fails it.
     """
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise FormatSpecError(f"a declared format's name must match {NAME_RE.pattern}, got {name!r}",
+        raise FormatSpecError(f"a declared format's name must match {NAME_RE.pattern}, got {_show(name)}",
                               "output_format")
     if name in builtin_names:
-        raise FormatSpecError(f"{name!r} is a built-in format; a declaration needs a new name", "output_format")
+        raise FormatSpecError(f"{_show(name)} is a built-in format; a declaration needs a new name", "output_format")
     if not isinstance(spec, Mapping):
         raise FormatSpecError(f"expected a mapping, got {type(spec).__name__}")
     unknown = [k for k in spec if k not in SPEC_KEYS]
@@ -319,10 +329,10 @@ def declare(name: str, spec: Mapping[str, Any], *, builtin_names: Sequence[str] 
         raise FormatSpecError(f"unknown key; allowed: {', '.join(SPEC_KEYS)}", str(unknown[0]))
     style = spec.get("style")
     if style not in STYLES:
-        raise FormatSpecError(f"unknown style {style!r}; allowed: {', '.join(STYLES)}", "style")
+        raise FormatSpecError(f"unknown style {_show(style)}; allowed: {', '.join(STYLES)}", "style")
     finish = spec.get("finish", "answer")
     if finish not in FINISHES:
-        raise FormatSpecError(f"unknown finish {finish!r}; allowed: {', '.join(FINISHES)}", "finish")
+        raise FormatSpecError(f"unknown finish {_show(finish)}; allowed: {', '.join(FINISHES)}", "finish")
     fields = spec.get("fields")
     if not isinstance(fields, Mapping):
         raise FormatSpecError("expected a mapping of role -> label", "fields")
@@ -340,20 +350,32 @@ def declare(name: str, spec: Mapping[str, Any], *, builtin_names: Sequence[str] 
     markers = spec.get("markers", [])
     if not isinstance(markers, list) or not all(isinstance(m, str) and m.strip() for m in markers):
         raise FormatSpecError("expected a list of non-empty strings", "markers")
+    if len(markers) > MAX_MARKERS or any(not MIN_MARKER_CHARS <= len(m.strip()) <= MAX_MARKER_CHARS for m in markers):
+        raise FormatSpecError(f"expected at most {MAX_MARKERS} markers of {MIN_MARKER_CHARS} to {MAX_MARKER_CHARS} "
+                              f"characters (a shorter one is in almost every prompt), got {_show(markers)}", "markers")
     for key in ("tool_style", "memory_style", "description"):
         if not isinstance(spec.get(key, ""), str):
             raise FormatSpecError("expected text", key)
+    for key, allowed in (("tool_style", TOOL_STYLES), ("memory_style", MEMORY_STYLES)):
+        if spec.get(key, "") not in ("", *allowed):
+            raise FormatSpecError(f"unknown value {_show(spec[key])}; allowed: {', '.join(allowed)}", key)
     return DeclaredFormat(name, style, dict(fields), finish, tool_style=spec.get("tool_style", ""),
                           memory_style=spec.get("memory_style", "") or "own", markers=markers,
                           description=spec.get("description", ""))
 
 
+def _show(value: Any, limit: int = 200) -> str:
+    """``repr(value)`` clipped for an error message (a declaration is untrusted: it may hold anything)."""
+    text = reprlib.repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _check_label(style: str, role: str, label: Any) -> None:
     where = f"fields.{role}"
     if not isinstance(label, str) or not label.strip() or label != label.strip():
-        raise FormatSpecError(f"a label must be non-empty text without surrounding spaces, got {label!r}", where)
+        raise FormatSpecError(f"a label must be non-empty text without surrounding spaces, got {_show(label)}", where)
     if "\n" in label or any(ch in label for ch in _FORBIDDEN[style]):
         raise FormatSpecError(f"{style} labels cannot contain any of {_FORBIDDEN[style]!r} or a newline, "
-                              f"got {label!r}", where)
+                              f"got {_show(label)}", where)
     if style == "xml" and not _XML_LABEL.match(label):
-        raise FormatSpecError(f"not a usable XML tag name: {label!r}", where)
+        raise FormatSpecError(f"not a usable XML tag name: {_show(label)}", where)

@@ -3,6 +3,11 @@
 Tolerant where models slip: JSON in code fences, prose around it, single quotes / trailing commas / unquoted keys /
 truncation fixed by ``json_repair``, a list holding the object. Every fix is appended to ``repairs`` so the caller
 can name it in ``ParsedAction.repaired``; what cannot be read raises :class:`~labkit.formats.base.Fail`.
+
+Bounded where models are hostile: a value nesting deeper than :data:`~labkit.bounds.MAX_JSON_DEPTH` levels or
+holding an integer of more than :data:`~labkit.bounds.MAX_INT_DIGITS` digits is not read (``invalid_json``), so no
+caller meets a ``RecursionError`` or Python's int-string ``ValueError`` further on (:func:`load_json_value` is the
+one entry point for JSON in model text).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 import json_repair
 
+from labkit.bounds import MAX_INT_DIGITS, MAX_JSON_DEPTH, deeper_than, int_digits
 from labkit.formats.base import Fail
 from labkit.types import ParseError
 
@@ -45,19 +51,59 @@ def load_json_object(text: str, repairs: list[str], *, what: str = "output") -> 
     start = brace
     if bracket != -1 and (brace == -1 or bracket < brace):
         try:  # a list of tasks ("json列表") is accepted when it really is JSON
-            json.JSONDecoder().raw_decode(text, bracket)
+            _raw_decode(text, bracket, what)
             start = bracket
-        except (json.JSONDecodeError, RecursionError):
+        except (json.JSONDecodeError, Fail):
             start = bracket if brace == -1 else brace
     if text[:start].strip():
         repairs.append("leading_prose")
     try:
-        value, end = json.JSONDecoder().raw_decode(text, start)
+        value, end = _raw_decode(text, start, what)
         if text[end:].strip():
             repairs.append("trailing_prose")
-    except (json.JSONDecodeError, RecursionError):
+    except json.JSONDecodeError:
         value = _repair(text[start:], repairs, what)
-    return _as_object(value, repairs, what)
+    return _as_object(_bounded(value, what), repairs, what)
+
+
+def load_json_value(text: str, *, what: str = "output") -> Any:
+    """One whole JSON value (no repair), bounded like every value read here; ``Fail`` when it cannot be read."""
+    try:
+        value, end = _raw_decode(text, 0, what)
+    except json.JSONDecodeError as exc:
+        raise Fail("invalid_json", f"the {what} is not JSON ({exc.msg})") from None
+    if text[end:].strip():
+        raise Fail("invalid_json", f"the {what} has text after its JSON value")
+    return _bounded(value, what)
+
+
+def _raw_decode(text: str, start: int, what: str) -> tuple[Any, int]:
+    """``json`` at ``start``; a number past Python's int-string limit or nesting past the recursion limit raises
+    ``Fail`` (not a decode error: repairing cannot help), broken JSON ``json.JSONDecodeError``."""
+    try:
+        return json.JSONDecoder().raw_decode(text, start)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise Fail("invalid_json", f"the JSON in the {what} holds a number too long to read") from None
+    except RecursionError:
+        raise Fail("invalid_json", f"the JSON in the {what} nests deeper than {MAX_JSON_DEPTH} levels") from None
+
+
+def _bounded(value: Any, what: str) -> Any:
+    if deeper_than(value, MAX_JSON_DEPTH):
+        raise Fail("invalid_json", f"the JSON in the {what} nests deeper than {MAX_JSON_DEPTH} levels")
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and int_digits(item) > MAX_INT_DIGITS:
+            raise Fail("invalid_json", f"the JSON in the {what} holds an integer of about {int_digits(item)} digits "
+                       f"(at most {MAX_INT_DIGITS})")
+    return value
 
 
 def _repair(candidate: str, repairs: list[str], what: str) -> Any:
@@ -65,7 +111,7 @@ def _repair(candidate: str, repairs: list[str], what: str) -> Any:
     if last != -1 and candidate[last + 1:].strip():
         candidate = candidate[: last + 1]
         repairs.append("trailing_prose")
-    if len(candidate) > MAX_REPAIR_CHARS:
+    if len(candidate) > MAX_REPAIR_CHARS:  # also keeps json_repair's own number parsing below the int limit
         raise Fail("invalid_json", f"the {what} holds {len(candidate)} chars of broken JSON (too long to repair)")
     if _nesting_depth(candidate) > MAX_REPAIR_DEPTH:
         raise Fail("invalid_json", f"the broken JSON in the {what} nests deeper than {MAX_REPAIR_DEPTH} levels")

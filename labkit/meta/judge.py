@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from labkit.errors import DataFileError
+from labkit.errors import LabkitError
 from labkit.evaluate.scorer import WEIGHTS, score_predictions
 from labkit.formats import get_format
 from labkit.templates import AgentTemplate, check_sections, load_template
@@ -70,10 +70,10 @@ def section_check(path: str | Path) -> tuple[SectionVerdict, AgentTemplate | Non
     path = Path(path)
     try:
         template = load_template(path)
-    except DataFileError as exc:
+        missing, round_trip = check_sections(template), template.format.round_trip_problems()
+    except LabkitError as exc:  # DataFileError, bad format name, ...: a rejected candidate, never a stopped run
         return SectionVerdict(path.stem, False, [], [], str(exc)), None
-    return SectionVerdict(template.name, True, check_sections(template),
-                          template.format.round_trip_problems()), template
+    return SectionVerdict(template.name, True, missing, round_trip), template
 
 
 # ---------------------------------------------------------------- scores

@@ -2,7 +2,11 @@
 
 What goes back into a prompt is bounded: an observation longer than :data:`MAX_OBSERVATION_CHARS` is cut with a
 marked truncation, and a value echoed in an error message (a tool name, a bad argument) is cut at
-:data:`MAX_ECHO_CHARS`. Arguments must be finite: ``NaN``/``inf`` are rejected, never turned into the text "nan".
+:data:`MAX_ECHO_CHARS`. Arguments are untrusted model output: numbers must be finite (``NaN``/``inf`` are rejected,
+never turned into the text "nan") and integers at most :data:`~labkit.bounds.MAX_INT_DIGITS` digits long; arguments
+nest at most :data:`MAX_ARG_DEPTH` levels and take at most :data:`MAX_ARG_CHARS` characters. All of it is checked
+without recursion before the schema is, so a 100k-deep, 5 MB or 5,000-digit argument is a failed call
+(``invalid_args``), not a ``RecursionError``, a ``ValueError`` or a 5 MB tool input.
 """
 
 from __future__ import annotations
@@ -14,34 +18,37 @@ from typing import Any
 
 import jsonschema
 
+from labkit.bounds import MAX_ECHO_CHARS, MAX_INT_DIGITS, clip, deeper_than, int_digits, show, text_size
 from labkit.errors import UnknownNameError
 from labkit.types import Observation, ToolCall
 
 MAX_OBSERVATION_CHARS = 2000  # the sandbox's longest real observation is ~430 characters
-MAX_ECHO_CHARS = 200
+MAX_ARG_DEPTH = 8  # tool arguments are flat (a query, a date); a little nesting is still read
+MAX_ARG_CHARS = 10_000  # the query bank's longest arguments are under 200 characters
 
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to about ``limit`` characters, with a marker saying how much was dropped."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}…[truncated {len(text) - limit} characters]"
+__all__ = ["Tool", "ToolRegistry", "ToolInputError", "clip", "echo", "MAX_OBSERVATION_CHARS", "MAX_ECHO_CHARS",
+           "MAX_ARG_DEPTH", "MAX_ARG_CHARS"]
 
 
 def echo(value: Any) -> str:
     """``repr(value)`` for an error message, clipped to :data:`MAX_ECHO_CHARS`."""
-    return clip(repr(value), MAX_ECHO_CHARS)
+    return show(value, MAX_ECHO_CHARS)
 
 
-def _non_finite(value: Any, path: str) -> str | None:
-    """The path of the first NaN/inf number inside ``value`` (args are JSON: dicts, lists, scalars)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for k, v in items:
-        found = _non_finite(v, f"{path}.{k}" if isinstance(value, dict) else f"{path}[{k}]")
-        if found:
-            return found
+def _bad_number(value: Any, path: str) -> tuple[str, str] | None:
+    """The path of the first number inside ``value`` a tool cannot take, and why: NaN/inf, or an integer of more than
+    :data:`~labkit.bounds.MAX_INT_DIGITS` digits (args are JSON: dicts, lists, scalars); iterative."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return where, "must be a finite number, got NaN/inf"
+        if isinstance(item, int) and int_digits(item) > MAX_INT_DIGITS:
+            return where, f"is an integer of about {int_digits(item)} digits (at most {MAX_INT_DIGITS})"
+        if isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}") for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(item))))
     return None
 
 
@@ -171,9 +178,16 @@ class ToolRegistry:
         if not isinstance(call.args, dict):
             text = f"Error: {name}: arguments must be a JSON object, got {type(call.args).__name__}"
             return Observation(text=text, ok=False, error="invalid_args")
-        bad = _non_finite(call.args, "args")
+        if deeper_than(call.args, MAX_ARG_DEPTH):
+            text = f"Error: {name}: arguments nest deeper than {MAX_ARG_DEPTH} levels"
+            return Observation(text=text, ok=False, error="invalid_args")
+        size = text_size(call.args, MAX_ARG_CHARS)
+        if size > MAX_ARG_CHARS:
+            text = f"Error: {name}: arguments take more than {MAX_ARG_CHARS} characters"
+            return Observation(text=text, ok=False, error="invalid_args")
+        bad = _bad_number(call.args, "args")
         if bad:
-            text = f"Error: {name}: argument {bad.removeprefix('args.')!r} must be a finite number, got NaN/inf"
+            text = f"Error: {name}: argument {bad[0].removeprefix('args.')!r} {bad[1]}"
             return Observation(text=text, ok=False, error="invalid_args")
         args = _coerce(call.args, tool.parameters)
         schema = {**tool.parameters, "required": list(tool.required)}
