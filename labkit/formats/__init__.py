@@ -145,6 +145,6 @@ def detect_format(prompt: str, *, extra: Iterable[DeclaredFormat] = ()) -> str:
 
 __all__ = ["OutputFormat", "DeclaredFormat", "FormatSpecError", "Fail", "get_format", "known_formats", "register",
            "unregister", "captured_prompts", "declare", "detect_format", "OUTPUT_FORMATS", "TOOL_STYLES",
-           "MEMORY_STYLES", "STYLES",
+           "MEMORY_STYLES", "STYLES", "format_families",
            "ERROR_CODES", "COMPLETE_TOOL", "THINK_START", "THINK_END", "EXEC_START", "FINISH_TOOL", "GIVE_ANSWER",
            "GIVE_UP", "BUILTIN_FORMATS"]
