@@ -59,7 +59,8 @@ def scan_object(text: str) -> ObjectScan:
                 escaped = i + 1
             elif tok == '"':
                 in_string, gap_from = False, i + 1
-                last_string = _ESCAPE.sub(r"\1", text[string_start + 1:i])
+                raw = text[string_start + 1:i]
+                last_string = _ESCAPE.sub(r"\1", raw) if "\\" in raw else raw
             continue
         if text[gap_from:i].strip():  # anything but spaces between a string and this character: not a key
             last_string = None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,3 +221,26 @@ def test_texts_too_long_to_compare_score_zero_with_a_note() -> None:
     preds = gold_predictions(records)
     preds[0]["model_predict"] = {t: '{"task_name": "' + long + '"}' for t in preds[0]["model_predict"]}
     assert score_predictions(records, preds).note_counts()["too_long"] > 0
+
+
+class Unbounded(BaseException):
+    """An alarm that no ``except Exception`` catches."""
+
+
+def test_the_official_escape_repair_is_bounded() -> None:
+    """The official chain drops one invalid escape per json.loads: 200,000 of them would take hours."""
+    from labkit.evaluate.kagentbench import MAX_ESCAPE_DROPS, read_json
+
+    assert read_json('{"task_name": "a\\qb"}') == {"task_name": "aqb"}  # the script's repair, kept
+    hostile = '{"task_name": "' + "\\q" * 200_000 + '"}'
+    def alarm(*_: Any) -> None:
+        raise Unbounded("the repair ran for 30 s")  # not an Exception: read_json's catch-all must not swallow it
+
+    with_alarm = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, 30)
+    try:
+        assert read_json(hostile) is None  # gives up after MAX_ESCAPE_DROPS deletions: the default parse
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, with_alarm)
+    assert read_json('{"task_name": "' + "\\q" * MAX_ESCAPE_DROPS + '"}') == {"task_name": "q" * MAX_ESCAPE_DROPS}

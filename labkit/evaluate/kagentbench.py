@@ -18,9 +18,9 @@ What the script does:
   ``{`` than ``}``, right-strip newlines and append ``"\\n}"``; unless that added 5 or more, keep the span from the
   first ``{`` to the last ``"}\\n}"`` when both exist (so compact JSON keeps any prose around it). Then, if
   ``json.loads`` fails: on an "Invalid \\escape" error delete the character at the error position until it loads or
-  the error changes; on "Expecting property name enclosed in double quotes" quote every ``word:`` (URLs too) and give
-  up unless that loads; else add missing ``}`` / strip surplus trailing ``}`` and keep that if it loads. The result
-  must be a JSON object, else the parse is the default.
+  the error changes (labkit stops after 100 deletions); on "Expecting property name enclosed in double quotes" quote
+  every ``word:`` (URLs too) and give up unless that loads; else add missing ``}`` / strip surplus trailing ``}`` and
+  keep that if it loads. The result must be a JSON object, else the parse is the default.
 * **Fields.** Default parse: thought ``'None'``, tool ``'None'``, args ``{}``; an empty tool name becomes ``'None'``
   (an empty thought stays ``''``). KuaiAgent: thought ``task_name``, tool ``command.name``, args ``command.args`` when
   an object. AutoGPT: thought ``thoughts.text``, the same command fields. ModelScope: the first
@@ -134,8 +134,16 @@ _CHAR_POS = re.compile(r"\(char (\d+)\)")
 _BARE_NAME = re.compile(r"(\w+):")
 
 
+MAX_ESCAPE_DROPS = 100  # the script drops one bad escape per json.loads: 500,000 of them would take hours
+
+
 def _drop_bad_escapes(text: str, message: str) -> str:
-    while message.startswith("Invalid \\escape"):
+    """The script's loop, at most :data:`MAX_ESCAPE_DROPS` times: a text with more stray backslashes is left with
+    the rest of them (it fails to load: the default parse), where the script would spend hours on a long output
+    dropping them one ``json.loads`` at a time."""
+    for _ in range(MAX_ESCAPE_DROPS):
+        if not message.startswith("Invalid \\escape"):
+            break
         pos = int(_CHAR_POS.search(message).group(1))  # type: ignore[union-attr]  # json always names the char
         text = text[:pos] + text[pos + 1:]
         try:
