@@ -164,9 +164,24 @@ def _06_curve(d: dict[str, Any]) -> list[str]:
             "![course 实测的学习曲线](expected/06_learning_curve.png)"]
 
 
+def _06_ceiling(d: dict[str, Any]) -> list[str]:
+    c = d["ceiling"]
+    rows = [f"| {label} | {samples:,} | {minutes:g} | {overall} [{ci[0]}, {ci[1]}] | {tool} | {e2e} / {c['agent_queries']} |"
+            for label, samples, minutes, overall, ci, tool, e2e in c["points"]]
+    last = c["points"][-1]
+    return [f"**你应该看到（实测，{c['measured']}，{c['machine']}；`{c['command']}`）**：同一份课程数据训练一整轮"
+            f"（{c['samples_per_epoch']:,} 条样本），每个点在 {c['queries']} 条留出 query 的 benchmark 上打分（95% 区间），"
+            f"端到端在 {c['agent_queries']} 个留出任务上算。", "",
+            "| 点 | 见过的样本 | 安静 CPU 上的分钟 | Overall | Tool-use | 端到端完成 |", "|---|---|---|---|---|---|", *rows, "",
+            f"整整一轮之后 Overall {last[3]}、端到端 {last[6]}/{c['agent_queries']}；端到端在 ½ 轮到 ¾ 轮之间才突然起来——"
+            "学生先学会格式和选工具，再学会把一个多步任务做完。", "",
+            "![一轮之内的天花板曲线](expected/06_ceiling_curve.png)"]
+
+
 BLOCKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "01": _quick("01"), "02": _quick("02"), "03": _03, "03.mix": _03_mix, "04": _04, "04.diversity": _04_diversity,
     "05": _05, "06": _06, "06.generation": _06_generation, "06.why": _06_why, "06.curve": _06_curve,
+    "06.ceiling": _06_ceiling,
 }
 
 
@@ -190,7 +205,7 @@ def _figures(data: dict[str, Any]) -> dict[str, tuple[Any, Callable[[Any, Path],
     import pandas as pd
 
     from labkit.evaluate.failures import KINDS, plot_failure_kinds
-    from labkit.evaluate.report import plot_bars, plot_curve
+    from labkit.evaluate.report import plot_bars, plot_ceiling, plot_curve
 
     x = data["06"]
     stamp = f"course 实测 {data['measured']}，{data['machine']}"
@@ -216,9 +231,17 @@ def _figures(data: dict[str, Any]) -> dict[str, tuple[Any, Callable[[Any, Path],
         fig.axes[0].set_title(f"Overall，{c['queries']} 条留出 query（{stamp}）", fontsize=9)
         fig.savefig(path, dpi=110, metadata={"Software": None})
 
+    def ceiling(c: Any, path: Path) -> Any:
+        frame = pd.DataFrame([{"samples": n, "Overall": o, "Tool-use": t, "end-to-end (%)": 100 * e / c["agent_queries"]}
+                              for _label, n, _m, o, _ci, t, e in c["points"]])
+        fig = plot_ceiling(frame, title=f"{c['queries']} 条留出 query，{c['agent_queries']} 个端到端任务"
+                                        f"（实测 {c['measured']}）")
+        fig.savefig(path, dpi=110, metadata={"Software": None})
+
     return {"06_scores.png": (x["scores"], scores), "06_failure_kinds.png": (x["failure_kinds"], kinds),
             "06_learning_curve.png": ({"curve": x["curve"], "measured": data["measured"],
-                                       "machine": data["machine"]}, curve)}
+                                       "machine": data["machine"]}, curve),
+            "06_ceiling_curve.png": (data["ceiling"], ceiling)}
 
 
 def _digest(value: Any) -> str:

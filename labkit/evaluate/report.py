@@ -290,6 +290,23 @@ def plot_curve(curve: pd.DataFrame, path: str | Path | None = None) -> plt.Figur
     return fig
 
 
+def plot_ceiling(points: pd.DataFrame, title: str = "", path: str | Path | None = None) -> plt.Figure:
+    """Scores against the samples a run has seen (one row per point, a ``samples`` column and one column per score)."""
+    use_cjk_font(warn=False)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for col in points.columns.drop("samples"):
+        ax.plot(points["samples"], points[col], marker="o", lw=2.5 if col == "Overall" else 1.2, label=col)
+    ax.set_xlabel("training samples seen")
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
 def recipe_table(arms: Mapping[str, tuple[ScoreReport, Mapping[str, Any]]]) -> pd.DataFrame:
     """One row per recipe of an experiment: its training facts (``train``: trainable parameters, steps, minutes)
     and its scores on the same held-out subset with 95 % intervals (:func:`score_intervals`, over queries)."""
