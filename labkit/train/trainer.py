@@ -35,7 +35,7 @@ from labkit.train.guard import check_output_dir
 from labkit.train.loss import supervised_logits_loss
 from labkit.llm.local import cpu_has_native_bf16, resolve_device
 from labkit.train import lora
-from labkit.train.watch import TrainProgress, any_rank
+from labkit.train.watch import TrainProgress, any_rank, rss_mb
 from labkit.train.packing import PackedCollator, packed_rows
 from labkit.train.tiny import resolve_model_path
 
@@ -163,7 +163,7 @@ class StepLogCallback(TrainerCallback):
         rec = {"step": state.global_step, "loss": round(float(logs["loss"]), 6),
                "lr": float(logs.get("learning_rate", 0.0)), "s_per_step": round((now - self.last_time) / steps, 4),
                "tokens_per_s": round(tokens / elapsed, 2), "supervised_tokens_per_s": round(supervised / elapsed, 2),
-               "tokens": tokens, "supervised_tokens": supervised, "samples": samples,
+               "tokens": tokens, "supervised_tokens": supervised, "samples": samples, "rss_mb": rss_mb(),
                "restart": int(os.environ.get("SLURM_RESTART_COUNT", 0))}
         append_jsonl(self.path, [rec])
         if self.print_every and (state.global_step % self.print_every == 0 or state.global_step == state.max_steps):
