@@ -44,7 +44,7 @@ from labkit.data.split import QuerySplit, held_out_format_check, leakage_report,
 from labkit.errors import LabkitError
 from labkit.jsonl import write_jsonl
 from labkit.paths import runs_dir
-from labkit.records import trace_steps
+from labkit.records import GeneralItem, LabelledRecord, Query, Sample, trace_steps
 from labkit.templates import AgentTemplate, list_templates, load_template, load_templates, templates_in
 from labkit.tools import ToolRegistry, default_registry
 
@@ -115,7 +115,7 @@ class BuildResult:
     samples: pd.DataFrame           # training samples with token counts
     rejections: pd.DataFrame        # reason -> count table
     verdicts: list[Verdict]
-    flagged: list[tuple[dict[str, Any], Verdict]] = field(default_factory=list)
+    flagged: list[tuple[LabelledRecord, Verdict]] = field(default_factory=list)
 
     @property
     def train_path(self) -> Path:
@@ -129,7 +129,7 @@ def _stable(seed: int, key: str) -> str:
     return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
 
 
-def _take(items: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
+def _take(items: list[Query], n: int | None, seed: int) -> list[Query]:
     if n is None or n >= len(items):
         return items
     return sorted(items, key=lambda q: _stable(seed, q["id"]))[:n]
@@ -139,11 +139,11 @@ def _take(items: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[st
 class QuerySelection:
     """The cleaned bank and its split: ``train`` / ``test`` are the queries this mode labels / holds out."""
 
-    bank: list[dict[str, Any]]
+    bank: list[Query]
     bank_dd: DedupResult
     split: QuerySplit
-    train: list[dict[str, Any]]
-    test: list[dict[str, Any]]
+    train: list[Query]
+    test: list[Query]
 
 
 def select_queries(mode: Mode = "smoke", *, seed: int = 0, test_fraction: float = 0.2,
@@ -224,7 +224,7 @@ def meta_templates_from(template_dirs: Sequence[str | Path] | None) -> list[Agen
     return [t for d in template_dirs or () for t in templates_in(d)]
 
 
-def mode_jobs(mode: Mode, train_queries: Sequence[dict[str, Any]], *, seed: int = 0,
+def mode_jobs(mode: Mode, train_queries: Sequence[Query], *, seed: int = 0,
               test_templates: Sequence[str] | None = None, templates: Sequence[str] | None = None,
               templates_per_query: int | None = None, registry: ToolRegistry | None = None,
               template_dirs: Sequence[str | Path] | None = None,
@@ -245,23 +245,23 @@ def mode_jobs(mode: Mode, train_queries: Sequence[dict[str, Any]], *, seed: int 
     return jobs, ts
 
 
-def agent_samples(accepted: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def agent_samples(accepted: Sequence[LabelledRecord]) -> list[Sample]:
     """Every training sample of the accepted traces: one per LLM call (see :func:`step_samples`)."""
     return [s for r in accepted for s in step_samples(r)]
 
 
-def sample_text(sample: dict[str, Any]) -> str:
+def sample_text(sample: Sample) -> str:
     return json.dumps(sample["messages"], ensure_ascii=False)
 
 
-def dedup_samples(samples: Sequence[dict[str, Any]]) -> DedupResult:
+def dedup_samples(samples: Sequence[Sample]) -> DedupResult:
     """Exact duplicates only: agent prompts share their template text, so near-duplicate matching would merge
     different queries."""
     return deduplicate(samples, text=sample_text, key=lambda s: s["id"], threshold=None)
 
 
-def split_general(general: Sequence[dict[str, Any]], n_test: int, *,
-                  seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]], DedupResult]:
+def split_general(general: Sequence[GeneralItem], n_test: int, *,
+                  seed: int = 0) -> tuple[list[GeneralItem], list[GeneralItem], DedupResult]:
     """``(train, test, dedup)`` of the general SFT pool: deduplicated, ``n_test`` held out for the forgetting
     check, and training items that near-duplicate a test instruction dropped (leakage-free)."""
     gen_dd = deduplicate(general, text=lambda g: g["instruction"] + "\n" + g["output"], key=lambda g: g["id"])
@@ -273,7 +273,7 @@ def split_general(general: Sequence[dict[str, Any]], n_test: int, *,
     return [g for g in gen_train if g["id"] not in leaked], gen_test, gen_dd
 
 
-def step_samples(rec: dict[str, Any]) -> list[dict[str, Any]]:
+def step_samples(rec: LabelledRecord) -> list[Sample]:
     """Training samples (one per LLM call: planning steps and the conclusion) from an accepted trace. ``action``
     says what the step does (:func:`labkit.data.balance.step_action`: call, finish, conclusion, other)."""
     out = []
@@ -282,16 +282,15 @@ def step_samples(rec: dict[str, Any]) -> list[dict[str, Any]]:
         concl = s.get("kind") == "conclusion"
         name = rec["conclusion_template"] if concl else rec["template"]
         action = step_action(step, load_template(name).format if i in edited else None)
-        out.append({"id": f"{rec['job_id']}::{i}", "source": "agent", "query_id": rec["query_id"],
-                    "template": name, "step": i, "action": action,
-                    "query": rec["query"], "tool_names": rec["tools"],
-                    "meta": {"human_edited": i in rec.get("human_edited_steps", []), "llm_name": rec["teacher"]},
-                    "messages": [{"role": "user", "content": s["prompt"], "loss": False},
-                                 {"role": "assistant", "content": s["output"], "loss": True}]})
+        out.append(Sample(id=f"{rec['job_id']}::{i}", source="agent", query_id=rec["query_id"], template=name,
+                          step=i, action=action, query=rec["query"], tool_names=rec["tools"],
+                          meta={"human_edited": i in rec.get("human_edited_steps", []), "llm_name": rec["teacher"]},
+                          messages=[{"role": "user", "content": s["prompt"], "loss": False},
+                                    {"role": "assistant", "content": s["output"], "loss": True}]))
     return out
 
 
-def anonymize_samples(samples: list[dict[str, Any]]) -> dict[str, int]:
+def anonymize_samples(samples: list[Sample]) -> dict[str, int]:
     """Replace PII in every message in place; returns counts per PII type."""
     counts: dict[str, int] = {}
     for s in samples:
@@ -429,7 +428,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     return BuildResult(out, stats, traces_df, samples_df, rej, verdicts, flagged)
 
 
-def _write_rejections(path: Path, records: Sequence[dict[str, Any]], verdicts: Sequence[Verdict]) -> None:
+def _write_rejections(path: Path, records: Sequence[LabelledRecord], verdicts: Sequence[Verdict]) -> None:
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
