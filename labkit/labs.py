@@ -56,7 +56,7 @@ def ensure_dataset(mode: str, data_dir: str | Path | None = None, *,
 
 def recipe_run(config: Any, records: Sequence[dict[str, Any]], eval_dir: str | Path, *, device: str | None = None,
                max_new_tokens: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """One arm of notebook 06's recipe experiment: train ``config`` (an :class:`~labkit.train.SFTConfig`; skipped when
+    """One arm of notebook 06's recipe experiment: train ``config`` (an :class:`~labkit.train.TrainSettings`; skipped when
     its output folder already holds a trained model) and evaluate the result on ``records``. Returns the score
     report and the training facts ``{trainable, steps, minutes, s_per_step}`` read from the run's own files."""
     import json as _json

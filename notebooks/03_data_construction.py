@@ -299,7 +299,7 @@ print(anonymize("我叫王小明，手机13812345678，邮箱wxm@example.com")[0
 # %%
 from labkit.data import balance_steps, data_settings, step_action_table
 
-agent, balance = balance_steps(samples_dd.kept, data_settings(mode)["step_balance"], seed=seed)
+agent, balance = balance_steps(samples_dd.kept, data_settings(mode).step_balance, seed=seed)
 print(f"step_balance = {balance['ratio']}：复制了 {balance['added']} 条继续调用工具的样本")
 display(pd.concat({"平衡前": step_action_table(samples_dd.kept), "平衡后": step_action_table(agent)}, axis=1))
 
@@ -322,7 +322,7 @@ display(pd.concat({"平衡前": step_action_table(samples_dd.kept), "平衡后":
 from labkit.data import load_general, split_general
 from labkit.data.mix import mix
 
-gen_train, gen_test, gen_dd = split_general(load_general(), data_settings(mode)["general_test"], seed=seed)
+gen_train, gen_test, gen_dd = split_general(load_general(), data_settings(mode).general_test, seed=seed)
 print(f"通用数据：训练可用 {len(gen_train)} 条，留出 {len(gen_test)} 条；Agent 样本 {len(agent)} 条")
 
 # %%

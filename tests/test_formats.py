@@ -214,7 +214,7 @@ def test_a_declared_format_works_end_to_end(tmp_path: Path, monkeypatch: pytest.
     """render -> sandbox teacher answers in the declared format -> parse -> filters -> training sample -> score."""
     from labkit.data.filters import check_record
     from labkit.data.label import label_jobs, load_labelled, plan_jobs
-    from labkit.data.pipeline import step_samples
+    from labkit.data.samples import step_samples
     from labkit.data.queries import load_queries
     from labkit.evaluate.benchmark import build_benchmark, golden_predictions
     from labkit.evaluate.runner import generate_predictions

@@ -110,7 +110,7 @@ def test_typed_records_serialize_to_the_same_jsonl(labelled, tmp_path: Path) -> 
     from labkit.data.export import read_training_set, write_training_set
     from labkit.data.filters import check_record
     from labkit.data.label import labelled_store
-    from labkit.data.pipeline import step_samples
+    from labkit.data.samples import step_samples
     from labkit.jsonl import dumps_line
     from labkit.records import FilterReason, LabelledRecord, Sample
 

@@ -18,7 +18,7 @@ FINISH = "task_complete"
 @exercise("03.1", title="手工构建一条训练样本，与流水线的一致",
           note_section="§3.2 【重点】Fine Tuning 的本质（Input → Output）与训练数据构建的第 2、3 步")
 def hand_built_sample(answer: Any, *, record: LabelledRecord, step: int) -> Feedback:
-    from labkit.data.pipeline import step_samples
+    from labkit.data.samples import step_samples
 
     steps = record["trace"]["steps"]
     expected = step_samples(record)[step]["messages"]

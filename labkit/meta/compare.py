@@ -39,7 +39,7 @@ from labkit.jsonl import read_jsonl
 from labkit.meta.judge import objective_scores
 from labkit.meta.pipeline import run_meta_agent
 from labkit.meta.report import format_family
-from labkit.modes import mode_section
+from labkit.modes import EvalSettings, load_settings
 from labkit.paths import runs_dir
 from labkit.templates import AgentTemplate, add_template_dir, load_template
 from labkit.types import ParsedAction
@@ -153,7 +153,7 @@ def run_comparison(mode: str = "smoke", *, train_mode: str | None = None, seeds:
     """Build both training sets (data ``mode``), train each arm per seed (``train_mode``, default = ``mode``), score
     on the held-out templates; everything lands in ``out_dir`` (default ``runs/bench/meta_diversity/<mode>``)."""
     from labkit.llm import get_model
-    from labkit.train import SFTConfig, train
+    from labkit.train import TrainSettings, train
 
     train_mode = train_mode or mode
     out = Path(out_dir) if out_dir else runs_dir() / "bench" / "meta_diversity" / mode
@@ -170,30 +170,28 @@ def run_comparison(mode: str = "smoke", *, train_mode: str | None = None, seeds:
         data[arm] = {"samples": built.stats["samples"]["total"], "agent": built.stats["samples"]["agent"],
                      "templates": built.stats["samples"]["accepted_templates"]}
     test_q = read_jsonl(out / "data" / "single" / "test_queries.jsonl")
-    ev = mode_section(mode, "eval")
-    queries = select_queries(test_q, n_test_queries or int(ev.get("n_queries") or 40))
+    ev = load_settings(EvalSettings, mode, "eval", n_queries=n_test_queries, max_new_tokens=max_new_tokens)
+    queries = select_queries(test_q, ev.n_queries)
     bench = build_benchmark(queries, seen=[], unseen=split.test, types=("plantooluse",),
                             templates_per_record=(0, templates_per_record))
-    new_tokens = max_new_tokens or ev.get("max_new_tokens") or None
     rows, trained = [], {}
     models: list[tuple[str, int, Any]] = []
     for arm in arms:
         for seed in seeds:
-            cfg = SFTConfig.for_mode(train_mode, data_path=str(out / "data" / arm / "train.jsonl"),
+            cfg = TrainSettings.for_mode(train_mode, data_path=str(out / "data" / arm / "train.jsonl"),
                                      output_dir=str(out / "train" / f"{arm}-seed{seed}"),
-                                     **(train_overrides or {}))
-            cfg.seed = seed  # for_mode treats 0 as "unset"; the seed is the point here
+                                     **{**(train_overrides or {}), "seed": seed})
             result = train(cfg)
             result.raise_if_preempted()  # stopped by a signal: stop here; a re-run resumes from the checkpoint
             trained[f"{arm}/seed{seed}"] = {"steps": result.global_step, "seconds": round(result.seconds, 1),
                                             "final_loss": result.losses[-1][1] if result.losses else None}
             models.append((arm, seed, cfg.output_dir))
     if with_base:
-        models.append(("base", 0, SFTConfig.for_mode(train_mode).model_path))
+        models.append(("base", 0, TrainSettings.for_mode(train_mode).model_path))
     for arm, seed, path in models:
         model = get_model(str(path))
         preds, _ = generate_predictions(model, bench, out / "eval" / f"{arm}-seed{seed}.cache.jsonl",
-                                        batch_size=batch_size, max_new_tokens=new_tokens)
+                                        batch_size=batch_size, max_new_tokens=ev.max_new_tokens)
         rows += answer_rows(bench, preds, split, arm, seed)
         del model
     frame = pd.DataFrame(rows)
