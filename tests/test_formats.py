@@ -270,7 +270,7 @@ def test_decoding_rules_come_from_the_format_object() -> None:
 # ---------------------------------------------------------------- registration is all or nothing (issue 20, finding 1)
 
 def conclusion_prompts() -> dict[str, str]:
-    from labkit.templates import _sentinel_render
+    from labkit.templates import sentinel_render as _sentinel_render
 
     return {n: detect_format(_sentinel_render(load_template(n))) for n in list_templates()}
 

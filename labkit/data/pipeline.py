@@ -4,7 +4,7 @@ query bank -> dedup -> split (held-out clusters + templates + output-format fami
 resumable) -> filters -> human decisions -> per-step samples -> PII anonymisation -> exact dedup -> step-position
 balance -> Agent:General mix -> export + stats.
 
-The stages are public so that notebook 03 performs them one by one with the same code: :func:`select_queries`
+The stages are public so that notebook 03 performs them one by one with the same code: :func:`split_query_bank`
 (clean + split the bank), :func:`mode_jobs` (query x tools x template jobs), ``label_jobs``, ``check_record``,
 ``apply_decisions``, ``agent_samples`` / ``anonymize_samples`` / ``dedup_samples`` (:mod:`labkit.data.samples`),
 ``balance_steps``, :func:`split_general` and ``mix``. :func:`build_dataset` is exactly that sequence plus the exports and statistics.
@@ -129,7 +129,7 @@ class QuerySelection:
     test: list[Query]
 
 
-def select_queries(mode: Mode = "smoke", *, seed: int = 0, test_fraction: float = 0.2,
+def split_query_bank(mode: Mode = "smoke", *, seed: int = 0, test_fraction: float = 0.2,
                    split_by: Literal["cluster", "query"] = "query", queries_path: str | Path | None = None,
                    registry: ToolRegistry | None = None) -> QuerySelection:
     """Load the query bank, drop exact/near duplicates, and hold out test queries *before* any labelling (so no
@@ -263,7 +263,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     registry = default_registry()
 
     # 1. clean the query bank, then split: held-out queries (before any labelling) and held-out templates.
-    sel = select_queries(mode, seed=seed, test_fraction=test_fraction, split_by=split_by, queries_path=queries_path,
+    sel = split_query_bank(mode, seed=seed, test_fraction=test_fraction, split_by=split_by, queries_path=queries_path,
                          registry=registry)
     bank, bank_dd, split, train_q, test_q = sel.bank, sel.bank_dd, sel.split, sel.train, sel.test
     jobs, ts = mode_jobs(mode, train_q, seed=seed, test_templates=test_templates, templates=templates,

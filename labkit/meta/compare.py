@@ -51,7 +51,10 @@ GROUPS = ("unseen format", "seen format")
 
 
 @dataclass
-class TemplateSplit:
+class DiversitySplit:
+    """The single-vs-diverse comparison's template split (:func:`split_kept`); not the data stage's split
+    (:class:`labkit.data.pipeline.TemplateSplit`)."""
+
     train: list[str]                 # the diverse arm's training templates
     unseen_format: list[str]         # test templates whose output format no training template uses
     seen_format: list[str]           # test templates with a built-in format (new wording, known format)
@@ -65,7 +68,7 @@ class TemplateSplit:
 
 
 def split_kept(kept: Sequence[AgentTemplate], held_out_families: Sequence[str] = HELD_OUT_FAMILIES,
-               seen_format_test: Sequence[str] = SEEN_FORMAT_TEST) -> TemplateSplit:
+               seen_format_test: Sequence[str] = SEEN_FORMAT_TEST) -> DiversitySplit:
     """Kept templates in a held-out format family are test-only; the rest train the diverse arm."""
     unseen = [t.name for t in kept if format_family(t) in held_out_families]
     train = [t.name for t in kept if t.name not in unseen]
@@ -74,7 +77,7 @@ def split_kept(kept: Sequence[AgentTemplate], held_out_families: Sequence[str] =
                          "others; both must be non-empty (run the Meta-Agent in course mode, or change the families)")
     train_formats = {load_template(n).output_format for n in train} | {load_template(SINGLE_TEMPLATE).output_format}
     assert not train_formats & {load_template(n).output_format for n in unseen}
-    return TemplateSplit(train, unseen, list(seen_format_test))
+    return DiversitySplit(train, unseen, list(seen_format_test))
 
 
 def bootstrap_ci(values: Sequence[float], *, n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
@@ -88,7 +91,7 @@ def bootstrap_ci(values: Sequence[float], *, n: int = 2000, seed: int = 0, level
     return sum(vals) / len(vals), lo, hi
 
 
-def answer_rows(benchmark: Sequence[dict[str, Any]], predictions: Sequence[dict[str, Any]], split: TemplateSplit,
+def answer_rows(benchmark: Sequence[dict[str, Any]], predictions: Sequence[dict[str, Any]], split: DiversitySplit,
                 arm: str, seed: int) -> list[dict[str, Any]]:
     """One row per (record, template) answer: step score, valid format, tool-name match, group."""
     rows = []
@@ -134,7 +137,7 @@ def summarise(rows: pd.DataFrame, *, n_boot: int = 2000) -> pd.DataFrame:
 @dataclass
 class Comparison:
     out_dir: Path
-    split: TemplateSplit
+    split: DiversitySplit
     table: pd.DataFrame
     rows: pd.DataFrame
     train: dict[str, Any] = field(default_factory=dict)  # arm/seed -> training summary
