@@ -48,7 +48,7 @@ from labkit.jsonl import read_jsonl, write_jsonl  # noqa: E402
 
 PER_ROW = 4
 BUDGET = 2048
-VARIANTS = {  # name: (label, SFTConfig overrides, main's attention)
+VARIANTS = {  # name: (label, TrainSettings overrides, main's attention)
     "main": ("main's course path (4 samples/row, SDPA per sample)", {"packing": True, "batch_size": PER_ROW}, True),
     "attention": ("+ segment attention (masked matmul)", {"packing": True, "batch_size": PER_ROW}, False),
     "budget": (f"+ rows filled to {BUDGET} tokens", {"packing": True, "batch_size": 1, "pack_tokens": BUDGET},
@@ -141,7 +141,7 @@ def useful_flops(model_dir: str, rows: list[dict[str, list[int]]], supervised: i
 def worker(variant: str, model_path: str, data: Path, out: Path) -> None:
     """One variant in this (fresh) process: train over the samples once, print a JSON line."""
     import labkit.train.packing as packing
-    from labkit.train import SFTConfig, train
+    from labkit.train import TrainSettings, train
     from labkit.train.collate import SFTDataset, load_samples
     from labkit.llm.local import load_tokenizer
 
@@ -149,7 +149,7 @@ def worker(variant: str, model_path: str, data: Path, out: Path) -> None:
     if main_attention:
         packing.segment_attention = main_segment_sdpa  # registered under labkit_segments by the trainer
     n = len(read_jsonl(data))
-    cfg = SFTConfig(model_path=model_path, data_path=str(data), output_dir=str(out / variant), max_len=BUDGET,
+    cfg = TrainSettings(model_path=model_path, data_path=str(data), output_dir=str(out / variant), max_len=BUDGET,
                     lr=1e-5, warmup_ratio=0.0, save_steps=100_000, sequential=True, freeze_embeddings=True,
                     precision="auto", resume=False, seed=0, curve_points=0,
                     **({"epochs": 1.0} if overrides.get("pack_tokens") else {"max_steps": n // PER_ROW}),

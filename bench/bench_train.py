@@ -38,7 +38,7 @@ import record  # noqa: E402
 import torch  # noqa: E402
 
 from labkit.jsonl import write_jsonl  # noqa: E402
-from labkit.train import SFTConfig, train  # noqa: E402
+from labkit.train import TrainSettings, train  # noqa: E402
 from labkit.train.collate import IGNORE_INDEX, PadCollator, SFTDataset, load_samples  # noqa: E402
 from labkit.train.loss import supervised_logits_loss  # noqa: E402
 from labkit.train.packing import PackedCollator, register_segment_attention  # noqa: E402
@@ -97,7 +97,7 @@ def run_labkit(name: str, model_path: str, data: Path, out: Path, *, samples: in
                freeze: bool, precision: str) -> Row:
     """Train through labkit.train.train; time every step but the first from its step log."""
     batch = per_row if packing or per_row > 1 else 1
-    cfg = SFTConfig(model_path=model_path, data_path=str(data), output_dir=str(out / name), max_len=4096,
+    cfg = TrainSettings(model_path=model_path, data_path=str(data), output_dir=str(out / name), max_len=4096,
                     max_steps=samples // batch, batch_size=batch, lr=1e-5, warmup_ratio=0.0, save_steps=10_000,
                     sequential=True, packing=packing, freeze_embeddings=freeze, precision=precision,
                     resume=False, seed=0)
@@ -154,7 +154,8 @@ def run_trl(model_path: str, rows: list[dict[str, list[int]]], out: Path,
 def shorter_prompt_sets(n_jobs: int, seed: int) -> tuple[list[dict], list[dict]]:
     """The same labelling jobs rendered offering every tool vs the gold tools + distractors (sandbox teacher)."""
     from labkit.data.label import plan_jobs, run_job
-    from labkit.data.pipeline import choose_templates, step_samples
+    from labkit.data.pipeline import choose_templates
+    from labkit.data.samples import step_samples
     from labkit.data.queries import load_queries
     from labkit.llm import SandboxTeacher
     from labkit.tools import default_registry

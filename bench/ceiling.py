@@ -57,14 +57,14 @@ def main() -> None:
     from labkit.evaluate.benchmark import select_queries
     from labkit.evaluate.runner import agent_success
     from labkit.llm import get_model
-    from labkit.modes import mode_section
+    from labkit.modes import EvalSettings, load_settings
     from labkit.paths import runs_dir
 
     run = Path(a.run).resolve()
-    ev = mode_section(a.mode, "eval")
+    ev = load_settings(EvalSettings, a.mode, "eval")
     queries, seen, unseen = read_split(runs_dir() / "data" / a.mode)
-    queries = select_queries(queries, ev["n_queries"])
-    k = ev["templates_per_record"]
+    queries = select_queries(queries, ev.n_queries)
+    k = ev.templates_per_record
     benchmark = build_benchmark(queries, seen=seen, unseen=unseen, templates_per_record=(k, k))
     results = []
     for name, model_dir, step in points(run):
@@ -81,7 +81,7 @@ def main() -> None:
         if not a.skip_agent:
             traces = out / "agent_traces.jsonl"
             traces.unlink(missing_ok=True)
-            rate, outcomes = agent_success(model, queries[:ev["n_agent_queries"]], traces_path=traces)
+            rate, outcomes = agent_success(model, queries[:ev.n_agent_queries], traces_path=traces)
             row["end_to_end"] = {"queries": len(outcomes), "success": sum(o.success for o in outcomes),
                                  "tools_ok": sum(o.calls_ok for o in outcomes),
                                  "answer_ok": sum(o.answer_ok for o in outcomes)}

@@ -5,7 +5,7 @@
     python bench/meta_diversity.py --mode course --train-mode course --set max_steps=200 --set lr=3e-5 --seeds 0
 
 ``--mode`` picks the data and eval sections of configs/<mode>.yaml, ``--train-mode`` the training recipe
-(default: the same mode), ``--set key=value`` overrides any SFTConfig field for both arms alike. Prints the table
+(default: the same mode), ``--set key=value`` overrides any TrainSettings field for both arms alike. Prints the table
 (step score = (0.25 Planning + 0.35 Tool-use) / 0.6 against gold, x100, with a 95 % bootstrap interval over
 queries; "diverse - single" is the paired difference) and writes results.json / answers.csv / table.txt under
 --out (default runs/bench/meta_diversity/<mode>). See bench/README.md and labkit/meta/compare.py.
@@ -26,7 +26,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--mode", default="smoke", help="configs/<mode>.yaml for data + eval (smoke | course)")
     ap.add_argument("--train-mode", default=None, help="configs/<mode>.yaml for training (default: --mode)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds per arm")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="SFTConfig override, both arms")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="TrainSettings override, both arms")
     ap.add_argument("--n-test-queries", type=int, default=None, help="held-out queries (default: eval.n_queries)")
     ap.add_argument("--templates-per-record", type=int, default=2, help="test templates rendered per record")
     ap.add_argument("--max-new-tokens", type=int, default=None, help="default: eval.max_new_tokens of the mode")

@@ -26,7 +26,7 @@ from labkit.data.label import label_jobs, load_labelled
 from labkit.data.mix import general_sample
 from labkit.jsonl import read_jsonl, write_jsonl
 from labkit.paths import runs_dir
-from labkit.train import SFTConfig, train
+from labkit.train import TrainSettings, train
 from labkit.train.checks import heldout_loss
 
 
@@ -57,7 +57,7 @@ def main() -> None:
     results = {"base (no training)": {"model": args.model}}
     for label, data_path in runs.items():
         out = work / ("train_" + ("agent_only" if label == "agent only" else "mix_5_1"))
-        cfg = SFTConfig.for_mode("course", model_path=args.model, data_path=str(data_path), output_dir=str(out),
+        cfg = TrainSettings.for_mode("course", model_path=args.model, data_path=str(data_path), output_dir=str(out),
                                  max_steps=args.steps, lr=args.lr, save_steps=args.steps)
         t0 = time.perf_counter()
         res = train(cfg)

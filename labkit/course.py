@@ -19,17 +19,13 @@ import nbformat
 
 from labkit.errors import DataFileError, LabkitError
 from labkit.exercises import MIME, list_exercises
-from labkit.paths import REPO_ROOT, runs_dir
+from labkit.paths import notebooks_dir, runs_dir
 
 OPEN_RE = re.compile(r"^# >>> 练习 (\d\d\.\d+)(?!\d)")
 CLOSE_RE = re.compile(r"^# <<< 练习 (\d\d\.\d+)\s*$")
 SOLUTION_RE = re.compile(r"^# %% solution (\S+)\s*$")
 SOLUTION_HEADER = "# >>> 练习 {id}（参考答案）"
 LEAK_MIN_CHARS = 12  # a solution line this long (stripped) found in a student copy counts as a leak
-
-
-def notebooks_dir() -> Path:
-    return REPO_ROOT / "notebooks"
 
 
 def notebook_number(path: str | Path) -> str:

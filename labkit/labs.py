@@ -27,7 +27,7 @@ from papermill.engines import NBClientEngine, papermill_engines
 
 from labkit import course
 from labkit.errors import LabkitError, UnknownNameError
-from labkit.paths import REPO_ROOT, runs_dir
+from labkit.paths import notebooks_dir, runs_dir
 from labkit.progress import PROGRESS_ENV, read_status, status_text
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
@@ -56,7 +56,7 @@ def ensure_dataset(mode: str, data_dir: str | Path | None = None, *,
 
 def recipe_run(config: Any, records: Sequence[dict[str, Any]], eval_dir: str | Path, *, device: str | None = None,
                max_new_tokens: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """One arm of notebook 06's recipe experiment: train ``config`` (an :class:`~labkit.train.SFTConfig`; skipped when
+    """One arm of notebook 06's recipe experiment: train ``config`` (an :class:`~labkit.train.TrainSettings`; skipped when
     its output folder already holds a trained model) and evaluate the result on ``records``. Returns the score
     report and the training facts ``{trainable, steps, minutes, s_per_step}`` read from the run's own files."""
     import json as _json
@@ -76,10 +76,6 @@ def recipe_run(config: Any, records: Sequence[dict[str, Any]], eval_dir: str | P
                                max_new_tokens=max_new_tokens)
     return report, {"trainable": saved["trainable_parameters"]["trainable"], "steps": len(log),
                     "minutes": round(seconds / 60, 2), "s_per_step": round(seconds / max(len(log), 1), 2)}
-
-
-def notebooks_dir() -> Path:
-    return REPO_ROOT / "notebooks"
 
 
 def list_notebooks(folder: str | Path | None = None) -> list[Path]:

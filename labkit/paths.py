@@ -22,6 +22,11 @@ def cache_dir() -> Path:
     return path
 
 
+def notebooks_dir() -> Path:
+    """The course notebooks (``notebooks/``: student copies, ``solutions/``, ``expected/``)."""
+    return REPO_ROOT / "notebooks"
+
+
 def runs_dir() -> Path:
     """Default home of generated artefacts (datasets, checkpoints, predictions): ``<repo>/runs``."""
     path = Path(os.environ.get("LABKIT_RUNS", REPO_ROOT / "runs"))

@@ -5,7 +5,12 @@
 * training sample: :func:`validate_sample` (``contract=False`` for user data that lacks our provenance fields);
 * benchmark record (ours or the public KAgentBench file): :func:`validate_benchmark_record`, :func:`load_benchmark`;
 * trace step: :class:`TraceStep` (what the model saw and said, the parsed action, the tool's observation and error
-  code) with :meth:`TraceStep.from_dict`, so later stages read the trace instead of re-parsing and re-running tools.
+  code) with :meth:`TraceStep.from_dict`, so later stages read the trace instead of re-parsing and re-running tools;
+* labelled record (one teacher trace of a (query, template) job, ``labelled.jsonl``): :class:`LabelledRecord`, its
+  failure-log twin :class:`LabelFailure`, the filters' :class:`FilterReason` and a review :class:`Decision`.
+
+Records are ``TypedDict`` s: they are the JSON objects written to and read from the files, so a record serializes
+to exactly the JSONL line it was read from.
 
 Every problem is a :class:`~labkit.errors.DataFileError` naming the file, line and field.
 """
@@ -139,15 +144,24 @@ class SampleMessage(TypedDict, total=False):
     role: str
     content: str
     loss: bool
+    kind: str            # optional extra for lossless conversion: "observation" | "function_call"
 
 
 class Sample(TypedDict, total=False):
+    """A training sample: the contract fields (:data:`SAMPLE_FIELDS`) plus the optional extras the data stage and
+    the converters carry (``labkit.data.convert``)."""
+
     id: str
     source: str          # "agent" | "general"
     query_id: str
     template: str
     step: int
     messages: list[SampleMessage]
+    action: str          # what the step does: call | finish | conclusion | other (labkit.data.balance.step_action)
+    query: str
+    tool_names: list[str]
+    tools: list[dict[str, Any]]   # tool specs (converters)
+    meta: dict[str, Any]          # format-specific fields kept for the way back (converters), human_edited, llm_name
 
 
 def validate_sample(rec: dict[str, Any], path: str | Path = "<samples>", line: int | None = None, *,
@@ -183,11 +197,21 @@ RECORD_TYPES: tuple[str, ...] = ("plantooluse", "reflextion", "conclusion", "pro
 NONE = "None"  # KAgentBench's marker for "no tool" / "no thought" in golden items
 
 
+class GoldenItem(TypedDict, total=False):
+    """One golden item of a benchmark record: a tool step (plantooluse / reflextion) or an answer (conclusion /
+    profile)."""
+
+    thought: str
+    tool_name: str
+    tool_args: dict[str, Any]
+    golden_result: str
+
+
 class BenchmarkRecord(TypedDict, total=False):
     id: str
     query: str
     type: str
-    golden_result_list: list[dict[str, Any]]
+    golden_result_list: list[GoldenItem]
     prompt_input: dict[str, str]
     funcs: list[dict[str, Any]]
     memory: str
@@ -315,3 +339,78 @@ def trace_steps(trace: dict[str, Any], *, path: str | Path = "<trace>", line: in
     if not isinstance(steps, list):
         raise DataFileError(path, "expected a list of steps", line=line, field="trace.steps")
     return [TraceStep.from_dict(s, path=path, line=line, field=f"steps[{i}]") for i, s in enumerate(steps)]
+
+
+# ---------------------------------------------------------------- labelled records (labkit.data.label)
+class LabelSettings(TypedDict):
+    """Everything besides query, template and teacher that decides a job's labels (``labkit.data.label``)."""
+
+    max_steps: int
+    max_new_tokens: int
+    tools: list[str]
+    conclusion_template: str | None
+
+
+class _LabelledFields(TypedDict):
+    job_id: str                  # <query>::<template>@<teacher hash>[~<settings hash>]
+    plan_job_id: str             # <query>::<template>
+    query_id: str
+    query: str
+    lang: str | None
+    cluster: str | None
+    template: str
+    conclusion_template: str | None
+    tools: list[str]             # the offered tool names
+    teacher: str
+    teacher_id: str
+    trace: dict[str, Any]        # labkit.agent.Trace.to_dict(): steps are TraceStep dicts (read them with trace_steps)
+    teacher_meta: list[dict[str, Any]]
+
+
+class LabelledRecord(_LabelledFields, total=False):
+    """One line of ``labelled.jsonl``: a teacher's trace of one (query, template) job (``labkit.data.label.run_job``;
+    on disk ``settings`` comes between ``teacher_id`` and ``trace``). ``human_edited_steps`` / ``human_accepted`` are
+    added by review (``labkit.data.review``); ``settings`` is absent from records written before settings were
+    recorded."""
+
+    settings: LabelSettings
+    human_edited_steps: list[int]
+    human_accepted: bool
+
+
+class LabelFailure(TypedDict):
+    """One line of ``failures.jsonl``: a labelling attempt that failed (retried on resume)."""
+
+    job_id: str
+    plan_job_id: str
+    teacher_id: str
+    query_id: str
+    template: str
+    error_type: str
+    reason: str
+
+
+class FilterReason(TypedDict):
+    """Why a filter (``labkit.data.filters``) or a reviewer rejected a labelled record: a reason ``code``, the
+    trace step it was found at (``None``: the whole trace) and a human-readable ``detail``."""
+
+    code: str
+    step: int | None
+    detail: str
+
+
+class _DecisionFields(TypedDict):
+    job_id: str
+    decision: str                # accept | edit | reject
+
+
+class Decision(_DecisionFields, total=False):
+    """One human review decision (``labkit.data.review``): the latest per ``job_id`` wins. ``record_decision``
+    writes every field; a hand-written decisions file needs ``job_id``, ``decision`` and, for an edit, ``step`` and
+    ``output``."""
+
+    step: int | None             # edit: the step whose output is replaced
+    output: str | None           # edit: the corrected output
+    reviewer: str
+    note: str
+    time: str

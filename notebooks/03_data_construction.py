@@ -61,7 +61,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import display
 
-from labkit.data import load_queries, select_queries
+from labkit.data import load_queries, split_query_bank
 from labkit.display import notebook_setup
 from labkit.exercises import check
 from labkit.paths import runs_dir
@@ -92,12 +92,12 @@ display(bank[["id", "query", "n_calls", "reference_answer"]].sample(5, random_st
 # %% [markdown]
 # ## 2. 先切分，再标注（§4.3 数据分割、避免泄漏）
 #
-# 测试 query 必须在**标注之前**就留出来：这样任何测试题的答案都不会被生成进训练数据。`select_queries` 做三件事：
+# 测试 query 必须在**标注之前**就留出来：这样任何测试题的答案都不会被生成进训练数据。`split_query_bank` 做三件事：
 # 问题库去重（精确 + MinHash 近似，Jaccard ≥ 0.8）；在每个场景类别里按“改写组”（金标调用完全相同的 query）整组留出测试；
 # smoke 模式再取一个小的、固定种子的子集。
 
 # %%
-sel = select_queries(mode, seed=seed)
+sel = split_query_bank(mode, seed=seed)
 print(f"问题库 {len(sel.bank)} 条，去重删除 {len(sel.bank_dd.removed)} 条；训练池 {len(sel.split.train)}，测试池 {len(sel.split.test)}；"
       f"本模式标注 {len(sel.train)} 条、留出测试 {len(sel.test)} 条")
 
@@ -299,7 +299,7 @@ print(anonymize("我叫王小明，手机13812345678，邮箱wxm@example.com")[0
 # %%
 from labkit.data import balance_steps, data_settings, step_action_table
 
-agent, balance = balance_steps(samples_dd.kept, data_settings(mode)["step_balance"], seed=seed)
+agent, balance = balance_steps(samples_dd.kept, data_settings(mode).step_balance, seed=seed)
 print(f"step_balance = {balance['ratio']}：复制了 {balance['added']} 条继续调用工具的样本")
 display(pd.concat({"平衡前": step_action_table(samples_dd.kept), "平衡后": step_action_table(agent)}, axis=1))
 
@@ -322,7 +322,7 @@ display(pd.concat({"平衡前": step_action_table(samples_dd.kept), "平衡后":
 from labkit.data import load_general, split_general
 from labkit.data.mix import mix
 
-gen_train, gen_test, gen_dd = split_general(load_general(), data_settings(mode)["general_test"], seed=seed)
+gen_train, gen_test, gen_dd = split_general(load_general(), data_settings(mode).general_test, seed=seed)
 print(f"通用数据：训练可用 {len(gen_train)} 条，留出 {len(gen_test)} 条；Agent 样本 {len(agent)} 条")
 
 # %%

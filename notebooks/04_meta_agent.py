@@ -115,7 +115,7 @@ from labkit.meta.cluster import cluster_queries, purity
 from labkit.meta.pipeline import meta_settings
 
 settings = meta_settings(mode)
-clustering = cluster_queries(load_queries(), settings["n_clusters"], seed=seed)
+clustering = cluster_queries(load_queries(), settings.n_clusters, seed=seed)
 display(clustering.table()[["size", "langs", "majority_label", "label_purity", "top_terms"]])
 for c in clustering.clusters[:2]:
     print(f"聚类 {c.id} 的代表 query：", [q["query"] for q in c.representatives[:3]])
@@ -285,7 +285,7 @@ others = {t.name: t.text for t in [*load_templates(), *result.kept]}  # 现成�
 my_template = ...  # TODO：一个 YAML 字符串：name / family / kind / output_format / lang / sections / description / source / template
 # <<< 练习 04.4
 check("04.4", my_template, cluster=clustering.clusters[0], out_dir=out / "mine", others=others,
-      n_queries=settings["judge_queries"], epsilon=epsilon, threshold=threshold, seed=seed)
+      n_queries=settings.judge_queries, epsilon=epsilon, threshold=threshold, seed=seed)
 #
 # ## 7. 保留下来的模板有多多样？
 #

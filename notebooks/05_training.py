@@ -43,22 +43,22 @@
 # %% tags=["parameters"]
 mode = "smoke"            # "smoke" | "course"
 config = ""               # "“ -> configs/<mode>.yaml 的 train 部分；集群上如 ”cluster_7b"(configs/cluster_7b.yaml)
-model_path = ""           # "“ -> 按 mode：smoke 用 ”tiny“，course 用 ”gemma-3-270m"；也可以是任意模型目录
-data_path = ""            # "" -> runs/data/<mode>/train.jsonl（由 03 数据构建 notebook 生成）
-output_dir = ""           # "" -> runs/train/<mode>
+model_path = None         # None -> 按 mode：smoke 用 ”tiny“，course 用 ”gemma-3-270m"；也可以是任意模型目录
+data_path = None          # None -> runs/data/<mode>/train.jsonl（由 03 数据构建 notebook 生成）
+output_dir = None         # None -> runs/train/<mode>
 deepspeed = ""            # "" -> 不用 DeepSpeed；集群上："../slurm/ds_zero3.json"
-max_len = 0               # 0 -> 按 mode（course：1600；笔记里的 GPU 配置是 4096）
-max_steps = 0             # 0 -> 按 mode（course：-1，即按 epochs=1 训练一轮，约 385 行，每行约 2048 个 token）
-epochs = 0.0              # 只在 max_steps 不为正数时生效（集群上按 epoch 训练：max_steps 设为 -1）
-batch_size = 0
-grad_accum = 0
-lr = 0.0
-save_steps = 0
+max_len = None            # None -> 按 mode（course：1600；笔记里的 GPU 配置是 4096）
+max_steps = None          # None -> 按 mode（course：-1，即按 epochs=1 训练一轮，约 385 行，每行约 2048 个 token）
+epochs = None             # None -> 按 mode；只在 max_steps 不为正数时生效（集群上按 epoch 训练：max_steps 设为 -1）
+batch_size = None         # None：以下几项都按 configs/<mode>.yaml 的 train 部分
+grad_accum = None
+lr = None
+save_steps = None
 gradient_checkpointing = False
 stop_file = ""            # Slurm 抢占：该文件出现时保存 checkpoint 并退出
 heldout_queries = []      # [] -> 数据阶段留出的测试 query 里取两条（中文、英文各一）
 compare_template = "kagent_planning_zh"
-max_new_tokens = 0        # 0 -> configs/<mode>.yaml 的 eval 设置：course 按输出格式自己的 token 预算（高于最长的标准答案），smoke 截到 24
+max_new_tokens = None     # None -> configs/<mode>.yaml 的 eval 设置：course 按输出格式自己的 token 预算（高于最长的标准答案），smoke 截到 24
 device = "auto"           # "auto"：有 CUDA 用 GPU，Apple 芯片用 MPS，否则 CPU；也可填 "cpu" / "cuda" / "mps"
 
 # %%
@@ -69,12 +69,12 @@ import pandas as pd
 from labkit.display import notebook_setup
 from labkit.exercises import check
 from labkit.llm import resolve_device
-from labkit.modes import mode_section
-from labkit.train import SFTConfig, note_table, train
+from labkit.modes import EvalSettings, load_settings
+from labkit.train import TrainSettings, note_table, train
 from labkit.train import checks
 from labkit.train.checks import compare_generations, plot_loss
 
-cfg = SFTConfig.for_mode(
+cfg = TrainSettings.for_mode(
     config or mode, model_path=model_path, data_path=data_path, output_dir=output_dir, deepspeed=deepspeed or None,
     max_len=max_len, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
     save_steps=save_steps, gradient_checkpointing=gradient_checkpointing, stop_file=stop_file or None,
@@ -87,9 +87,9 @@ pd.Series(cfg.to_dict()).to_frame("value")
 # %% [markdown]
 # ## 1. 每一项设置是什么、为什么这样设
 #
-# | 笔记中的设置 | `SFTConfig` 字段 | 含义 |
+# | 笔记中的设置 | `TrainSettings` 字段 | 含义 |
 # |---|---|---|
-# | HuggingFace Trainer | `train()` 内部的 `SFTTrainer` | 标准训练循环：梯度累积、学习率调度、checkpoint、断点续训 |
+# | HuggingFace Trainer | `train()` 内部的 `LabkitTrainer` | 标准训练循环：梯度累积、学习率调度、checkpoint、断点续训 |
 # | DeepSpeed Zero3 | `deepspeed="slurm/ds_zero3.json"` | 把**参数、梯度、优化器状态**切分到所有 GPU 上；7B 全参数 + AdamW 需要约 16 字节/参数 ≈ 112 GB，单卡放不下，4 卡各 28 GB |
 # | max_len 4096 | `max_len` | 一条样本（完整的 Agent Prompt + 输出）的最大 token 数；Agent Prompt 很长（工具说明 + 记忆），所以笔记用 4096。本课程**从不截断**：超过 `max_len` 的样本整条丢弃并计数。**与笔记的差别**：为了在 CPU 上跑得动，smoke / course 模式用更短的 `max_len`（数值见上面的配置表，来自 `configs/<mode>.yaml`），它比我们最长的样本还长，所以训练后打印的“整条丢弃”应为 0 条；不为 0 就说明 `max_len` 设小了 |
 # | Flash Attention | 自动：CUDA 且装了 `flash_attn` 时用 `flash_attention_2`，否则 `sdpa` | 省显存、更快的注意力实现，长序列必备 |
@@ -246,10 +246,10 @@ print(f"第一步 loss = {first:.2f}；ln(V) = ln({len(tokenizer)}) = {math.log(
 heldout = heldout_queries or checks.heldout_queries(Path(cfg.data_path).parent / "test_queries.jsonl")
 if is_main and not heldout:
     print("数据目录旁没有留出的 test_queries.jsonl:跳过前后对比(可用参数 heldout_queries 指定)")
+ev = load_settings(EvalSettings, mode, "eval", max_new_tokens=max_new_tokens)  # configs/<mode>.yaml 的 eval 部分
 if is_main and heldout:
     comparison = compare_generations(resolve_model_path(cfg.model_path), cfg.output_dir, heldout,
-                                     template=compare_template, device=device,
-                                     max_new_tokens=max_new_tokens or mode_section(mode, "eval")["max_new_tokens"])
+                                     template=compare_template, device=device, max_new_tokens=ev.max_new_tokens)
     display(comparison.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left"}))
 
 # %% [markdown]
@@ -301,7 +301,7 @@ check("05.3", my_cost, params=7e9, tokens=940e6, epochs=3, gpus=8, mfu=mfu_7b)
 #
 # - SFT 的本质：给定 Input，让 Output' 接近标准 Output；代码上就是 loss mask——prompt 全是 -100，只有老师的输出（含 `<end_of_turn>`）计 loss；
 # - 第一步 loss：随机初始化 ≈ ln(V) ≈ 12.5；预训练模型低得多，因为它已经会语言，Agent Tuning 教的是格式、规划与停止；
-# - 笔记的配置（HF Trainer + DeepSpeed ZeRO-3、max_len 4096、Flash Attention、bf16、batch 1、AdamW）在本实验里一一对应到 `SFTConfig`；
+# - 笔记的配置（HF Trainer + DeepSpeed ZeRO-3、max_len 4096、Flash Attention、bf16、batch 1、AdamW）在本实验里一一对应到 `TrainSettings`；
 #   Agent 模型通常需要**全参数**训练（§3.3：LoRA 效果不好）——实验 06 的“改配方”实验在同样的训练分钟数下对比全参数与 LoRA，自己检验这句话；
 # - 成本 = 34.742 元/卡·时 × 卡数 × 小时；时长 ≈ 6·N·token 数·epoch ÷ （卡数 × 峰值 × MFU），笔记的表隐含 MFU 约 14%–18%。
 #

@@ -176,7 +176,7 @@ def test_levers_default_to_off_when_absent(tmp_path: Path) -> None:
     base = yaml.safe_load(Path("configs/smoke.yaml").read_text(encoding="utf-8"))["data"]
     path = tmp_path / "old.yaml"
     path.write_text(yaml.safe_dump({"data": {k: v for k, v in base.items() if k not in LEVER_DEFAULTS}}))
-    assert {k: data_settings(str(path))[k] for k in LEVER_DEFAULTS} == LEVER_DEFAULTS
+    assert data_settings(str(path)).levers() == LEVER_DEFAULTS
 
 
 def test_data_cli_builds_with_overrides_and_prints_the_lever_table(data_dir: Path, tmp_path: Path,  # noqa: F811

@@ -10,7 +10,7 @@ import pytest
 
 from labkit.agent import Trace
 from labkit.course import load_solutions
-from labkit.data import check_record, mode_jobs, record_decision, select_queries
+from labkit.data import check_record, mode_jobs, record_decision, split_query_bank
 from labkit.data.label import label_jobs, load_labelled
 from labkit.exercises import check
 from labkit.exercises.nb03 import missed_by_filters
@@ -25,7 +25,7 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The notebook's smoke walk up to the filters (teacher noise seed 4, as the notebook uses in smoke mode)."""
     out = tmp_path_factory.mktemp("walk")
     registry = default_registry()
-    sel = select_queries("smoke")
+    sel = split_query_bank("smoke")
     jobs, _ = mode_jobs("smoke", sel.train)
     label_jobs(jobs, "sandbox:noise=0.15,seed=4", out / "labelling", workers=2, progress=False, registry=registry)
     records = sorted(load_labelled(out / "labelling"), key=lambda r: r["job_id"])

@@ -84,8 +84,8 @@ def candidate_ctx(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from labkit.templates import load_templates
 
     settings = meta_settings("smoke")
-    cluster = cluster_queries(load_queries(), settings["n_clusters"], seed=0).clusters[0]
-    return {"cluster": cluster, "out_dir": tmp_path_factory.mktemp("mine"), "n_queries": settings["judge_queries"],
+    cluster = cluster_queries(load_queries(), settings.n_clusters, seed=0).clusters[0]
+    return {"cluster": cluster, "out_dir": tmp_path_factory.mktemp("mine"), "n_queries": settings.judge_queries,
             "others": {t.name: t.text for t in load_templates()}}
 
 

@@ -214,7 +214,7 @@ def test_a_declared_format_works_end_to_end(tmp_path: Path, monkeypatch: pytest.
     """render -> sandbox teacher answers in the declared format -> parse -> filters -> training sample -> score."""
     from labkit.data.filters import check_record
     from labkit.data.label import label_jobs, load_labelled, plan_jobs
-    from labkit.data.pipeline import step_samples
+    from labkit.data.samples import step_samples
     from labkit.data.queries import load_queries
     from labkit.evaluate.benchmark import build_benchmark, golden_predictions
     from labkit.evaluate.runner import generate_predictions
@@ -270,7 +270,7 @@ def test_decoding_rules_come_from_the_format_object() -> None:
 # ---------------------------------------------------------------- registration is all or nothing (issue 20, finding 1)
 
 def conclusion_prompts() -> dict[str, str]:
-    from labkit.templates import _sentinel_render
+    from labkit.templates import sentinel_render as _sentinel_render
 
     return {n: detect_format(_sentinel_render(load_template(n))) for n in list_templates()}
 

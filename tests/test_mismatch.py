@@ -34,7 +34,7 @@ def small_vocab_model(out: Path, *, with_tokenizer: bool) -> Path:
 
 
 def test_resuming_into_another_models_folder_fails_before_rewriting_it(tmp_path: Path) -> None:
-    from labkit.train import SFTConfig, train
+    from labkit.train import TrainSettings, train
 
     out = tmp_path / "out"
     ckpt = out / "checkpoint-4"
@@ -42,7 +42,7 @@ def test_resuming_into_another_models_folder_fails_before_rewriting_it(tmp_path:
     small_vocab_model(tmp_path / "other", with_tokenizer=False)
     shutil.copy(tmp_path / "other" / "config.json", ckpt / "config.json")
     (out / "labkit_train_config.json").write_text('{"model_path": "the other model"}')
-    cfg = SFTConfig(model_path=str(tiny_model_dir()), data_path=str(write_samples(tmp_path / "t.jsonl", 4)),
+    cfg = TrainSettings(model_path=str(tiny_model_dir()), data_path=str(write_samples(tmp_path / "t.jsonl", 4)),
                     output_dir=str(out), max_steps=2, max_len=128)
     with pytest.raises(LabkitError, match=r"checkpoint-4 holds a checkpoint of another model .*hidden_size: 16 "
                                           r"there vs 64.*new output_dir"):
@@ -53,13 +53,13 @@ def test_resuming_into_another_models_folder_fails_before_rewriting_it(tmp_path:
 
 def test_tokenizer_bigger_than_the_vocabulary_fails_clearly_in_train_and_eval(tmp_path: Path) -> None:
     from labkit.llm import LocalHFModel
-    from labkit.train import SFTConfig, train
+    from labkit.train import TrainSettings, train
 
     bare = small_vocab_model(tmp_path / "bare", with_tokenizer=False)  # gets the Gemma tokenizer at load
     with pytest.raises(LabkitError, match=r"vocab_size=512 but its tokenizer .* 262144 token ids"):
         LocalHFModel(bare)
     paired = small_vocab_model(tmp_path / "paired", with_tokenizer=True)
-    cfg = SFTConfig(model_path=str(paired), data_path=str(write_samples(tmp_path / "t.jsonl", 4)),
+    cfg = TrainSettings(model_path=str(paired), data_path=str(write_samples(tmp_path / "t.jsonl", 4)),
                     output_dir=str(tmp_path / "out"), max_steps=1, max_len=64)
     with pytest.raises(LabkitError, match=r"paired/config.json: the model has vocab_size=512"):
         train(cfg)

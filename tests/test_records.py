@@ -97,3 +97,36 @@ def test_one_sample_validator_for_export_and_training(tmp_path: Path) -> None:
     for reader in (read_training_set, load_samples, lambda p: validate_sample(sample, p, 1)):
         with pytest.raises(DataFileError, match=r"t.jsonl:1 \[field 'messages\[1\].content'\]: content must be"):
             reader(path)
+
+
+# The labelled record's layout on disk (labelled.jsonl) as labkit has always written it: the typed record must not
+# change a byte of it.
+LABELLED_KEYS = ["job_id", "plan_job_id", "query_id", "query", "lang", "cluster", "template", "conclusion_template",
+                 "tools", "teacher", "teacher_id", "settings", "trace", "teacher_meta"]
+SAMPLE_KEYS = ["id", "source", "query_id", "template", "step", "action", "query", "tool_names", "meta", "messages"]
+
+
+def test_typed_records_serialize_to_the_same_jsonl(labelled, tmp_path: Path) -> None:
+    from labkit.data.export import read_training_set, write_training_set
+    from labkit.data.filters import check_record
+    from labkit.data.label import labelled_store
+    from labkit.data.samples import step_samples
+    from labkit.jsonl import dumps_line
+    from labkit.records import FilterReason, LabelledRecord, Sample
+
+    records, queries, reg = labelled
+    for r in records:
+        assert list(r) == LABELLED_KEYS
+        assert LabelledRecord.__required_keys__ <= set(r) <= set(LabelledRecord.__annotations__)
+    store = labelled_store(tmp_path / "again")
+    store.put_many(records)
+    assert (tmp_path / "again" / "labelled.jsonl").read_text(encoding="utf-8") == "".join(map(dumps_line, records))
+    assert sorted(labelled_store(tmp_path / "again").values(), key=lambda r: r["job_id"]) == records
+
+    reasons = [x for r in records for x in check_record(r, queries[r["query_id"]], reg).reasons]
+    assert reasons and all(list(x) == list(FilterReason.__annotations__) for x in reasons)
+
+    samples = [s for r in records for s in step_samples(r)]
+    assert all(list(s) == SAMPLE_KEYS and set(s) <= set(Sample.__annotations__) for s in samples)
+    write_training_set(samples, tmp_path / "train.jsonl")
+    assert read_training_set(tmp_path / "train.jsonl") == samples

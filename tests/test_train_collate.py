@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 from labkit.chat import END_OF_TURN, render_chat
 from labkit.errors import DataFileError
 from labkit.train.collate import IGNORE_INDEX, PadCollator, SFTDataset, encode_messages, load_samples
-from labkit.train.config import SFTConfig
+from labkit.train.config import TrainSettings
 from train_helpers import GEMMA_DIR, make_samples, write_samples
 
 pytestmark = pytest.mark.skipif(not GEMMA_DIR.exists(), reason=f"Gemma tokenizer not found at {GEMMA_DIR}")
@@ -89,13 +89,13 @@ def test_load_samples_names_file_line_and_field(tmp_path: Path):
 def test_config_yaml_cli_and_unknown_keys(tmp_path: Path):
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("max_len: 768\nlr: 1e-5\nmax_steps: 10\ndeepspeed: null\n")
-    cfg = SFTConfig.from_cli(["--config", str(cfg_file), "--batch_size", "2", "--lr=3e-5", "--group_by_length", "false"])
+    cfg = TrainSettings.from_cli(["--config", str(cfg_file), "--batch_size", "2", "--lr=3e-5", "--group_by_length", "false"])
     assert (cfg.max_len, cfg.batch_size, cfg.lr, cfg.group_by_length, cfg.max_steps) == (768, 2, 3e-5, False, 10)
-    assert cfg.max_len != SFTConfig().max_len == 4096
+    assert cfg.max_len != TrainSettings().max_len == 4096
     with pytest.raises(DataFileError) as err:
-        SFTConfig.from_cli(["--config", str(cfg_file), "--max_lenn", "5"])
+        TrainSettings.from_cli(["--config", str(cfg_file), "--max_lenn", "5"])
     assert err.value.field == "max_lenn"
     with pytest.raises(DataFileError, match="expected int"):
-        SFTConfig.from_cli(["--max_len", "long"])
+        TrainSettings.from_cli(["--max_len", "long"])
     with pytest.raises(Exception, match="precision"):
-        SFTConfig(precision="fp8")
+        TrainSettings(precision="fp8")

@@ -10,17 +10,17 @@ import pytest
 import torch
 
 from labkit.errors import LabkitError
-from labkit.train import SFTConfig, train
+from labkit.train import TrainSettings, train
 from train_helpers import GEMMA_DIR, tiny_model_dir, write_samples
 
 pytestmark = pytest.mark.skipif(not GEMMA_DIR.exists(), reason=f"Gemma tokenizer not found at {GEMMA_DIR}")
 
 
-def config(tmp_path: Path, **kw) -> SFTConfig:
+def config(tmp_path: Path, **kw) -> TrainSettings:
     data = write_samples(tmp_path / "train.jsonl", 12)
     settings = {"max_len": 256, "save_steps": 10, "lr": 1e-2, "batch_size": 4, "warmup_ratio": 0.0,
                 "precision": "fp32", "device": "cpu", "max_steps": 3, **kw}
-    return SFTConfig(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
+    return TrainSettings(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
                      **settings)
 
 
@@ -82,5 +82,5 @@ def test_device_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local, "cpu_has_native_bf16", lambda: False)
     monkeypatch.setattr("labkit.train.trainer.cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", "cpu") == "fp32"  # a GPU present does not make a CPU run bf16
-    cfg = SFTConfig(device="cpu", max_steps=1)
+    cfg = TrainSettings(device="cpu", max_steps=1)
     assert _training_args(cfg, "fp32", "cpu").use_cpu is True

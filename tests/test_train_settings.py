@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from labkit.chat import END_OF_TURN
-from labkit.train import SFTConfig, train
+from labkit.train import TrainSettings, train
 from labkit.train.trainer import cpu_has_native_bf16, resolve_precision
 from train_helpers import GEMMA_DIR, tiny_model_dir, write_samples
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not GEMMA_DIR.exists(), reason=f"Gemma tokenizer
 
 def run(tmp_path: Path, **kw) -> tuple[object, dict]:
     data = write_samples(tmp_path / "train.jsonl", 12)
-    cfg = SFTConfig(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
+    cfg = TrainSettings(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
                     max_len=256, max_steps=3, save_steps=10, lr=1e-3, batch_size=4, warmup_ratio=0.0, **kw)
     result = train(cfg)
     return result, json.loads((tmp_path / "out" / "labkit_train_config.json").read_text())
@@ -71,7 +71,7 @@ def test_curve_snapshots_are_loadable_checkpoints(tmp_path: Path):
     from labkit.llm import LocalHFModel
 
     data = write_samples(tmp_path / "train.jsonl", 12)
-    cfg = SFTConfig(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
+    cfg = TrainSettings(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
                     max_len=256, max_steps=6, save_steps=100, batch_size=2, curve_points=2, precision="fp32")
     train(cfg)
     index = read_jsonl(tmp_path / "out" / "curve" / "index.jsonl")
@@ -97,7 +97,7 @@ def test_token_budget_rows_with_shared_prefixes_train_and_log_samples(tmp_path: 
         s["messages"][0]["content"] = "共同的工具说明与任务描述。" * 20 + f"\n记忆：第{s['id']}步"
     data = tmp_path / "train.jsonl"
     write_jsonl(data, samples)
-    cfg = SFTConfig(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
+    cfg = TrainSettings(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
                     max_len=512, epochs=1.0, save_steps=100, lr=1e-3, batch_size=1, warmup_ratio=0.0,
                     packing=True, pack_tokens=512, share_prefix=True, precision="fp32")
     result = train(cfg)
@@ -119,4 +119,4 @@ def test_packing_settings_that_cannot_work_are_refused(settings: dict, message: 
     from labkit.errors import LabkitError
 
     with pytest.raises(LabkitError, match=message):
-        SFTConfig(**settings)
+        TrainSettings(**settings)

@@ -12,9 +12,9 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "build_dataset": "pipeline", "BuildResult": "pipeline", "data_settings": "pipeline", "step_samples": "pipeline",
-    "select_queries": "pipeline", "QuerySelection": "pipeline", "mode_jobs": "pipeline", "TemplateSplit": "pipeline",
-    "agent_samples": "pipeline", "anonymize_samples": "pipeline", "dedup_samples": "pipeline",
+    "build_dataset": "pipeline", "BuildResult": "pipeline", "data_settings": "pipeline", "step_samples": "samples",
+    "split_query_bank": "pipeline", "QuerySelection": "pipeline", "mode_jobs": "pipeline", "TemplateSplit": "pipeline",
+    "agent_samples": "samples", "anonymize_samples": "samples", "dedup_samples": "samples",
     "split_general": "pipeline", "choose_templates": "pipeline", "LEVER_DEFAULTS": "pipeline",
     "balance_steps": "balance", "step_action": "balance", "step_action_table": "balance",
     "load_queries": "queries", "load_general": "queries",

@@ -23,18 +23,17 @@ from typing import Any
 
 from labkit.errors import DataFileError, UnknownNameError
 from labkit.jsonl import iter_jsonl, read_text, write_jsonl
+from labkit.records import Sample, SampleMessage
 
-Sample = dict[str, Any]
 
-
-def _msg(role: str, content: str, loss: bool, kind: str | None = None) -> dict[str, Any]:
-    m: dict[str, Any] = {"role": role, "content": content, "loss": loss}
+def _msg(role: str, content: str, loss: bool, kind: str | None = None) -> SampleMessage:
+    m = SampleMessage(role=role, content=content, loss=loss)
     if kind:
         m["kind"] = kind
     return m
 
 
-def _loss(m: dict[str, Any]) -> bool:
+def _loss(m: SampleMessage) -> bool:
     return bool(m.get("loss", m["role"] == "assistant"))
 
 

@@ -10,25 +10,25 @@ import datasets
 
 from labkit.errors import LabkitError
 from labkit.jsonl import iter_jsonl, write_jsonl
-from labkit.records import ROLES, SAMPLE_FIELDS, validate_sample
+from labkit.records import ROLES, SAMPLE_FIELDS, Sample, validate_sample
 
 __all__ = ["ROLES", "SAMPLE_FIELDS", "check_sample", "normalize_sample", "read_training_set", "to_hf_dataset",
            "write_training_set"]
 
 
-def normalize_sample(sample: dict[str, Any]) -> dict[str, Any]:
+def normalize_sample(sample: Sample) -> Sample:
     """Every message gets an explicit ``loss`` (default: True for assistant turns only)."""
     out = dict(sample)
     out["messages"] = [{**m, "loss": bool(m.get("loss", m["role"] == "assistant"))} for m in sample["messages"]]
     return out
 
 
-def check_sample(sample: dict[str, Any], *, path: str | Path = "<samples>", line: int | None = None) -> None:
+def check_sample(sample: Sample | dict[str, Any], *, path: str | Path = "<samples>", line: int | None = None) -> None:
     """Raise DataFileError naming the field when ``sample`` is not a valid training sample."""
     validate_sample(sample, path, line)
 
 
-def write_training_set(samples: Iterable[dict[str, Any]], path: str | Path) -> int:
+def write_training_set(samples: Iterable[Sample], path: str | Path) -> int:
     """Validate and atomically write samples as JSONL; returns the count. No samples: :class:`LabkitError`, and a
     training set already at ``path`` stays as it was (an empty train.jsonl is never written)."""
     rows = []
@@ -40,15 +40,14 @@ def write_training_set(samples: Iterable[dict[str, Any]], path: str | Path) -> i
     return write_jsonl(path, rows)
 
 
-def read_training_set(path: str | Path) -> list[dict[str, Any]]:
+def read_training_set(path: str | Path) -> list[Sample]:
     rows = []
     for line, rec in iter_jsonl(path):
-        check_sample(rec, path=path, line=line)
-        rows.append(normalize_sample(rec))
+        rows.append(normalize_sample(validate_sample(rec, path, line)))
     return rows
 
 
-def to_hf_dataset(samples: Sequence[dict[str, Any]]) -> datasets.Dataset:
+def to_hf_dataset(samples: Sequence[Sample]) -> datasets.Dataset:
     """The contract fields only, with uniform message dicts (role, content, loss) so Arrow gets one schema."""
     rows = []
     for s in samples:

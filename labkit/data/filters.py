@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from labkit.formats import OutputFormat
-from labkit.records import TraceStep, trace_steps
+from labkit.records import FilterReason, LabelledRecord, Query, TraceStep, trace_steps
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import ToolRegistry
 from labkit.types import ParsedAction, ParseError, ParseResult, ToolCall
@@ -57,7 +57,7 @@ def _template(name: str) -> AgentTemplate:
 @dataclass
 class Verdict:
     job_id: str
-    reasons: list[dict[str, Any]] = field(default_factory=list)  # {"code", "step", "detail"}
+    reasons: list[FilterReason] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)            # tolerant parser fixes seen (flags for review)
 
     @property
@@ -103,14 +103,14 @@ def ungrounded_facts(answer: str, sources: Sequence[str]) -> list[str]:
 def _format_checks(v: Verdict, i: int, output: str, repaired: Sequence[str], fmt: OutputFormat) -> None:
     """Strict-format checks on a step the tolerant parser could read."""
     if "json_repair" in repaired:
-        v.reasons.append({"code": "unparseable", "step": i, "detail": "parses only after json_repair"})
+        v.reasons.append(FilterReason(code="unparseable", step=i, detail="parses only after json_repair"))
     other = [r for r in repaired if r != "json_repair"]
     filler = FILLER_RE.search(output)
     if other or filler:
         detail = f"parser repairs {other}" if other else f"filler text {filler.group()!r}"  # type: ignore[union-attr]
-        v.reasons.append({"code": "off_format_text", "step": i, "detail": detail})
+        v.reasons.append(FilterReason(code="off_format_text", step=i, detail=detail))
     elif fmt.opening and not output.lstrip().startswith(fmt.opening):
-        v.reasons.append({"code": "off_format_text", "step": i, "detail": f"text before {fmt.opening!r}"})
+        v.reasons.append(FilterReason(code="off_format_text", step=i, detail=f"text before {fmt.opening!r}"))
 
 
 def _sentence_start(text: str, pos: int) -> bool:
@@ -118,7 +118,7 @@ def _sentence_start(text: str, pos: int) -> bool:
     return not before or before[-1] in ".!?。！？:：\n\"'“(（"
 
 
-def _gold_names(query: dict[str, Any]) -> list[str]:
+def _gold_names(query: Query) -> list[str]:
     return [c["name"] for c in query["gold_calls"] if c["name"] != FINISH_TOOL]
 
 
@@ -135,7 +135,7 @@ def _read_step(step: TraceStep, fmt: OutputFormat, tools: ToolRegistry, registry
     return parsed, registry.call(ToolCall(call.name, dict(call.args))).error
 
 
-def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegistry) -> Verdict:
+def check_record(rec: LabelledRecord, query: Query, registry: ToolRegistry) -> Verdict:
     """Run every filter over one labelled record; ``query`` is its query-bank record (with gold_calls).
 
     The filters read the trace (parsed actions, tool error codes); they do not re-parse or re-run tools, except for
@@ -154,7 +154,7 @@ def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegis
         fmt = _template(name or rec["template"]).format
         parsed, tool_error = _read_step(step, fmt, tools, registry, i in edited)
         if isinstance(parsed, ParseError):
-            v.reasons.append({"code": "unparseable", "step": i, "detail": f"{parsed.code}: {parsed.message}"})
+            v.reasons.append(FilterReason(code="unparseable", step=i, detail=f"{parsed.code}: {parsed.message}"))
             continue
         v.repaired += [f"step {i}: {r}" for r in parsed.repaired]
         _format_checks(v, i, step.output, parsed.repaired, fmt)
@@ -162,7 +162,7 @@ def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegis
             final_answer = parsed.final_answer if parsed.final_answer is not None else step.output
             continue
         if parsed.give_up:
-            v.reasons.append({"code": "tool_sequence_mismatch", "step": i, "detail": "gave up and restarted"})
+            v.reasons.append(FilterReason(code="tool_sequence_mismatch", step=i, detail="gave up and restarted"))
             continue
         if parsed.final_answer is not None:
             final_answer = parsed.final_answer
@@ -173,28 +173,30 @@ def check_record(rec: dict[str, Any], query: dict[str, Any], registry: ToolRegis
             continue
         n_tool_steps += 1
         if parsed.call.name not in offered or parsed.call.name not in registry:
-            v.reasons.append({"code": "unknown_tool", "step": i, "detail": parsed.call.name})
+            v.reasons.append(FilterReason(code="unknown_tool", step=i, detail=parsed.call.name))
             continue
         if tool_error == "invalid_args":
-            v.reasons.append({"code": "args_schema_invalid", "step": i, "detail": step.observation or ""})
+            v.reasons.append(FilterReason(code="args_schema_invalid", step=i, detail=step.observation or ""))
         if step.observation:
             observations.append(step.observation)
     if n_tool_steps > MAX_STEPS or trace.get("stopped") == "max_steps":
-        v.reasons.append({"code": "too_many_steps", "step": None,
-                          "detail": f"{n_tool_steps} tool steps, stopped={trace.get('stopped')}"})
+        v.reasons.append(FilterReason(code="too_many_steps", step=None,
+                                      detail=f"{n_tool_steps} tool steps, stopped={trace.get('stopped')}"))
     called = [c for c in calls if c != FINISH_TOOL]
     gold = _gold_names(query)
     if not any(r["code"] == "unparseable" for r in v.reasons) and called != gold:
-        v.reasons.append({"code": "tool_sequence_mismatch", "step": None, "detail": f"called {called}, gold {gold}"})
+        v.reasons.append(FilterReason(code="tool_sequence_mismatch", step=None,
+                                      detail=f"called {called}, gold {gold}"))
     if final_answer and observations:  # without tool results the answer comes from the model's own knowledge
         missing = ungrounded_facts(final_answer, [query["query"], *observations])
         if missing:
-            v.reasons.append({"code": "ungrounded_conclusion", "step": None, "detail": f"not in observations: {missing}"})
+            v.reasons.append(FilterReason(code="ungrounded_conclusion", step=None,
+                                          detail=f"not in observations: {missing}"))
     return v
 
 
-def filter_records(records: Sequence[dict[str, Any]], queries: dict[str, dict[str, Any]],
-                   registry: ToolRegistry) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Verdict]]:
+def filter_records(records: Sequence[LabelledRecord], queries: dict[str, Query],
+                   registry: ToolRegistry) -> tuple[list[LabelledRecord], list[LabelledRecord], list[Verdict]]:
     """``(accepted, rejected, verdicts)``; verdicts are in input order."""
     verdicts = [check_record(r, queries[r["query_id"]], registry) for r in records]
     accepted = [r for r, v in zip(records, verdicts) if v.accepted]

@@ -35,6 +35,7 @@ from labkit.jsonl import read_jsonl
 from labkit.llm import ChatModel, get_model, model_id
 from labkit.llm.base import call_deadline
 from labkit.llm.cached import CachedChatModel, RequestCache, Usage
+from labkit.records import LabelFailure, LabelledRecord, LabelSettings, Query
 from labkit.store import KeyedStore
 from labkit.templates import AgentTemplate, load_template
 from labkit.tools import ToolRegistry, default_registry
@@ -50,7 +51,7 @@ FINISH_TOOL = "task_complete"
 @dataclass(frozen=True)
 class LabelJob:
     job_id: str
-    query: dict[str, Any]
+    query: Query
     template: str
     conclusion_template: str | None
     tools: tuple[str, ...]
@@ -60,7 +61,7 @@ def _hash_int(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()[:8], "big")
 
 
-def plan_jobs(queries: Sequence[dict[str, Any]], templates: Sequence[str | AgentTemplate], *,
+def plan_jobs(queries: Sequence[Query], templates: Sequence[str | AgentTemplate], *,
               conclusion_templates: Sequence[str | AgentTemplate] = ("kagent_conclusion_zh",),
               registry: ToolRegistry | None = None, distractors: tuple[int, int] = (2, 3),
               templates_per_query: int | None = None, seed: int = 0,
@@ -164,7 +165,7 @@ def teacher_job_id(plan_job_id: str, teacher_id: str) -> str:
 LEGACY_SETTINGS: dict[str, Any] = {"max_steps": 5, "max_new_tokens": 512}  # what ids without a suffix were made with
 
 
-def label_settings(job: LabelJob, *, max_steps: int = 5, max_new_tokens: int = 512) -> dict[str, Any]:
+def label_settings(job: LabelJob, *, max_steps: int = 5, max_new_tokens: int = 512) -> LabelSettings:
     """Everything besides query, template and teacher that decides a job's labels: the step and token budgets of
     the run and the job's offered tools and conclusion template (set by ``plan_jobs``: seed, distractors, the
     conclusion templates). Recorded in each labelled record as ``settings``."""
@@ -172,7 +173,7 @@ def label_settings(job: LabelJob, *, max_steps: int = 5, max_new_tokens: int = 5
             "conclusion_template": job.conclusion_template}
 
 
-def _made_with(rec: dict[str, Any], settings: dict[str, Any]) -> bool:
+def _made_with(rec: LabelledRecord, settings: LabelSettings) -> bool:
     """Was ``rec`` labelled under ``settings``? A record from before settings were recorded was made with
     :data:`LEGACY_SETTINGS`; its tools and conclusion template are in the record itself."""
     if "settings" in rec:
@@ -181,7 +182,7 @@ def _made_with(rec: dict[str, Any], settings: dict[str, Any]) -> bool:
             and rec.get("conclusion_template") in (None, settings["conclusion_template"]))
 
 
-def labelled_job_id(job: LabelJob, teacher_id: str, settings: dict[str, Any], labelled: KeyedStore) -> str:
+def labelled_job_id(job: LabelJob, teacher_id: str, settings: LabelSettings, labelled: KeyedStore) -> str:
     """The id under which ``job`` is labelled with ``settings`` (:func:`label_settings`) by ``teacher_id``.
 
     Settings are part of the identity, so changed settings never reuse old labels (nor the review decisions made
@@ -229,7 +230,7 @@ def done_job_ids(out_dir: str | Path) -> set[str]:
 
 def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_steps: int = 5,
             max_new_tokens: int = 512, deadline_s: float | None = None,
-            templates: dict[str, AgentTemplate] | None = None, job_id: str | None = None) -> dict[str, Any]:
+            templates: dict[str, AgentTemplate] | None = None, job_id: str | None = None) -> LabelledRecord:
     """Label one job; returns the record written to ``labelled.jsonl`` (``job_id``: its id from
     :func:`labelled_job_id`, which names the teacher and the settings; default: ``teacher_job_id``).
     ``templates``: already loaded templates by name (else each job reads its template files)."""
@@ -240,11 +241,12 @@ def run_job(job: LabelJob, model: ChatModel, registry: ToolRegistry, *, max_step
                       tools=registry.subset(job.tools), max_steps=max_steps, max_new_tokens=max_new_tokens,
                       conclusion_template=loaded.get(concl, concl))
     q, tid = job.query, model_id(model)
-    return {"job_id": job_id or teacher_job_id(job.job_id, tid), "plan_job_id": job.job_id, "query_id": q["id"],
-            "query": q["query"], "lang": q.get("lang"), "cluster": q.get("cluster"), "template": job.template,
-            "conclusion_template": trace.conclusion_template, "tools": list(job.tools), "teacher": model.name,
-            "teacher_id": tid, "settings": label_settings(job, max_steps=max_steps, max_new_tokens=max_new_tokens),
-            "trace": trace.to_dict(), "teacher_meta": recorder.metas}
+    return LabelledRecord(job_id=job_id or teacher_job_id(job.job_id, tid), plan_job_id=job.job_id,
+                          query_id=q["id"], query=q["query"], lang=q.get("lang"), cluster=q.get("cluster"),
+                          template=job.template, conclusion_template=trace.conclusion_template, tools=list(job.tools),
+                          teacher=model.name, teacher_id=tid,
+                          settings=label_settings(job, max_steps=max_steps, max_new_tokens=max_new_tokens),
+                          trace=trace.to_dict(), teacher_meta=recorder.metas)
 
 
 def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str | Path, *, workers: int = 4,
@@ -276,14 +278,15 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
             with lock:
                 report.not_started += 1
             return
+        rec: LabelledRecord | LabelFailure
         try:
             rec = run_job(job, cached, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
                           deadline_s=job_deadline_s, templates=templates, job_id=ids[job.job_id])
             store, failed = labelled, False
         except Exception as exc:  # kept with its reason, never dropped
-            rec = {"job_id": ids[job.job_id], "plan_job_id": job.job_id, "teacher_id": tid,
-                   "query_id": job.query["id"], "template": job.template,
-                   "error_type": type(exc).__name__, "reason": scrub(str(exc))[:2000]}
+            rec = LabelFailure(job_id=ids[job.job_id], plan_job_id=job.job_id, teacher_id=tid,
+                               query_id=job.query["id"], template=job.template, error_type=type(exc).__name__,
+                               reason=scrub(str(exc))[:2000])
             store, failed = failures, True
         store.put(rec)
         with lock:
@@ -304,12 +307,12 @@ def label_jobs(jobs: Sequence[LabelJob], teacher: ChatModel | str, out_dir: str 
     return report
 
 
-def load_labelled(out_dir: str | Path) -> list[dict[str, Any]]:
+def load_labelled(out_dir: str | Path) -> list[LabelledRecord]:
     """Every labelled record in ``out_dir`` (the latest per teacher job id; all teachers)."""
     return labelled_store(out_dir).values()
 
 
-def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
+def load_failures(out_dir: str | Path) -> list[LabelFailure]:
     """The failure log: one record per failed attempt (a job retried later appears here too)."""
     path = Path(out_dir) / FAILURES
     return read_jsonl(path, tolerate_torn_tail=True) if path.exists() else []

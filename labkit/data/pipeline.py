@@ -4,10 +4,10 @@ query bank -> dedup -> split (held-out clusters + templates + output-format fami
 resumable) -> filters -> human decisions -> per-step samples -> PII anonymisation -> exact dedup -> step-position
 balance -> Agent:General mix -> export + stats.
 
-The stages are public so that notebook 03 performs them one by one with the same code: :func:`select_queries`
+The stages are public so that notebook 03 performs them one by one with the same code: :func:`split_query_bank`
 (clean + split the bank), :func:`mode_jobs` (query x tools x template jobs), ``label_jobs``, ``check_record``,
-``apply_decisions``, :func:`agent_samples` / :func:`anonymize_samples` / :func:`dedup_samples`, ``balance_steps``,
-:func:`split_general` and ``mix``. :func:`build_dataset` is exactly that sequence plus the exports and statistics.
+``apply_decisions``, ``agent_samples`` / ``anonymize_samples`` / ``dedup_samples`` (:mod:`labkit.data.samples`),
+``balance_steps``, :func:`split_general` and ``mix``. :func:`build_dataset` is exactly that sequence plus the exports and statistics.
 
 The data levers of the mode's ``data`` section (:data:`LEVER_DEFAULTS`, all off when absent): ``meta_templates``
 (Meta-Agent Tuning: the share of template slots labelled with the Meta-Agent's kept templates, given as
@@ -30,8 +30,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from labkit.data import stats as st
-from labkit.data.anonymize import anonymize
-from labkit.data.balance import balance_steps, step_action
+from labkit.data.balance import balance_steps
 from labkit.data.convert import to_kagentinstruct
 from labkit.data.dedup import NEAR_DUP_THRESHOLD, DedupResult, cross_duplicates, deduplicate
 from labkit.data.export import to_hf_dataset, write_training_set
@@ -40,71 +39,55 @@ from labkit.data.label import LabelJob, label_jobs, load_failures, load_labelled
 from labkit.data.mix import mix
 from labkit.data.queries import load_general, load_queries
 from labkit.data.review import apply_decisions, load_decisions
+from labkit.data.samples import agent_samples, anonymize_samples, dedup_samples
 from labkit.data.split import QuerySplit, held_out_format_check, leakage_report, split_queries, split_templates
 from labkit.errors import LabkitError
 from labkit.jsonl import write_jsonl
+from labkit.modes import DataSettings, load_settings, mode_path, mode_section
 from labkit.paths import runs_dir
-from labkit.records import trace_steps
-from labkit.templates import AgentTemplate, list_templates, load_template, load_templates, templates_in
+from labkit.records import GeneralItem, LabelledRecord, Query
+from labkit.templates import AgentTemplate, list_templates, load_templates, templates_in
 from labkit.tools import ToolRegistry, default_registry
 
 Mode = str  # a configs/<mode>.yaml name: "smoke", "course", ...
 # Held out for the test set: two Meta-Agent-style planning templates and one conclusion template ("unseen").
 DEFAULT_TEST_TEMPLATES = ("meta_xml_en", "meta_roleplay_zh", "meta_conclusion_brief_en")
-DATA_SETTINGS = ("train_queries", "test_queries", "templates", "templates_per_query", "general_test")
 # The data levers (issue 19): optional keys, off when absent. See configs/course.yaml for what each one does.
-LEVER_DEFAULTS: dict[str, Any] = {"meta_templates": 0.0, "held_out_formats": [], "step_balance": None}
+LEVER_DEFAULTS: dict[str, Any] = DataSettings.lever_defaults()
 
 
 def train_max_len(mode: str) -> int | None:
     """The ``train.max_len`` of the mode's config (what stats.json checks every sample against), if it sets one."""
-    from labkit.modes import mode_section
-
-    value = mode_section(mode, "train").get("max_len")
+    value = mode_section(mode, "train").get("max_len")  # one key of the trainer's section (stages never import train)
     return int(value) if value else None
 
 
-def data_settings(mode: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The ``data`` section of ``configs/<mode>.yaml`` (every key of :data:`DATA_SETTINGS`, the levers of
-    :data:`LEVER_DEFAULTS` filled in when absent), then ``overrides`` (same keys); unknown keys and bad values raise
-    :class:`~labkit.errors.DataFileError` naming the file and ``data.<key>``."""
-    from labkit.errors import DataFileError
-    from labkit.modes import check_keys, mode_path, mode_section
-
-    known = [*DATA_SETTINGS, *LEVER_DEFAULTS]
-    values = mode_section(mode, "data")
-    check_keys(values, known, mode=mode, section="data")
-    missing = [k for k in DATA_SETTINGS if k not in values]
-    if missing:
-        raise DataFileError(mode_path(mode), f"missing data settings: {', '.join(missing)}", field="data")
-    check_keys(overrides or {}, known, mode=mode, section="data")
-    values = {**LEVER_DEFAULTS, **values, **(overrides or {})}
-    if isinstance(values["held_out_formats"], (list, tuple)):
-        values["held_out_formats"] = list(values["held_out_formats"])  # a copy: the defaults stay as they are
-    _check_levers(values, mode_path(mode), overridden=set(overrides or {}))
-    return values
+def data_settings(mode: str, overrides: dict[str, Any] | None = None) -> DataSettings:
+    """The ``data`` section of ``configs/<mode>.yaml`` as :class:`~labkit.modes.DataSettings` (the levers off when
+    absent), then ``overrides`` (same keys, applied as given); unknown keys and bad values raise
+    :class:`~labkit.errors.DataFileError` naming the file, the line and ``data.<key>``."""
+    cfg = load_settings(DataSettings, mode, "data", overrides)
+    _check_levers(cfg, mode_path(mode), overridden=set(overrides or {}))
+    return cfg
 
 
-def _check_levers(values: dict[str, Any], path: Path, overridden: set[str]) -> None:
+def _check_levers(cfg: DataSettings, path: Path, overridden: set[str]) -> None:
     from labkit.errors import DataFileError
     from labkit.formats import format_families
 
     def bad(key: str, msg: str) -> DataFileError:
         return DataFileError(path, msg + (" (given as an override)" if key in overridden else ""), field=f"data.{key}")
 
-    share = values["meta_templates"]
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-        raise bad("meta_templates", f"expected a share between 0 and 1, got {share!r}")
-    held = values["held_out_formats"]
-    if not isinstance(held, list) or not all(isinstance(h, str) for h in held):
-        raise bad("held_out_formats", f"expected a list of format families, got {held!r}")
+    if not 0 <= cfg.meta_templates <= 1:
+        raise bad("meta_templates", f"expected a share between 0 and 1, got {cfg.meta_templates!r}")
+    if not all(isinstance(h, str) for h in cfg.held_out_formats):
+        raise bad("held_out_formats", f"expected a list of format families, got {cfg.held_out_formats!r}")
     allowed = [f for f in format_families() if f != "builtin:conclusion"]
-    for h in held:
+    for h in cfg.held_out_formats:
         if h not in allowed:
             raise bad("held_out_formats", f"unknown planning format family {h!r}; known: {', '.join(allowed)}")
-    ratio = values["step_balance"]
-    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0):
-        raise bad("step_balance", f"expected null (off) or a positive call : finish ratio, got {ratio!r}")
+    if cfg.step_balance is not None and cfg.step_balance <= 0:
+        raise bad("step_balance", f"expected null (off) or a positive call : finish ratio, got {cfg.step_balance!r}")
 
 
 @dataclass
@@ -115,7 +98,7 @@ class BuildResult:
     samples: pd.DataFrame           # training samples with token counts
     rejections: pd.DataFrame        # reason -> count table
     verdicts: list[Verdict]
-    flagged: list[tuple[dict[str, Any], Verdict]] = field(default_factory=list)
+    flagged: list[tuple[LabelledRecord, Verdict]] = field(default_factory=list)
 
     @property
     def train_path(self) -> Path:
@@ -129,7 +112,7 @@ def _stable(seed: int, key: str) -> str:
     return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
 
 
-def _take(items: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[str, Any]]:
+def _take(items: list[Query], n: int | None, seed: int) -> list[Query]:
     if n is None or n >= len(items):
         return items
     return sorted(items, key=lambda q: _stable(seed, q["id"]))[:n]
@@ -139,14 +122,14 @@ def _take(items: list[dict[str, Any]], n: int | None, seed: int) -> list[dict[st
 class QuerySelection:
     """The cleaned bank and its split: ``train`` / ``test`` are the queries this mode labels / holds out."""
 
-    bank: list[dict[str, Any]]
+    bank: list[Query]
     bank_dd: DedupResult
     split: QuerySplit
-    train: list[dict[str, Any]]
-    test: list[dict[str, Any]]
+    train: list[Query]
+    test: list[Query]
 
 
-def select_queries(mode: Mode = "smoke", *, seed: int = 0, test_fraction: float = 0.2,
+def split_query_bank(mode: Mode = "smoke", *, seed: int = 0, test_fraction: float = 0.2,
                    split_by: Literal["cluster", "query"] = "query", queries_path: str | Path | None = None,
                    registry: ToolRegistry | None = None) -> QuerySelection:
     """Load the query bank, drop exact/near duplicates, and hold out test queries *before* any labelling (so no
@@ -156,8 +139,8 @@ def select_queries(mode: Mode = "smoke", *, seed: int = 0, test_fraction: float 
     bank = load_queries(queries_path, tool_names=registry.names())
     bank_dd = deduplicate(bank, text=lambda q: q["query"], key=lambda q: q["id"])
     split = split_queries(bank_dd.kept, test_fraction=test_fraction, seed=seed, by=split_by)
-    return QuerySelection(bank, bank_dd, split, _take(split.train, cfg["train_queries"], seed),
-                          _take(split.test, cfg["test_queries"], seed))
+    return QuerySelection(bank, bank_dd, split, _take(split.train, cfg.train_queries, seed),
+                          _take(split.test, cfg.test_queries, seed))
 
 
 @dataclass
@@ -224,7 +207,7 @@ def meta_templates_from(template_dirs: Sequence[str | Path] | None) -> list[Agen
     return [t for d in template_dirs or () for t in templates_in(d)]
 
 
-def mode_jobs(mode: Mode, train_queries: Sequence[dict[str, Any]], *, seed: int = 0,
+def mode_jobs(mode: Mode, train_queries: Sequence[Query], *, seed: int = 0,
               test_templates: Sequence[str] | None = None, templates: Sequence[str] | None = None,
               templates_per_query: int | None = None, registry: ToolRegistry | None = None,
               template_dirs: Sequence[str | Path] | None = None,
@@ -235,33 +218,18 @@ def mode_jobs(mode: Mode, train_queries: Sequence[dict[str, Any]], *, seed: int 
     get, ``held_out_formats`` keeps their (and any) templates of those format families out of training."""
     cfg = data_settings(mode, overrides)
     meta = meta_templates_from(template_dirs)
-    ts = choose_templates(test_templates, templates or cfg["templates"], meta=meta,
-                          meta_share=cfg["meta_templates"], held_out_formats=cfg["held_out_formats"])
-    per_query = templates_per_query if templates_per_query is not None else cfg["templates_per_query"]
+    ts = choose_templates(test_templates, templates or cfg.templates, meta=meta,
+                          meta_share=cfg.meta_templates, held_out_formats=cfg.held_out_formats)
+    per_query = templates_per_query if templates_per_query is not None else cfg.templates_per_query
     jobs = plan_jobs(train_queries, ts.train_planning, conclusion_templates=ts.train_conclusion,
                      registry=registry or default_registry(), seed=seed, templates_per_query=per_query,
                      meta_templates=[t for t in meta if t.name in ts.meta_planning],
-                     meta_share=cfg["meta_templates"])
+                     meta_share=cfg.meta_templates)
     return jobs, ts
 
 
-def agent_samples(accepted: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every training sample of the accepted traces: one per LLM call (see :func:`step_samples`)."""
-    return [s for r in accepted for s in step_samples(r)]
-
-
-def sample_text(sample: dict[str, Any]) -> str:
-    return json.dumps(sample["messages"], ensure_ascii=False)
-
-
-def dedup_samples(samples: Sequence[dict[str, Any]]) -> DedupResult:
-    """Exact duplicates only: agent prompts share their template text, so near-duplicate matching would merge
-    different queries."""
-    return deduplicate(samples, text=sample_text, key=lambda s: s["id"], threshold=None)
-
-
-def split_general(general: Sequence[dict[str, Any]], n_test: int, *,
-                  seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]], DedupResult]:
+def split_general(general: Sequence[GeneralItem], n_test: int, *,
+                  seed: int = 0) -> tuple[list[GeneralItem], list[GeneralItem], DedupResult]:
     """``(train, test, dedup)`` of the general SFT pool: deduplicated, ``n_test`` held out for the forgetting
     check, and training items that near-duplicate a test instruction dropped (leakage-free)."""
     gen_dd = deduplicate(general, text=lambda g: g["instruction"] + "\n" + g["output"], key=lambda g: g["id"])
@@ -271,35 +239,6 @@ def split_general(general: Sequence[dict[str, Any]], n_test: int, *,
                              [(g["id"], g["instruction"]) for g in gen_test])
     leaked = {p["left"] for p in leaks["exact"] + leaks["near"]}
     return [g for g in gen_train if g["id"] not in leaked], gen_test, gen_dd
-
-
-def step_samples(rec: dict[str, Any]) -> list[dict[str, Any]]:
-    """Training samples (one per LLM call: planning steps and the conclusion) from an accepted trace. ``action``
-    says what the step does (:func:`labkit.data.balance.step_action`: call, finish, conclusion, other)."""
-    out = []
-    edited = set(rec.get("human_edited_steps", []))
-    for i, (s, step) in enumerate(zip(rec["trace"]["steps"], trace_steps(rec["trace"]))):
-        concl = s.get("kind") == "conclusion"
-        name = rec["conclusion_template"] if concl else rec["template"]
-        action = step_action(step, load_template(name).format if i in edited else None)
-        out.append({"id": f"{rec['job_id']}::{i}", "source": "agent", "query_id": rec["query_id"],
-                    "template": name, "step": i, "action": action,
-                    "query": rec["query"], "tool_names": rec["tools"],
-                    "meta": {"human_edited": i in rec.get("human_edited_steps", []), "llm_name": rec["teacher"]},
-                    "messages": [{"role": "user", "content": s["prompt"], "loss": False},
-                                 {"role": "assistant", "content": s["output"], "loss": True}]})
-    return out
-
-
-def anonymize_samples(samples: list[dict[str, Any]]) -> dict[str, int]:
-    """Replace PII in every message in place; returns counts per PII type."""
-    counts: dict[str, int] = {}
-    for s in samples:
-        for m in s["messages"]:
-            m["content"], spans = anonymize(m["content"])
-            for sp in spans:
-                counts[sp.type] = counts.get(sp.type, 0) + 1
-    return counts
 
 
 def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teacher: Any = "sandbox:noise=0.15", *,
@@ -324,7 +263,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     registry = default_registry()
 
     # 1. clean the query bank, then split: held-out queries (before any labelling) and held-out templates.
-    sel = select_queries(mode, seed=seed, test_fraction=test_fraction, split_by=split_by, queries_path=queries_path,
+    sel = split_query_bank(mode, seed=seed, test_fraction=test_fraction, split_by=split_by, queries_path=queries_path,
                          registry=registry)
     bank, bank_dd, split, train_q, test_q = sel.bank, sel.bank_dd, sel.split, sel.train, sel.test
     jobs, ts = mode_jobs(mode, train_q, seed=seed, test_templates=test_templates, templates=templates,
@@ -366,8 +305,8 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     agent = agent_samples(accepted)
     pii = anonymize_samples(agent)
     agent_dd = dedup_samples(agent)
-    balanced, balance = balance_steps(agent_dd.kept, cfg["step_balance"], seed=seed)
-    gen_train, gen_test, gen_dd = split_general(load_general(general_path), cfg["general_test"], seed=seed)
+    balanced, balance = balance_steps(agent_dd.kept, cfg.step_balance, seed=seed)
+    gen_train, gen_test, gen_dd = split_general(load_general(general_path), cfg.general_test, seed=seed)
     mixed, mix_info = mix(balanced, gen_train, ratio=agent_general_ratio, seed=seed)
 
     # 5. write everything.
@@ -378,7 +317,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     write_jsonl(out / "test_queries.jsonl", test_q)
     write_jsonl(out / "general_test.jsonl", gen_test)
     leak = leakage_report(train_q, test_q, train_templates=ts.train, test_templates=ts.test)
-    leak["held_out_formats"] = held_out_format_check(mixed, cfg["held_out_formats"])
+    leak["held_out_formats"] = held_out_format_check(mixed, cfg.held_out_formats)
     leak["ok"] = leak["ok"] and leak["held_out_formats"]["ok"]
     leak["general"] = leakage_report([{"id": g["id"], "query": g["instruction"]} for g in gen_train],
                                      [{"id": g["id"], "query": g["instruction"]} for g in gen_test])
@@ -399,8 +338,8 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
                     "test": len(test_q), "test_groups": split.test_groups, "split_by": split_by},
         "train_templates": ts.train, "test_templates": ts.test, "template_groups": ts.groups,
         "template_dirs": [str(Path(d).resolve()) for d in template_dirs or ()],
-        "levers": {k: cfg[k] for k in LEVER_DEFAULTS},
-        "meta_templates": {"share": cfg["meta_templates"], "found": len(found), "labelled": ts.meta_planning,
+        "levers": cfg.levers(),
+        "meta_templates": {"share": cfg.meta_templates, "found": len(found), "labelled": ts.meta_planning,
                            "held_out_format": [n for n in ts.format_planning if n in found],
                            "unused": [n for n in found if n not in ts.meta_planning + ts.format_planning],
                            "jobs": sum(j.template in ts.meta_planning for j in jobs), "of_jobs": len(jobs)},
@@ -429,7 +368,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     return BuildResult(out, stats, traces_df, samples_df, rej, verdicts, flagged)
 
 
-def _write_rejections(path: Path, records: Sequence[dict[str, Any]], verdicts: Sequence[Verdict]) -> None:
+def _write_rejections(path: Path, records: Sequence[LabelledRecord], verdicts: Sequence[Verdict]) -> None:
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)

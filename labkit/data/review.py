@@ -17,12 +17,13 @@ from typing import Any
 from labkit.data.filters import Verdict
 from labkit.errors import DataFileError
 from labkit.jsonl import require
+from labkit.records import Decision, FilterReason, LabelledRecord
 from labkit.store import KeyedStore
 
 DECISIONS = ("accept", "edit", "reject")
 
 
-def _check_decision(rec: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+def _check_decision(rec: dict[str, Any], path: Path, line: int) -> Decision:
     require(rec, "job_id", str, path=path, line=line)
     decision = require(rec, "decision", str, path=path, line=line)
     if decision not in DECISIONS:
@@ -30,7 +31,7 @@ def _check_decision(rec: dict[str, Any], path: Path, line: int) -> dict[str, Any
     if decision == "edit":
         require(rec, "step", int, path=path, line=line)
         require(rec, "output", str, path=path, line=line)
-    return rec
+    return rec  # type: ignore[return-value]
 
 
 def decisions_store(path: str | Path) -> KeyedStore:
@@ -39,24 +40,24 @@ def decisions_store(path: str | Path) -> KeyedStore:
 
 
 def record_decision(path: str | Path, job_id: str, decision: str, *, step: int | None = None,
-                    output: str | None = None, reviewer: str = "", note: str = "") -> dict[str, Any]:
+                    output: str | None = None, reviewer: str = "", note: str = "") -> Decision:
     """Append one decision now (fsynced). ``edit`` needs the ``step`` index and its corrected ``output``."""
     if decision not in DECISIONS:
         raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
     if decision == "edit" and (step is None or output is None):
         raise ValueError("an edit needs step= and output=")
-    rec = {"job_id": job_id, "decision": decision, "step": step, "output": output, "reviewer": reviewer,
-           "note": note, "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    rec = Decision(job_id=job_id, decision=decision, step=step, output=output, reviewer=reviewer, note=note,
+                   time=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     decisions_store(path).put(rec)
     return rec
 
 
-def load_decisions(path: str | Path) -> dict[str, dict[str, Any]]:
+def load_decisions(path: str | Path) -> dict[str, Decision]:
     """The latest decision per job id; a malformed line raises DataFileError naming file, line and field."""
     return dict(decisions_store(path).items())
 
 
-def apply_edit(rec: dict[str, Any], step: int, output: str) -> dict[str, Any]:
+def apply_edit(rec: LabelledRecord, step: int, output: str) -> LabelledRecord:
     """A copy of the labelled record with step ``step``'s output replaced and marked human-edited."""
     steps = rec["trace"]["steps"]
     if not 0 <= step < len(steps):
@@ -67,10 +68,9 @@ def apply_edit(rec: dict[str, Any], step: int, output: str) -> dict[str, Any]:
     return new
 
 
-def apply_decisions(records: Sequence[dict[str, Any]], verdicts: Sequence[Verdict],
-                    decisions: dict[str, dict[str, Any]],
-                    recheck: Callable[[dict[str, Any]], Verdict]) -> tuple[list[dict[str, Any]], list[Verdict],
-                                                                              dict[str, int]]:
+def apply_decisions(records: Sequence[LabelledRecord], verdicts: Sequence[Verdict], decisions: dict[str, Decision],
+                    recheck: Callable[[LabelledRecord], Verdict]) -> tuple[list[LabelledRecord], list[Verdict],
+                                                                           dict[str, int]]:
     """Merge decisions: accept overrides the filters, reject removes, edit re-runs the filters on the edit."""
     out_r, out_v = [], []
     summary = {"accept": 0, "edit": 0, "reject": 0, "edit_still_rejected": 0}
@@ -84,7 +84,8 @@ def apply_decisions(records: Sequence[dict[str, Any]], verdicts: Sequence[Verdic
         if d["decision"] == "accept":
             rec, v = {**rec, "human_accepted": True}, Verdict(v.job_id, [], v.repaired)
         elif d["decision"] == "reject":
-            v = Verdict(v.job_id, [{"code": "human_rejected", "step": None, "detail": d.get("note", "")}], v.repaired)
+            v = Verdict(v.job_id, [FilterReason(code="human_rejected", step=None, detail=d.get("note", ""))],
+                        v.repaired)
         else:
             rec = apply_edit(rec, d["step"], d["output"])
             v = recheck(rec)
@@ -103,13 +104,13 @@ class Reviewer:
     Verdict; default: the course filters over the query bank) and the verdict is shown before and after saving.
     """
 
-    def __init__(self, items: Sequence[tuple[dict[str, Any], Verdict]], decisions_path: str | Path,
-                 reviewer: str = "", recheck: Callable[[dict[str, Any]], Verdict] | None = None):
+    def __init__(self, items: Sequence[tuple[LabelledRecord, Verdict]], decisions_path: str | Path,
+                 reviewer: str = "", recheck: Callable[[LabelledRecord], Verdict] | None = None):
         import ipywidgets as w
 
         self.items, self.path, self.reviewer = list(items), Path(decisions_path), reviewer
         self.recheck = recheck or _default_recheck()
-        self.decided: dict[str, dict[str, Any]] = load_decisions(self.path)
+        self.decided: dict[str, Decision] = load_decisions(self.path)
         self.pos = next((i for i, (r, _) in enumerate(self.items) if r["job_id"] not in self.decided), 0)
         self.header = w.HTML()
         self.status = w.HTML()
@@ -142,7 +143,7 @@ class Reviewer:
     def pending(self) -> list[str]:
         return [r["job_id"] for r, _ in self.items if r["job_id"] not in self.decided]
 
-    def _current(self) -> tuple[dict[str, Any], Verdict] | None:
+    def _current(self) -> tuple[LabelledRecord, Verdict] | None:
         return self.items[self.pos] if 0 <= self.pos < len(self.items) else None
 
     # -- display -------------------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ class Reviewer:
         display(self.widget)
 
 
-def _default_recheck() -> Callable[[dict[str, Any]], Verdict]:
+def _default_recheck() -> Callable[[LabelledRecord], Verdict]:
     from labkit.data.filters import check_record
     from labkit.data.queries import load_queries
     from labkit.tools import default_registry

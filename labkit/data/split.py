@@ -12,23 +12,24 @@ from typing import Any, Literal
 
 from labkit.data.dedup import NEAR_DUP_THRESHOLD, SHINGLE_SIZE, cross_duplicates
 from labkit.errors import UnknownNameError
+from labkit.records import Query, Sample
 
 
 @dataclass
 class QuerySplit:
-    train: list[dict[str, Any]]
-    test: list[dict[str, Any]]
+    train: list[Query]
+    test: list[Query]
     test_groups: list[str]  # held-out cluster names (by="cluster") or one query id per held-out paraphrase group
-    dropped: list[dict[str, Any]] = field(default_factory=list)  # train queries too close to a test query
+    dropped: list[Query] = field(default_factory=list)  # train queries too close to a test query
 
 
-def gold_signature(q: dict[str, Any]) -> str:
+def gold_signature(q: Query) -> str:
     """Queries with the same non-empty gold calls are paraphrases of one task: they must share a side."""
     calls = q.get("gold_calls") or []
     return json.dumps(calls, sort_keys=True, ensure_ascii=False) if calls else f"id:{q['id']}"
 
 
-def split_queries(queries: Sequence[dict[str, Any]], *, test_fraction: float = 0.2, seed: int = 0,
+def split_queries(queries: Sequence[Query], *, test_fraction: float = 0.2, seed: int = 0,
                   by: Literal["cluster", "query"] = "query",
                   threshold: float = NEAR_DUP_THRESHOLD) -> QuerySplit:
     """Hold out about ``test_fraction`` of the queries for test.
@@ -40,7 +41,7 @@ def split_queries(queries: Sequence[dict[str, Any]], *, test_fraction: float = 0
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     rng = random.Random(seed)
-    strata: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    strata: dict[str, dict[str, list[Query]]] = defaultdict(lambda: defaultdict(list))
     for q in queries:
         if by == "cluster":
             strata[""][q["cluster"]].append(q)
@@ -107,7 +108,7 @@ def leakage_report(train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any
     }
 
 
-def held_out_format_check(samples: Sequence[dict[str, Any]], families: Sequence[str]) -> dict[str, Any]:
+def held_out_format_check(samples: Sequence[Sample], families: Sequence[str]) -> dict[str, Any]:
     """Whether any agent training sample is written in a held-out output-format family (``held_out_formats``):
     read from the samples themselves (their template's format), not from the template split that made them."""
     from labkit.templates import load_template

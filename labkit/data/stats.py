@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from labkit.chat import render_chat
+from labkit.records import LabelledRecord, Sample
 
 
 def token_counter() -> tuple[Callable[[list[str]], list[int]], str]:
@@ -23,7 +24,7 @@ def token_counter() -> tuple[Callable[[list[str]], list[int]], str]:
         return (lambda texts: [(len(t) + 1) // 2 for t in texts]), "estimate: characters / 2 (tokenizer unavailable)"
 
 
-def trace_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def trace_table(records: Sequence[LabelledRecord]) -> pd.DataFrame:
     """One row per labelled trace: template, tools called, number of tool steps, stop reason."""
     rows = []
     for r in records:
@@ -35,7 +36,7 @@ def trace_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sample_table(samples: Sequence[dict[str, Any]], count: Callable[[list[str]], list[int]]) -> pd.DataFrame:
+def sample_table(samples: Sequence[Sample], count: Callable[[list[str]], list[int]]) -> pd.DataFrame:
     """One row per training sample: source, template, step, prompt / output / total tokens."""
     prompts = [render_chat([m for m in s["messages"] if m["role"] != "assistant"]) for s in samples]
     outputs = ["".join(m["content"] for m in s["messages"] if m["role"] == "assistant") for s in samples]

@@ -25,21 +25,22 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from labkit.errors import DataFileError
 from labkit.evaluate.scorer import output_format_of
 from labkit.jsonl import read_text, write_jsonl
-from labkit.records import RECORD_TYPES, load_benchmark, read_queries  # noqa: F401  (load_benchmark: re-exported)
+from labkit.records import (RECORD_TYPES, BenchmarkRecord, GoldenItem, Query, load_benchmark,  # noqa: F401
+                             read_queries)  # (load_benchmark: re-exported)
 from labkit.types import CompletedTask, ToolCall
 
 PROFILE_NAME = {"zh": "小析", "en": "Lexi"}
 TEMPLATE_GROUPS = ("seen", "unseen", "held-out format")  # the template tags a benchmark record can carry
 
 
-def benchmark_stats(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def benchmark_stats(records: Sequence[BenchmarkRecord]) -> dict[str, Any]:
     """Counts like the KAgentBench card: records and prompts (instances) per type, template tags seen/unseen."""
     by_type: dict[str, dict[str, int]] = {}
     tags: Counter[str] = Counter()
@@ -56,7 +57,7 @@ def _funcs(tools: Iterable[Any]) -> list[dict[str, Any]]:
     return [t.openai_schema()["function"] for t in tools]
 
 
-def _completed(query: Mapping[str, Any], upto: int, registry: Any) -> list[CompletedTask]:
+def _completed(query: Query, upto: int, registry: Any) -> list[CompletedTask]:
     tasks = []
     for call, thought in list(zip(query["gold_calls"], query["thoughts"]))[:upto]:
         tc = ToolCall(call["name"], dict(call.get("args") or {}))
@@ -83,7 +84,7 @@ class _Chooser:
         return list({t.name: (t, tag) for t, tag in out}.values())
 
 
-def offered(query: Mapping[str, Any], registry: Any, output_format: str) -> Any:
+def offered(query: Query, registry: Any, output_format: str) -> Any:
     """The tools a prompt for ``query`` offers: its gold tools + seeded distractors (:func:`labkit.tools.offer.
     offer_tools`, the rule the training data uses), + ``task_complete`` for JSON planning formats."""
     from labkit.agent import is_planning_format
@@ -94,8 +95,8 @@ def offered(query: Mapping[str, Any], registry: Any, output_format: str) -> Any:
     return registry.subset(names)
 
 
-def _record(query: Mapping[str, Any], typ: str, suffix: str, chosen: list[tuple[Any, str]], registry: Any,
-            memory: Sequence[CompletedTask], golden: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+def _record(query: Query, typ: str, suffix: str, chosen: list[tuple[Any, str]], registry: Any,
+            memory: Sequence[CompletedTask], golden: list[GoldenItem], **extra: Any) -> BenchmarkRecord:
     tools = {t.name: offered(query, registry, t.output_format) for t, _ in chosen}
     every = registry.subset(list(dict.fromkeys(n for ts in tools.values() for n in ts.names())))
     return {
@@ -109,12 +110,12 @@ def _record(query: Mapping[str, Any], typ: str, suffix: str, chosen: list[tuple[
     }
 
 
-def _gold_step(query: Mapping[str, Any], i: int) -> dict[str, Any]:
+def _gold_step(query: Query, i: int) -> GoldenItem:
     call = query["gold_calls"][i]
     return {"thought": query["thoughts"][i], "tool_name": call["name"], "tool_args": dict(call.get("args") or {})}
 
 
-def profile_record(query: Mapping[str, Any], tools: Any) -> dict[str, Any]:
+def profile_record(query: Query, tools: Any) -> BenchmarkRecord:
     """A persona card + the query as the user's message; golden answers from the gold tools and thoughts."""
     zh = query.get("lang", "zh") == "zh"
     name = PROFILE_NAME["zh" if zh else "en"]
@@ -140,9 +141,9 @@ def profile_record(query: Mapping[str, Any], tools: Any) -> dict[str, Any]:
             "lang": query.get("lang", "zh")}
 
 
-def build_benchmark(queries: Sequence[Mapping[str, Any]], *, seen: Sequence[str], unseen: Sequence[str],
+def build_benchmark(queries: Sequence[Query], *, seen: Sequence[str], unseen: Sequence[str],
                     templates_per_record: tuple[int, int] = (1, 1), types: Sequence[str] = RECORD_TYPES,
-                    registry: Any = None, seed: int = 0, out_path: str | Path | None = None) -> list[dict[str, Any]]:
+                    registry: Any = None, seed: int = 0, out_path: str | Path | None = None) -> list[BenchmarkRecord]:
     """Records for every held-out query (see module doc); ``templates_per_record`` = (#seen, #unseen) per record."""
     from labkit.templates import load_template, load_templates
     from labkit.tools import default_registry
@@ -158,7 +159,7 @@ def build_benchmark(queries: Sequence[Mapping[str, Any]], *, seen: Sequence[str]
         conc = [t for t in load_templates() if t.kind == "conclusion"]
         conc_seen, conc_unseen = [t for t in conc if t.name in seen], [t for t in conc if t.name not in seen]
     conc_ch = _Chooser(conc_seen, conc_unseen, *templates_per_record)
-    records: list[dict[str, Any]] = []
+    records: list[BenchmarkRecord] = []
     for q in queries:
         pairs = [(c, t) for c, t in zip(q["gold_calls"], q["thoughts"]) if c["name"] != "task_complete"]
         q = {**q, "gold_calls": [c for c, _ in pairs], "thoughts": [t for _, t in pairs]}
@@ -173,7 +174,7 @@ def build_benchmark(queries: Sequence[Mapping[str, Any]], *, seen: Sequence[str]
         if "reflextion" in types:
             records.extend(_reflection(q, plan_ch, registry, rng))
         if "conclusion" in types and (conc_ch.seen or conc_ch.unseen):
-            golden = [{"golden_result": q["reference_answer"]}]
+            golden: list[GoldenItem] = [{"golden_result": q["reference_answer"]}]
             records.append(_record(q, "conclusion", "conclusion", conc_ch.pick(), registry,
                                    _completed(q, n, registry), golden, step=n))
         if "profile" in types:
@@ -183,7 +184,7 @@ def build_benchmark(queries: Sequence[Mapping[str, Any]], *, seen: Sequence[str]
     return records
 
 
-def _reflection(q: Mapping[str, Any], chooser: _Chooser, registry: Any, rng: random.Random) -> list[dict[str, Any]]:
+def _reflection(q: Query, chooser: _Chooser, registry: Any, rng: random.Random) -> list[BenchmarkRecord]:
     candidates = [i for i, c in enumerate(q["gold_calls"])
                   if c["name"] in registry and registry.get(c["name"]).required and c.get("args")]
     if not candidates:
@@ -229,7 +230,7 @@ def read_template_groups(data_dir: str | Path) -> dict[str, list[str]]:
     return {g: list(groups.get(g) or []) for g in ("seen", "meta", *TEMPLATE_GROUPS[1:])}
 
 
-def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+def read_split(data_dir: str | Path) -> tuple[list[Query], list[str], list[str]]:
     """Held-out queries and the (seen, unseen) template names that the data stage wrote into ``data_dir``
     (:func:`read_template_groups`; the held-out formats are a group of their own, see :func:`format_benchmark`)."""
     groups = read_template_groups(data_dir)
@@ -237,9 +238,9 @@ def read_split(data_dir: str | Path) -> tuple[list[dict[str, Any]], list[str], l
     return queries, groups["seen"], groups["unseen"]
 
 
-def format_benchmark(queries: Sequence[Mapping[str, Any]], templates: Sequence[str], *,
+def format_benchmark(queries: Sequence[Query], templates: Sequence[str], *,
                      templates_per_record: int = 1, registry: Any = None, seed: int = 0,
-                     out_path: str | Path | None = None) -> list[dict[str, Any]]:
+                     out_path: str | Path | None = None) -> list[BenchmarkRecord]:
     """The held-out output formats' benchmark: the same plan/tool-use and reflection situations as
     :func:`build_benchmark` makes for these queries and seed, rendered with ``templates`` (``templates_per_record``
     of them per record, rotated) and tagged ``"held-out format"`` (no templates: no records). Scored on its own, so the main benchmark's
@@ -259,7 +260,7 @@ def general_test_path(data_dir: str | Path) -> Path | None:
     return hits[0] if hits else None
 
 
-def golden_predictions(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def golden_predictions(records: Sequence[BenchmarkRecord]) -> list[dict[str, Any]]:
     """Each record's first golden item written as every template's output (in that template's format).
 
     A sanity check for the scorer: these predictions must score 100 on every ability.
@@ -280,17 +281,17 @@ def golden_predictions(records: Sequence[Mapping[str, Any]]) -> list[dict[str, A
     return preds
 
 
-def select_queries(queries: Sequence[Mapping[str, Any]], n: int) -> list[dict[str, Any]]:
+def select_queries(queries: Sequence[Query], n: int) -> list[Query]:
     """Up to ``n`` tool-using queries taken round-robin over clusters (and languages), so a small benchmark still
     covers every intent instead of the first cluster in the file."""
-    groups: dict[str, list[Mapping[str, Any]]] = {}
+    groups: dict[str, list[Query]] = {}
     for q in queries:
         if q.get("gold_calls"):
             groups.setdefault(f"{q.get('cluster', '')}|{q.get('lang', '')}", []).append(q)
-    picked: list[dict[str, Any]] = []
+    picked: list[Query] = []
     lists = [groups[k] for k in sorted(groups)]
     depth = 0
     while len(picked) < n and any(depth < len(g) for g in lists):
-        picked.extend(dict(g[depth]) for g in lists if depth < len(g))
+        picked.extend(dict(g[depth]) for g in lists if depth < len(g))  # type: ignore[misc]
         depth += 1
     return picked[:n]

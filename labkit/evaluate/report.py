@@ -233,7 +233,7 @@ def learning_curve(tuned_dir: str | Path, benchmark: Sequence[Mapping[str, Any]]
                    batch_size: int = 8, caches: Mapping[str, str | Path] | None = None,
                    device: str | None = None) -> pd.DataFrame:
     """Overall (and every ability) against training minutes: the base model at 0, each weight snapshot that training
-    saved in ``tuned_dir/curve/`` (``SFTConfig.curve_points``), and the final model, all scored on the records of
+    saved in ``tuned_dir/curve/`` (``TrainSettings.curve_points``), and the final model, all scored on the records of
     the first ``n_queries`` held-out queries (cached and resumable like every evaluation).
 
     ``caches`` maps a model (``base`` or ``str(tuned_dir)``) to the request cache of its full-benchmark evaluation:

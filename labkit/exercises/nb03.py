@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit.exercises import Feedback, exercise, failed, passed
+from labkit.records import GoldCall, LabelledRecord, Query
+
+if TYPE_CHECKING:
+    from labkit.data.filters import Verdict
 
 FINISH = "task_complete"
 
 
 @exercise("03.1", title="手工构建一条训练样本，与流水线的一致",
           note_section="§3.2 【重点】Fine Tuning 的本质（Input → Output）与训练数据构建的第 2、3 步")
-def hand_built_sample(answer: Any, *, record: dict[str, Any], step: int) -> Feedback:
-    from labkit.data.pipeline import step_samples
+def hand_built_sample(answer: Any, *, record: LabelledRecord, step: int) -> Feedback:
+    from labkit.data.samples import step_samples
 
     steps = record["trace"]["steps"]
     expected = step_samples(record)[step]["messages"]
@@ -52,26 +56,26 @@ def hand_built_sample(answer: Any, *, record: dict[str, Any], step: int) -> Feed
                   "只有 Output 计算 loss。")
 
 
-def _calls(record: dict[str, Any]) -> list[dict[str, Any]]:
+def _calls(record: LabelledRecord) -> list[dict[str, Any]]:
     from labkit.agent import Trace
 
     return [c for c in Trace.from_dict(record["trace"]).calls if c["name"] != FINISH]
 
 
-def _gold(query: dict[str, Any]) -> list[dict[str, Any]]:
+def _gold(query: Query) -> list[GoldCall]:
     return [c for c in query["gold_calls"] if c["name"] != FINISH]
 
 
-def missed_by_filters(records: Sequence[dict[str, Any]], verdicts: Sequence[Any],
-                      queries: dict[str, dict[str, Any]]) -> list[str]:
+def missed_by_filters(records: Sequence[LabelledRecord], verdicts: Sequence[Verdict],
+                      queries: dict[str, Query]) -> list[str]:
     """Job ids that passed every filter although their calls differ from the gold annotation."""
     return [r["job_id"] for r, v in zip(records, verdicts) if v.accepted and _calls(r) != _gold(queries[r["query_id"]])]
 
 
 @exercise("03.2", title="找出过滤规则漏掉的错参数轨迹，并在审核中拒绝",
           note_section="§3.2 【重点】训练数据构建第 4 步（人工修正或筛选）与 §4.3 数据质量（准确性）")
-def filters_miss(answer: Any, *, records: Sequence[dict[str, Any]], verdicts: Sequence[Any],
-                 queries: dict[str, dict[str, Any]], decisions: str | Path) -> Feedback:
+def filters_miss(answer: Any, *, records: Sequence[LabelledRecord], verdicts: Sequence[Verdict],
+                 queries: dict[str, Query], decisions: str | Path) -> Feedback:
     from labkit.data.review import load_decisions
 
     if isinstance(answer, str):

@@ -39,7 +39,7 @@ from labkit.jsonl import read_jsonl
 from labkit.meta.judge import objective_scores
 from labkit.meta.pipeline import run_meta_agent
 from labkit.meta.report import format_family
-from labkit.modes import mode_section
+from labkit.modes import EvalSettings, load_settings
 from labkit.paths import runs_dir
 from labkit.templates import AgentTemplate, add_template_dir, load_template
 from labkit.types import ParsedAction
@@ -51,7 +51,10 @@ GROUPS = ("unseen format", "seen format")
 
 
 @dataclass
-class TemplateSplit:
+class DiversitySplit:
+    """The single-vs-diverse comparison's template split (:func:`split_kept`); not the data stage's split
+    (:class:`labkit.data.pipeline.TemplateSplit`)."""
+
     train: list[str]                 # the diverse arm's training templates
     unseen_format: list[str]         # test templates whose output format no training template uses
     seen_format: list[str]           # test templates with a built-in format (new wording, known format)
@@ -65,7 +68,7 @@ class TemplateSplit:
 
 
 def split_kept(kept: Sequence[AgentTemplate], held_out_families: Sequence[str] = HELD_OUT_FAMILIES,
-               seen_format_test: Sequence[str] = SEEN_FORMAT_TEST) -> TemplateSplit:
+               seen_format_test: Sequence[str] = SEEN_FORMAT_TEST) -> DiversitySplit:
     """Kept templates in a held-out format family are test-only; the rest train the diverse arm."""
     unseen = [t.name for t in kept if format_family(t) in held_out_families]
     train = [t.name for t in kept if t.name not in unseen]
@@ -74,7 +77,7 @@ def split_kept(kept: Sequence[AgentTemplate], held_out_families: Sequence[str] =
                          "others; both must be non-empty (run the Meta-Agent in course mode, or change the families)")
     train_formats = {load_template(n).output_format for n in train} | {load_template(SINGLE_TEMPLATE).output_format}
     assert not train_formats & {load_template(n).output_format for n in unseen}
-    return TemplateSplit(train, unseen, list(seen_format_test))
+    return DiversitySplit(train, unseen, list(seen_format_test))
 
 
 def bootstrap_ci(values: Sequence[float], *, n: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
@@ -88,7 +91,7 @@ def bootstrap_ci(values: Sequence[float], *, n: int = 2000, seed: int = 0, level
     return sum(vals) / len(vals), lo, hi
 
 
-def answer_rows(benchmark: Sequence[dict[str, Any]], predictions: Sequence[dict[str, Any]], split: TemplateSplit,
+def answer_rows(benchmark: Sequence[dict[str, Any]], predictions: Sequence[dict[str, Any]], split: DiversitySplit,
                 arm: str, seed: int) -> list[dict[str, Any]]:
     """One row per (record, template) answer: step score, valid format, tool-name match, group."""
     rows = []
@@ -134,7 +137,7 @@ def summarise(rows: pd.DataFrame, *, n_boot: int = 2000) -> pd.DataFrame:
 @dataclass
 class Comparison:
     out_dir: Path
-    split: TemplateSplit
+    split: DiversitySplit
     table: pd.DataFrame
     rows: pd.DataFrame
     train: dict[str, Any] = field(default_factory=dict)  # arm/seed -> training summary
@@ -153,7 +156,7 @@ def run_comparison(mode: str = "smoke", *, train_mode: str | None = None, seeds:
     """Build both training sets (data ``mode``), train each arm per seed (``train_mode``, default = ``mode``), score
     on the held-out templates; everything lands in ``out_dir`` (default ``runs/bench/meta_diversity/<mode>``)."""
     from labkit.llm import get_model
-    from labkit.train import SFTConfig, train
+    from labkit.train import TrainSettings, train
 
     train_mode = train_mode or mode
     out = Path(out_dir) if out_dir else runs_dir() / "bench" / "meta_diversity" / mode
@@ -170,30 +173,28 @@ def run_comparison(mode: str = "smoke", *, train_mode: str | None = None, seeds:
         data[arm] = {"samples": built.stats["samples"]["total"], "agent": built.stats["samples"]["agent"],
                      "templates": built.stats["samples"]["accepted_templates"]}
     test_q = read_jsonl(out / "data" / "single" / "test_queries.jsonl")
-    ev = mode_section(mode, "eval")
-    queries = select_queries(test_q, n_test_queries or int(ev.get("n_queries") or 40))
+    ev = load_settings(EvalSettings, mode, "eval", n_queries=n_test_queries, max_new_tokens=max_new_tokens)
+    queries = select_queries(test_q, ev.n_queries)
     bench = build_benchmark(queries, seen=[], unseen=split.test, types=("plantooluse",),
                             templates_per_record=(0, templates_per_record))
-    new_tokens = max_new_tokens or ev.get("max_new_tokens") or None
     rows, trained = [], {}
     models: list[tuple[str, int, Any]] = []
     for arm in arms:
         for seed in seeds:
-            cfg = SFTConfig.for_mode(train_mode, data_path=str(out / "data" / arm / "train.jsonl"),
+            cfg = TrainSettings.for_mode(train_mode, data_path=str(out / "data" / arm / "train.jsonl"),
                                      output_dir=str(out / "train" / f"{arm}-seed{seed}"),
-                                     **(train_overrides or {}))
-            cfg.seed = seed  # for_mode treats 0 as "unset"; the seed is the point here
+                                     **{**(train_overrides or {}), "seed": seed})
             result = train(cfg)
             result.raise_if_preempted()  # stopped by a signal: stop here; a re-run resumes from the checkpoint
             trained[f"{arm}/seed{seed}"] = {"steps": result.global_step, "seconds": round(result.seconds, 1),
                                             "final_loss": result.losses[-1][1] if result.losses else None}
             models.append((arm, seed, cfg.output_dir))
     if with_base:
-        models.append(("base", 0, SFTConfig.for_mode(train_mode).model_path))
+        models.append(("base", 0, TrainSettings.for_mode(train_mode).model_path))
     for arm, seed, path in models:
         model = get_model(str(path))
         preds, _ = generate_predictions(model, bench, out / "eval" / f"{arm}-seed{seed}.cache.jsonl",
-                                        batch_size=batch_size, max_new_tokens=new_tokens)
+                                        batch_size=batch_size, max_new_tokens=ev.max_new_tokens)
         rows += answer_rows(bench, preds, split, arm, seed)
         del model
     frame = pd.DataFrame(rows)

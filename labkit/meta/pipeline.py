@@ -20,7 +20,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,11 +46,12 @@ from labkit.meta.judge import (
     section_check,
     template_verdicts,
 )
+from labkit.modes import MetaSettings, load_settings, mode_path, read_yaml
 from labkit.paths import runs_dir
 from labkit.templates import AgentTemplate
 
 Mode = Literal["smoke", "course"]
-SETTINGS = ("n_clusters", "per_cluster", "judge_queries")  # the ``meta`` section of configs/<mode>.yaml
+SETTINGS = tuple(f.name for f in fields(MetaSettings))  # the ``meta`` section of configs/<mode>.yaml
 OFFLINE_JUDGED_MODEL = "sandbox-reader"
 
 
@@ -80,20 +81,19 @@ class MetaResult:
         return plot_funnel(self.funnel, ax=ax)
 
 
-def meta_settings(mode: str | Path, **overrides: int | None) -> dict[str, int]:
-    """The mode's ``meta`` section (configs/<mode>.yaml) with non-None overrides; a missing or unknown key raises
-    :class:`~labkit.errors.DataFileError` naming the file and field."""
+def meta_settings(mode: str | Path, **overrides: int | None) -> MetaSettings:
+    """The mode's ``meta`` section (configs/<mode>.yaml) as :class:`~labkit.modes.MetaSettings`, with the
+    overrides that are not None; a missing or unknown key or a value that is not a positive integer raises
+    :class:`~labkit.errors.DataFileError` naming the file, line and field."""
     from labkit.errors import DataFileError
-    from labkit.modes import check_keys, mode_path, mode_section
 
-    values = mode_section(mode, "meta")
-    check_keys(values, SETTINGS, mode=mode, section="meta")
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = load_settings(MetaSettings, mode, "meta", **overrides)
     for key in SETTINGS:
-        if not isinstance(values.get(key), int) or values[key] < 1:
-            raise DataFileError(mode_path(mode), f"expected a positive integer, got {values.get(key)!r}",
+        if getattr(cfg, key) < 1:
+            line = None if overrides.get(key) is not None else read_yaml(mode_path(mode))[1].get(("meta", key))
+            raise DataFileError(mode_path(mode), f"expected a positive integer, got {getattr(cfg, key)!r}", line=line,
                                 field=f"meta.{key}")
-    return {k: values[k] for k in SETTINGS}
+    return cfg
 
 
 def _writer(writer: str | Any, seed: int, cache_dir: Path) -> Any:
@@ -181,9 +181,9 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
         d.mkdir(parents=True)
 
     queries = load_queries(queries_path)
-    clustering = cluster_queries(queries, cfg["n_clusters"], seed=seed)
+    clustering = cluster_queries(queries, cfg.n_clusters, seed=seed)
     author = _writer(writer, seed, out)
-    candidates = generate_candidates(clustering.clusters, author, cfg["per_cluster"])
+    candidates = generate_candidates(clustering.clusters, author, cfg.per_cluster)
 
     # section check
     checks: dict[str, SectionVerdict] = {}
@@ -206,7 +206,7 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
         group = survivors.get(cluster.id, [])
         if not group:
             continue
-        got, bench = judge_cluster(cluster, [p for p, _ in group], model, n_queries=cfg["judge_queries"],
+        got, bench = judge_cluster(cluster, [p for p, _ in group], model, n_queries=cfg.judge_queries,
                                    cache_path=out / "answers_cache.jsonl", epsilon=epsilon, judge=llm_judge,
                                    benchmarks=benchmarks, seed=seed, batch_size=batch_size)
         instances += got
@@ -244,7 +244,7 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
         {"step": "template mean > threshold", "count": len(kept_names), "unit": "templates"},
         {"step": "kept instances (kept templates)", "count": kept_inst, "unit": "instances"},
     ]
-    settings = {"mode": mode, **cfg, "writer": getattr(author, "name", str(writer)), "judged_model": model.name,
+    settings = {"mode": mode, **asdict(cfg), "writer": getattr(author, "name", str(writer)), "judged_model": model.name,
                 "judge": llm_judge.name if llm_judge else "objective scorer against gold", "epsilon": epsilon,
                 "threshold": threshold, "benchmarks": list(benchmarks), "seed": seed,
                 "seconds": round(time.perf_counter() - t0, 2)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from labkit.errors import LabkitError
-from labkit.train.config import SFTConfig
+from labkit.train.config import TrainSettings
 from labkit.train.trainer import train
 
 EXIT_PREEMPTED = 75
@@ -18,10 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
-        print("keys:", ", ".join(SFTConfig.field_names()))
+        print("keys:", ", ".join(TrainSettings.field_names()))
         return 0
     try:
-        config = SFTConfig.from_cli(argv)
+        config = TrainSettings.from_cli(argv)
     except LabkitError as exc:
         print(f"labkit.train: {exc}", file=sys.stderr)
         return 2

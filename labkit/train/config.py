@@ -1,6 +1,7 @@
-"""SFTConfig: every training setting in one dataclass, loadable from YAML plus ``--key value`` overrides.
+"""TrainSettings: every training setting in one dataclass, loadable from YAML plus ``--key value`` overrides.
 
-Unknown keys are rejected (a typo must not silently fall back to a default), nanoGPT style.
+Read through the one settings loader, :func:`labkit.modes.settings_values`: unknown keys are rejected with the file,
+line and field (a typo must not silently fall back to a default), nanoGPT style.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from labkit.errors import DataFileError, LabkitError
-from labkit.jsonl import read_text
+from labkit.modes import coerce, settings_values
 from labkit.paths import cache_dir, runs_dir
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -37,8 +38,13 @@ def _default_output() -> str:
 
 
 @dataclass
-class SFTConfig:
-    """Full-parameter SFT settings. Defaults follow the note (max_len 4096, batch 1, AdamW, bf16 where possible)."""
+class TrainSettings:
+    """Full-parameter SFT settings. Defaults follow the note (max_len 4096, batch 1, AdamW, bf16 where possible).
+
+    labkit's counterpart of TRL's ``trl.SFTConfig`` (a ``TrainingArguments`` subclass with the SFT fields, e.g.
+    ``assistant_only_loss``, ``packing``): the same ideas written out by hand to teach them, under another name
+    because it is a different class (plain dataclass, our own field names; ``labkit.train.trainer`` turns it into
+    ``TrainingArguments``)."""
 
     model_path: str = field(default_factory=_default_model)
     data_path: str = field(default_factory=_default_data)
@@ -88,46 +94,43 @@ class SFTConfig:
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:
-            raise LabkitError(f"SFTConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise LabkitError(f"TrainSettings.precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name in ("max_len", "batch_size", "grad_accum", "save_steps", "logging_steps"):
             if getattr(self, name) < 1:
-                raise LabkitError(f"SFTConfig.{name} must be >= 1, got {getattr(self, name)}")
+                raise LabkitError(f"TrainSettings.{name} must be >= 1, got {getattr(self, name)}")
         if self.max_steps <= 0 and self.epochs <= 0:
-            raise LabkitError("SFTConfig needs epochs > 0 or max_steps > 0")
+            raise LabkitError("TrainSettings needs epochs > 0 or max_steps > 0")
         if self.pack_tokens < 0:
-            raise LabkitError(f"SFTConfig.pack_tokens must be >= 0, got {self.pack_tokens}")
+            raise LabkitError(f"TrainSettings.pack_tokens must be >= 0, got {self.pack_tokens}")
         if self.pack_tokens:
             if not self.packing:
-                raise LabkitError("SFTConfig.pack_tokens needs packing: true")
+                raise LabkitError("TrainSettings.pack_tokens needs packing: true")
             if self.pack_tokens < self.max_len:
-                raise LabkitError(f"SFTConfig.pack_tokens ({self.pack_tokens}) must be >= max_len ({self.max_len}): "
+                raise LabkitError(f"TrainSettings.pack_tokens ({self.pack_tokens}) must be >= max_len ({self.max_len}): "
                                   "every sample must fit in a row")
             if self.batch_size != 1:
-                raise LabkitError("SFTConfig.batch_size counts packed rows per step when pack_tokens is set: use "
+                raise LabkitError("TrainSettings.batch_size counts packed rows per step when pack_tokens is set: use "
                                   f"batch_size: 1 (more rows per step: grad_accum), got {self.batch_size}")
         if self.share_prefix and not self.pack_tokens:
-            raise LabkitError("SFTConfig.share_prefix needs pack_tokens > 0")
+            raise LabkitError("TrainSettings.share_prefix needs pack_tokens > 0")
         if self.device not in ("auto", "cpu", "cuda", "mps") or self.lora_r < 0 or self.max_minutes < 0:
-            raise LabkitError(f"SFTConfig: device must be auto/cpu/cuda/mps (got {self.device!r}), lora_r and "
+            raise LabkitError(f"TrainSettings: device must be auto/cpu/cuda/mps (got {self.device!r}), lora_r and "
                               f"max_minutes >= 0 (got {self.lora_r}, {self.max_minutes})")
         if self.deepspeed is not None and not Path(self.deepspeed).is_file():
-            raise LabkitError(f"SFTConfig.deepspeed: no such DeepSpeed config file {self.deepspeed!r}")
+            raise LabkitError(f"TrainSettings.deepspeed: no such DeepSpeed config file {self.deepspeed!r}")
 
     @classmethod
-    def for_mode(cls, mode: str, **overrides: Any) -> "SFTConfig":
-        """The ``train`` section of ``configs/<mode>.yaml`` (or of a YAML path) plus overrides.
+    def for_mode(cls, mode: str, **overrides: Any) -> "TrainSettings":
+        """The ``train`` section of ``configs/<mode>.yaml`` (or of a YAML path) plus overrides, read by
+        :func:`labkit.modes.settings_values` (the one settings loader).
 
-        An override of ``""``, ``0`` or ``None`` keeps the file's value (notebook parameters use them for "unset").
-        Data and output paths default to ``runs/data/<mode>/train.jsonl`` and ``runs/train/<mode>``.
+        An override of ``None`` keeps the file's value (notebook parameters use it for "unset"); ``0`` and ``""``
+        are values. Data and output paths default to ``runs/data/<mode>/train.jsonl`` and ``runs/train/<mode>``.
         """
-        from labkit.modes import mode_path, mode_section
-
         name = Path(mode).stem
-        values: dict[str, Any] = {"data_path": str(runs_dir() / "data" / name / "train.jsonl"),
-                                  "output_dir": str(runs_dir() / "train" / name),
-                                  **_resolve_paths(mode_section(mode, "train"))}
-        values.update({k: v for k, v in overrides.items() if v not in ("", 0, None) or isinstance(v, bool)})
-        return cls.from_dict(values, source=mode_path(mode))
+        values = settings_values(cls, mode, "train", prepare=_resolve_paths, **overrides)
+        return cls(**{"data_path": str(runs_dir() / "data" / name / "train.jsonl"),
+                      "output_dir": str(runs_dir() / "train" / name), **values})
 
     # --- loading ---------------------------------------------------------------------------------------------
     @classmethod
@@ -135,36 +138,24 @@ class SFTConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], *, source: str | Path = "<dict>") -> "SFTConfig":
+    def from_dict(cls, values: dict[str, Any], *, source: str | Path = "<dict>") -> "TrainSettings":
         known = set(cls.field_names())
         for key in values:
             if key not in known:
-                raise DataFileError(source, f"unknown SFTConfig key; known keys: {', '.join(sorted(known))}", field=key)
+                raise DataFileError(source, f"unknown {cls.__name__} key; known: {', '.join(sorted(known))}",
+                                    field=key)
         hints = get_type_hints(cls)
-        return cls(**{k: _coerce(k, v, hints[k], source) for k, v in values.items()})
+        return cls(**{k: coerce(v, hints[k], path=source, field=k) for k, v in values.items()})
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "SFTConfig":
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainSettings":
         """A mode file's ``train`` section (``configs/<name>.yaml``, or a name such as ``course``), or a flat YAML
-        mapping of settings; ``overrides`` win."""
-        from labkit.modes import SECTIONS, mode_path
-
-        path = mode_path(path)
-        try:
-            values = yaml.safe_load(read_text(path)) or {}
-        except yaml.YAMLError as exc:
-            raise DataFileError(path, f"invalid YAML: {exc}") from None
-        if not isinstance(values, dict):
-            raise DataFileError(path, f"expected a mapping of settings, got {type(values).__name__}")
-        if values and set(values) <= set(SECTIONS):  # a mode file: data/train/eval sections
-            values = values.get("train") or {}
-            if not isinstance(values, dict):
-                raise DataFileError(path, "expected a mapping of settings", field="train")
-        values = {**_resolve_paths(values), **(overrides or {})}
-        return cls.from_dict(values, source=path)
+        mapping of settings; ``overrides`` win (applied as given). Read by :func:`labkit.modes.settings_values`, so
+        a bad key or value names the file, line and field."""
+        return cls(**settings_values(cls, path, "train", overrides, flat=True, prepare=_resolve_paths))
 
     @classmethod
-    def from_cli(cls, argv: list[str]) -> "SFTConfig":
+    def from_cli(cls, argv: list[str]) -> "TrainSettings":
         """``[--config x.yaml] [--key value | --key=value] ...``; values are parsed as YAML scalars."""
         config_path, overrides = None, {}
         i = 0
@@ -205,34 +196,6 @@ def _resolve_paths(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _coerce(key: str, value: Any, hint: Any, source: str | Path) -> Any:
-    """Accept YAML/CLI values of the right kind (ints for floats, None for optionals); reject the rest clearly."""
-    text = str(hint)
-    optional = "None" in text
-    if value is None:
-        if optional:
-            return None
-        raise DataFileError(source, "must not be null", field=key)
-    base = hint if isinstance(hint, type) else None
-    if base is None:
-        base = str if "str" in text else None
-    try:
-        if base is bool:
-            if isinstance(value, bool):
-                return value
-            raise TypeError
-        if base is int:
-            if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-                raise TypeError
-            return int(value)
-        if base is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if base is str:
-            return str(value)
-    except (TypeError, ValueError):
-        pass
-    else:
-        return value
-    raise DataFileError(source, f"expected {getattr(base, '__name__', text)}, got {value!r}", field=key)
+SFTConfig = TrainSettings
+"""Deprecated alias of :class:`TrainSettings` (it looked like TRL's class): notebook 06 still says ``SFTConfig``;
+remove the alias once it says ``TrainSettings``."""

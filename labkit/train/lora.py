@@ -1,4 +1,4 @@
-"""LoRA (low-rank adapters, Hugging Face ``peft``) as a recipe switch: ``SFTConfig.lora_r > 0``.
+"""LoRA (low-rank adapters, Hugging Face ``peft``) as a recipe switch: ``TrainSettings.lora_r > 0``.
 
 The course note (§3.3) says agent models usually need full-parameter training, LoRA does worse. Notebook 06's recipe
 experiment tests that on the course's own data: the same minutes of training, full parameters against LoRA of rank
@@ -44,10 +44,10 @@ def attach(trainer: Any, cfg: Any) -> None:
     if not cfg.lora_r:
         return
     if cfg.curve_points:
-        raise LabkitError("SFTConfig: lora_r cannot be combined with curve_points (snapshots save full weights, "
+        raise LabkitError("TrainSettings: lora_r cannot be combined with curve_points (snapshots save full weights, "
                           "the adapters are merged only at the end); set curve_points: 0")
     if cfg.deepspeed:
-        raise LabkitError("SFTConfig: lora_r with DeepSpeed is not supported by labkit; train LoRA without deepspeed")
+        raise LabkitError("TrainSettings: lora_r with DeepSpeed is not supported by labkit; train LoRA without deepspeed")
     from peft import get_peft_model
 
     peft_model = get_peft_model(trainer.model, lora_config(cfg.lora_r))

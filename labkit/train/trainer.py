@@ -30,7 +30,7 @@ from labkit.errors import LabkitError
 from labkit.jsonl import append_jsonl, read_jsonl, write_jsonl
 from labkit.llm.compat import check_vocab
 from labkit.train.collate import IGNORE_INDEX, EncodeStats, PadCollator, SFTDataset, load_samples
-from labkit.train.config import SFTConfig
+from labkit.train.config import TrainSettings
 from labkit.train.guard import check_output_dir
 from labkit.train.loss import supervised_logits_loss
 from labkit.llm.local import cpu_has_native_bf16, resolve_device
@@ -94,8 +94,11 @@ def attention_implementation(packing: bool = False, device: str | None = None, s
     return "sdpa"
 
 
-class SFTTrainer(Trainer):
-    """HF Trainer whose loss may compute logits only at supervised positions; counts tokens for throughput."""
+class LabkitTrainer(Trainer):
+    """HF Trainer whose loss may compute logits only at supervised positions; counts tokens for throughput.
+
+    labkit's counterpart of TRL's ``trl.SFTTrainer`` (its completion-only loss and ``loss_type="chunked_nll"``:
+    logits only on non-ignored tokens), written out by hand; named apart because it is not TRL's class."""
 
     def __init__(self, *args: Any, supervised_logits_only: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -132,7 +135,7 @@ class StepLogCallback(TrainerCallback):
     """Appends {step, loss, lr, s_per_step, tokens_per_s, ...} to train_log.jsonl on the main process, and prints one
     short progress line every ``print_every`` steps (instead of the Trainer's dict per step)."""
 
-    def __init__(self, trainer: SFTTrainer, path: Path, print_every: int = 10):
+    def __init__(self, trainer: LabkitTrainer, path: Path, print_every: int = 10):
         self.trainer, self.path, self.print_every = trainer, path, print_every
         self.last_time = time.perf_counter()
         self.last_step = 0
@@ -245,7 +248,7 @@ class PreemptionCallback(TrainerCallback):
             control.should_training_stop = True
 
 
-def _training_args(cfg: SFTConfig, precision: str, device: str | None = None) -> TrainingArguments:
+def _training_args(cfg: TrainSettings, precision: str, device: str | None = None) -> TrainingArguments:
     return TrainingArguments(
         output_dir=cfg.output_dir, per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, num_train_epochs=1 if cfg.pack_tokens else cfg.epochs, max_steps=cfg.max_steps,
@@ -305,7 +308,7 @@ def _trim_log(path: Path, checkpoint: str | None) -> None:
         write_jsonl(path, kept)
 
 
-def train(config: SFTConfig) -> TrainResult:
+def train(config: TrainSettings) -> TrainResult:
     """Run (or resume) one SFT job described by ``config``; see the module docstring."""
     with _deepspeed_session(bool(config.deepspeed)):
         try:
@@ -316,7 +319,7 @@ def train(config: SFTConfig) -> TrainResult:
             gc.collect()
 
 
-def _train(config: SFTConfig) -> TrainResult:
+def _train(config: TrainSettings) -> TrainResult:
     cfg = config
     start = time.perf_counter()
     out = Path(cfg.output_dir)
@@ -351,7 +354,7 @@ def _train(config: SFTConfig) -> TrainResult:
         freeze_embeddings(model)
 
     collator = (PackedCollator if cfg.packing else PadCollator)(tokenizer.pad_token_id)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_data, processing_class=tokenizer,
+    trainer = LabkitTrainer(model=model, args=args, train_dataset=train_data, processing_class=tokenizer,
                          data_collator=collator, supervised_logits_only=cfg.loss_on_supervised_logits_only)
     lora.attach(trainer, cfg)  # lora_r > 0: adapters train, merged into the weights at the end
     log_cb = StepLogCallback(trainer, out / TRAIN_LOG)

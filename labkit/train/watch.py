@@ -2,7 +2,7 @@
 
 * Steps done / ``max_steps``, elapsed and an ETA as a :class:`labkit.progress.Progress` line (in the notebook, and
   for ``labkit labs run``), so a 30-minute training cell shows where it is.
-* ``SFTConfig.max_minutes > 0``: training stops after that many minutes of this run and saves the final model as if
+* ``TrainSettings.max_minutes > 0``: training stops after that many minutes of this run and saves the final model as if
   ``max_steps`` had been reached — how notebook 06's recipe experiment gives two recipes *the same training
   minutes* (the learning-rate schedule still spans ``max_steps``; give both arms the same schedule).
 * Memory stays bounded: rows of different lengths every step leave the C allocator's heap full of free holes that
