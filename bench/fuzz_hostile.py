@@ -27,11 +27,13 @@ shared machine the CPU seconds are the fairer time. How a case ends:
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import io
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -189,6 +191,13 @@ def _peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def scratch(prefix: str) -> Path:
+    """A temporary folder removed when the process ends."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 class Broken(Exception):
     """A promise of the entry point broken without an exception (counted as one)."""
 
@@ -343,7 +352,7 @@ def run_files(t: Tally, mb: float, quick: bool = False) -> None:
     from labkit.evaluate.scorer import load_predictions
     from labkit.jsonl import read_json, read_jsonl, read_text
 
-    tmp = Path(tempfile.mkdtemp(prefix="fuzz_files_"))
+    tmp = scratch("fuzz_files_")
     path = tmp / "hostile.jsonl"
     readers: dict[str, Callable[[Path], Any]] = {
         "read_jsonl": read_jsonl, "read_jsonl(tolerate_torn_tail)": lambda p: read_jsonl(p, tolerate_torn_tail=True),
@@ -491,7 +500,7 @@ def run_cli(t: Tally, mb: float, quick: bool = False) -> None:
     from labkit.jsonl import dumps_line
 
     records = _records()
-    tmp = Path(tempfile.mkdtemp(prefix="fuzz_cli_"))
+    tmp = scratch("fuzz_cli_")
     bench, preds = tmp / "bench.jsonl", tmp / "pred.jsonl"
 
     def check(rc: int, err: str, expect_ok: bool) -> str:
@@ -613,7 +622,7 @@ def run_templates(t: Tally, mb: float, quick: bool = False) -> None:
     from labkit.types import CompletedTask, ToolCall
 
     may_load = {"lone surrogates / in the name"}  # a valid file whose name holds a lone surrogate: loading it is fine
-    tmp = Path(tempfile.mkdtemp(prefix="fuzz_tpl_"))
+    tmp = scratch("fuzz_tpl_")
     items = list(_template_files(mb).items())
     for label, body in (items[::4] if quick else items):
         path = tmp / "fz.yaml"
