@@ -20,8 +20,8 @@ own work and checked as it goes, instead of a list of forbidden templates:
 
 Anything over a limit raises :class:`RenderLimitError` (a Jinja2 ``SecurityError``); the template loader turns it
 into a :class:`~labkit.errors.DataFileError` naming the file. :func:`load_yaml` reads a template file with no YAML
-aliases (a 1.6 KB alias bomb expands to millions of nodes), at most :data:`MAX_YAML_DEPTH` levels of nesting and
-:data:`MAX_FILE_CHARS` characters.
+aliases (a 1.6 KB alias bomb expands to millions of nodes), at most :data:`MAX_YAML_DEPTH` levels of nesting,
+integers of at most :data:`~labkit.bounds.MAX_INT_DIGITS` characters and :data:`MAX_FILE_CHARS` characters.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import LoopContext
 from markupsafe import Markup
 
-from labkit.bounds import text_size
+from labkit.bounds import MAX_INT_DIGITS, text_size
 
 MAX_OPS = 200_000            # loop iterations + calls + filters + output parts in one render (a prompt needs ~1,000)
 MAX_SECONDS = 1.0            # wall time of one render (a prompt takes about a millisecond)
@@ -429,7 +429,7 @@ class BoundedEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
 # ---------------------------------------------------------------- YAML
 
 class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without aliases and with bounded nesting."""
+    """PyYAML's safe loader without aliases, with bounded nesting and integers."""
 
     _depth = 0
 
@@ -446,6 +446,18 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_yaml_int(self, node: Any) -> int:
+        """An integer written in at most :data:`~labkit.bounds.MAX_INT_DIGITS` characters (a longer one would meet
+        Python's int-string limit as a raw ``ValueError``, or be no number a template field can use)."""
+        text = str(node.value)
+        if len(text) > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(None, None, f"an integer of {len(text)} characters (at most "
+                                                    f"{MAX_INT_DIGITS})", node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)
 
 
 def load_yaml(text: str) -> Any:

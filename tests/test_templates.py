@@ -392,6 +392,17 @@ def test_deep_or_huge_yaml_is_refused(tmp_path: Path) -> None:
         assert len(str(err.value)) < 500
 
 
+def test_a_huge_yaml_integer_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    """A 5,000-digit integer in a template file (issue 20's fuzz bench): a DataFileError, not the int-string
+    ValueError PyYAML's int() raises past Python's 4,300-digit limit."""
+    import yaml
+
+    path = write(tmp_path, yaml.safe_dump(VALID, allow_unicode=True).replace("lang: en", "lang: " + "9" * 5000))
+    with pytest.raises(DataFileError, match="an integer of 5000 characters") as err:
+        load_template(path)
+    assert err.value.line is not None and str(path) in str(err.value) and len(str(err.value)) < 500
+
+
 def test_memory_shown_in_a_prompt_is_capped() -> None:
     """A 5 MB argument or thought from a model is clipped before it goes back into the next prompt."""
     huge = CompletedTask("t" * 5_000_000, ToolCall("web_search", {"query": "q" * 5_000_000, "deep": [[[[1]]]]}),
