@@ -78,7 +78,7 @@ def corpus() -> list[str]:
 def test_parse_output_survives_fuzz_for_every_format() -> None:
     texts = corpus()
     assert len(texts) >= N_PER_FORMAT
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds of this process: a guard against runaway parsing, not a speed target
     outcomes: Counter[str] = Counter()
     repairs: Counter[str] = Counter()
     for fmt in OUTPUT_FORMATS:
@@ -92,8 +92,8 @@ def test_parse_output_survives_fuzz_for_every_format() -> None:
                 assert (result.call is not None) + (result.final_answer is not None) + result.give_up == 1
                 outcomes["ok"] += 1
                 repairs.update(result.repaired)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 45, f"fuzz took {elapsed:.1f}s"
+    elapsed = time.process_time() - start
+    assert elapsed < 45, f"fuzz took {elapsed:.1f} CPU s"
     assert outcomes["ok"] > 1000 and len(outcomes) >= 6, outcomes  # the mutations reach both paths
     assert repairs["json_repair"] > 0 and repairs["trailing_prose"] > 0, repairs
 
@@ -122,7 +122,7 @@ def declared_formats() -> list:
 def test_declared_parsers_survive_fuzz() -> None:
     rng = random.Random(SEED + 1)
     outcomes: Counter[str] = Counter()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds, as above: wall time on a shared CI machine says nothing
     for fmt in declared_formats():
         base = [fmt.render(c, "思考 thought\nline 2") for c in CALLS] + [fmt.observation_text("obs {")]
         base += [fmt.render(a, "t") for a in ANSWERS] if fmt.has_answer_form else []
@@ -138,7 +138,7 @@ def test_declared_parsers_survive_fuzz() -> None:
                 outcomes["ok"] += 1
         for text in base[: len(CALLS)]:  # the clean renders read back exactly
             assert fmt.parse(text).repaired == ()
-    assert time.perf_counter() - start < 45
+    assert time.process_time() - start < 45
     assert outcomes["ok"] > 2000 and len(outcomes) >= 4, outcomes
 
 
