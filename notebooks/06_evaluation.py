@@ -391,7 +391,7 @@ check("06.2", my_reading, results=mix_results)
 # **最终回答包含参考答案里的所有数字**（没有数字时要求 ROUGE-L ≥ 0.5）。两者都满足才算成功。
 
 # %%
-from labkit.evaluate.runner import agent_success
+from labkit.evaluate.runner import agent_row, agent_success
 
 agent_rows, traces = {}, {}
 for label, spec in models.items():
@@ -400,9 +400,24 @@ for label, spec in models.items():
     path = out_dir / label.split(" ")[0] / "agent_traces.jsonl"
     path.unlink(missing_ok=True)
     rate, outcomes = agent_success(get_model(spec, device=device), queries[:n_agent_queries], traces_path=path)
-    agent_rows[label] = {"queries": len(outcomes), "success rate": round(rate, 3),
-                         "tools ok": sum(o.calls_ok for o in outcomes), "answer ok": sum(o.answer_ok for o in outcomes)}
+    agent_rows[label] = agent_row(rate, outcomes)  # finished: the run ended with an answer
     traces[label] = path
+pd.DataFrame(agent_rows).T
+
+# %% [markdown]
+# 部署时常用**受约束解码**（guided decoding，即 strict function calling / guided JSON）：模型写工具调用时，工具名只能从提供的
+# 工具里选，参数名只能来自该工具的 JSON schema，参数值和思考仍由模型自己写。它是本地模型的一个选项（`guided=True`，默认关闭），
+# 只作用于规划步骤；总结和上面的 KAgentBench 打分始终是自由生成。下面在同样的留出任务上给微调后的模型再跑一遍，单独成行
+# （smoke 模式上面没有跑本地模型，这一格跳过）。它能保证格式和工具名，却不能替模型选对工具、填对参数值。
+
+# %%
+tuned_label = f"tuned ({tuned_path.name})"
+if tuned_label in agent_rows:  # course mode: the free row is above, same tasks
+    path = out_dir / "tuned" / "agent_traces_guided.jsonl"
+    path.unlink(missing_ok=True)
+    rate, outcomes = agent_success(get_model(models[tuned_label], device=device), queries[:n_agent_queries],
+                                   traces_path=path, guided=True)
+    agent_rows[tuned_label + " + guided decoding"] = agent_row(rate, outcomes)
 pd.DataFrame(agent_rows).T
 
 # %% [markdown]

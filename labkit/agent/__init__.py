@@ -13,19 +13,20 @@ from labkit.templates import AgentTemplate
 
 def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "kagent_planning_zh",
               tools: ToolsArg = None, max_steps: int = 5, max_new_tokens: int | None = None, step_budget: int | None = None,
-              conclusion_template: str | AgentTemplate | None = None) -> Trace:
+              conclusion_template: str | AgentTemplate | None = None, guided: bool = False) -> Trace:
     """Run the loop that fits the template: JSON planning formats -> :func:`run_plan`, others -> :func:`run_react`.
 
     ``conclusion_template`` None picks ``kagent_conclusion_<lang>`` for the planning template's language.
+    ``guided``: guided decoding of the steps where the model supports it (see :class:`labkit.agent.loop.AgentRun`).
     """
     tmpl = resolve_template(template)
     if is_planning_format(tmpl.output_format):
         if conclusion_template is None:
             conclusion_template = f"kagent_conclusion_{tmpl.lang}"
         return run_plan(model, query, tools=tools, template=tmpl, conclusion_template=conclusion_template,
-                        max_steps=max_steps, max_new_tokens=max_new_tokens, step_budget=step_budget)
+                        max_steps=max_steps, max_new_tokens=max_new_tokens, step_budget=step_budget, guided=guided)
     return run_react(model, query, tools=tools, template=tmpl, max_steps=max_steps, max_new_tokens=max_new_tokens,
-                     step_budget=step_budget)
+                     step_budget=step_budget, guided=guided)
 
 
 __all__ = ["Trace", "TraceStep", "STOP_REASONS", "STOP_MARKERS", "MAX_NEW_TOKENS", "Decoding", "decoding_for", "parsed_to_dict", "run_react", "run_plan",

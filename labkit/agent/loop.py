@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
 from labkit.bounds import MAX_PROMPT_VALUE_CHARS, clip
 from labkit.formats import BUILTIN_FORMATS, get_format
-from labkit.llm import ChatModel
+from labkit.formats.guide import Grammar
+from labkit.llm import ChatModel, supports_guides
 from labkit.templates import AgentTemplate, load_template, prompt_task
 from labkit.tools import Tool, ToolRegistry, default_registry
 from labkit.types import ChatResult, CompletedTask, ParseError, ToolCall
@@ -96,13 +97,19 @@ class AgentRun:
     ``restarts``: how often a *give up and restart* (ToolLLaMA's Finish with ``give_up_and_restart``) starts over —
     with an empty memory, a fresh step budget and the failed attempts' calls and results in the prompt's
     ``knowledge`` (the note: 重来的 prompt 会把历史失败的记录加进去). After the last one, giving up stops the run.
+
+    ``guided``: ask the model for guided decoding (strict function calling) - the template's format gives its call
+    grammar for this run's tools (``grammar``; None for formats without one, e.g. a conclusion format), and models
+    that support it (:func:`labkit.llm.supports_guides`) write only offered tool names and schema argument keys.
     """
 
     def __init__(self, model_name: str, query: str, template: AgentTemplate, registry: ToolRegistry, *,
                  max_steps: int, max_new_tokens: int | None = None, history: Sequence[tuple[str, str]] = (),
-                 step_budget: int | None = None, stop_on_repeat: bool = True, restarts: int = 1):
+                 step_budget: int | None = None, stop_on_repeat: bool = True, restarts: int = 1,
+                 guided: bool = False):
         self.query, self.template, self.registry, self.max_steps = query, template, registry, max_steps
         self.decoding = decoding_for(template.output_format, max_new_tokens)
+        self.grammar: Grammar | None = template.format.call_grammar(registry) if guided else None
         self.trace = Trace(query=query, template=template.name, model=model_name)
         self.state = LoopState(history=list(history))
         self.budget = max_steps if step_budget is None else min(step_budget, max_steps)
@@ -152,20 +159,31 @@ class AgentRun:
             trace.stopped, self.done = stopped, True
 
 
+def guide_kwargs(model: ChatModel, runs: Sequence[AgentRun], *, batch: bool) -> dict[str, object]:
+    """``guide=`` / ``guides=`` for the runs' call grammars when the model supports guided decoding, else nothing
+    (the model decodes freely: API clients and the emulators ignore the option)."""
+    grammars = [r.grammar for r in runs]
+    if not any(g is not None for g in grammars) or not supports_guides(model):
+        return {}
+    return {"guides": grammars} if batch else {"guide": grammars[0]}
+
+
 def run_steps(model: ChatModel, query: str, template: AgentTemplate, registry: ToolRegistry, *,
               max_steps: int, max_new_tokens: int | None = None, history: Sequence[tuple[str, str]] = (),
               step_budget: int | None = None, stop_on_repeat: bool = True,
-              restarts: int = 1) -> tuple[Trace, LoopState]:
+              restarts: int = 1, guided: bool = False) -> tuple[Trace, LoopState]:
     """Run up to ``max_steps`` tool steps; the trace's ``stopped`` says why the loop ended.
 
     ``step_budget`` runs fewer steps than the prompt announces (``max_steps`` stays in the prompt), e.g. to keep a
-    slow model's demo short; ending on it counts as ``max_steps``. ``restarts``: see :class:`AgentRun`.
+    slow model's demo short; ending on it counts as ``max_steps``. ``restarts``, ``guided``: see :class:`AgentRun`.
     """
     run = AgentRun(model.name, query, template, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
-                   history=history, step_budget=step_budget, stop_on_repeat=stop_on_repeat, restarts=restarts)
+                   history=history, step_budget=step_budget, stop_on_repeat=stop_on_repeat, restarts=restarts,
+                   guided=guided)
     while not run.done:
         prompt = run.prompt()
-        run.advance(prompt, model.chat([{"role": "user", "content": prompt}], **run.decoding.kwargs()))
+        run.advance(prompt, model.chat([{"role": "user", "content": prompt}], **run.decoding.kwargs(),
+                                       **guide_kwargs(model, [run], batch=False)))
     return run.trace, run.state
 
 
@@ -186,6 +204,7 @@ def run_many(model: ChatModel, runs: Sequence[AgentRun], *, batch_size: int = 8)
             for dec in dict.fromkeys(r.decoding for r in chunk):  # one decoding setting per call
                 group = [r for r in chunk if r.decoding == dec]
                 prompts = [r.prompt() for r in group]
-                results = model.chat_batch([[{"role": "user", "content": p}] for p in prompts], **dec.kwargs())
+                results = model.chat_batch([[{"role": "user", "content": p}] for p in prompts], **dec.kwargs(),
+                                           **guide_kwargs(model, group, batch=True))
                 for run, prompt, result in zip(group, prompts, results):
                     run.advance(prompt, result)

@@ -56,15 +56,16 @@ def add_conclusion(trace: Trace, template: AgentTemplate, step: TraceStep) -> Tr
 def run_plan(model: ChatModel, query: str, *, tools: ToolsArg = None,
              template: str | AgentTemplate = "kagent_planning_zh",
              conclusion_template: str | AgentTemplate | None = "kagent_conclusion_zh", max_steps: int = 5,
-             max_new_tokens: int | None = None, step_budget: int | None = None) -> Trace:
+             max_new_tokens: int | None = None, step_budget: int | None = None, guided: bool = False) -> Trace:
     """Plan, call tools, then conclude. A parse error or give-up ends the run without a conclusion.
 
     When the planning format has its own final answer (e.g. ReAct used as planner) that answer is kept and the
-    conclusion prompt is skipped; ``conclusion_template=None`` also skips it.
+    conclusion prompt is skipped; ``conclusion_template=None`` also skips it. ``guided``: planning steps use guided
+    decoding where the model supports it (:class:`~labkit.agent.loop.AgentRun`); the conclusion is free text.
     """
     tmpl, registry = resolve_template(template), resolve_tools(tools)
     trace, state = run_steps(model, query, tmpl, registry, max_steps=max_steps, max_new_tokens=max_new_tokens,
-                             step_budget=step_budget)
+                             step_budget=step_budget, guided=guided)
     if not needs_conclusion(trace, conclusion_template):
         return trace
     concl = resolve_template(conclusion_template)  # type: ignore[arg-type]
@@ -75,12 +76,13 @@ def run_plan(model: ChatModel, query: str, *, tools: ToolsArg = None,
 def run_plans(model: ChatModel, items: Sequence[tuple[str, ToolsArg]], *,
               template: str | AgentTemplate = "kagent_planning_zh",
               conclusion_template: str | AgentTemplate | None = "kagent_conclusion_zh", max_steps: int = 5,
-              max_new_tokens: int | None = None, batch_size: int = 8) -> list[Trace]:
+              max_new_tokens: int | None = None, batch_size: int = 8, guided: bool = False) -> list[Trace]:
     """:func:`run_plan` for many ``(query, tools)`` at once: every step (and the conclusions) is one batched model
-    call over all runs still going, so a local model answers them together. Same traces as one by one."""
+    call over all runs still going, so a local model answers them together. Same traces as one by one.
+    ``guided``: as in :func:`run_plan` (one grammar per row: each run's own offered tools)."""
     tmpl = resolve_template(template)
-    runs = [AgentRun(model.name, q, tmpl, resolve_tools(t), max_steps=max_steps, max_new_tokens=max_new_tokens)
-            for q, t in items]
+    runs = [AgentRun(model.name, q, tmpl, resolve_tools(t), max_steps=max_steps, max_new_tokens=max_new_tokens,
+                     guided=guided) for q, t in items]
     run_many(model, runs, batch_size=batch_size)
     todo = [r for r in runs if needs_conclusion(r.trace, conclusion_template)]
     if todo:

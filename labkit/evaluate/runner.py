@@ -231,12 +231,14 @@ def check_trace(trace: Any, gold: Mapping[str, Any]) -> AgentOutcome:
 
 def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str | None = None,
                   max_steps: int = 5, max_new_tokens: int | None = None, batch_size: int = 8,
-                  traces_path: str | Path | None = None) -> tuple[float, list[AgentOutcome]]:
+                  traces_path: str | Path | None = None, guided: bool = False) -> tuple[float, list[AgentOutcome]]:
     """Run the plan loop (Template-1 planning, sandbox tools, Template-2 conclusion) on each query; returns
     (success rate, outcomes). Each query is offered its gold tools + distractors (the training rule,
     :func:`labkit.evaluate.benchmark.offered`); ``template`` None uses ``kagent_planning_<query language>``. Runs of
     one template advance together, one batched model call per step (:func:`labkit.agent.run_plans`). Traces are
-    appended to ``traces_path`` if given."""
+    appended to ``traces_path`` if given. ``guided``: planning steps under guided decoding (only offered tool names,
+    schema argument keys; :mod:`labkit.llm.guided`) where the model supports it - API models and the emulators
+    ignore it; conclusions and the KAgentBench generation (:func:`evaluate_model`) are always free."""
     from labkit.agent import resolve_template, run_plans
     from labkit.evaluate.benchmark import offered
     from labkit.tools import default_registry
@@ -249,7 +251,7 @@ def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template:
         idx = [i for i, n in enumerate(names) if n == name]
         items = [(queries[i]["query"], offered(queries[i], registry, tmpl.output_format)) for i in idx]
         runs = run_plans(model, items, template=tmpl, conclusion_template=f"kagent_conclusion_{tmpl.lang}",
-                         max_steps=max_steps, max_new_tokens=max_new_tokens, batch_size=batch_size)
+                         max_steps=max_steps, max_new_tokens=max_new_tokens, batch_size=batch_size, guided=guided)
         traces.update(zip(idx, runs))
     outcomes = []
     for i, q in enumerate(queries):
@@ -258,3 +260,11 @@ def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template:
         outcomes.append(check_trace(traces[i], q))
     rate = sum(o.success for o in outcomes) / len(outcomes) if outcomes else float("nan")
     return rate, outcomes
+
+
+def agent_row(rate: float, outcomes: Sequence[AgentOutcome]) -> dict[str, Any]:
+    """One row of the end-to-end table (notebook 06, bench/guided_decoding.py): queries, success rate, runs that
+    ended with an answer (``finished``), runs with the right calls (``tools ok``) and with the right answer."""
+    return {"queries": len(outcomes), "success rate": round(rate, 3),
+            "finished": sum(o.stopped == "finished" for o in outcomes), "tools ok": sum(o.calls_ok for o in outcomes),
+            "answer ok": sum(o.answer_ok for o in outcomes)}

@@ -12,15 +12,18 @@ An :class:`OutputFormat` holds
   format, and ``is_complete(text)`` — whether a partial generation already holds a whole step;
 * ``memory_style`` / ``tool_style`` — how completed tasks and the tool list are laid out in a prompt for it;
 * ``finishes_with_call`` — the format ends by calling ``task_complete`` (then a conclusion template answers),
-  ``has_call_form`` / ``has_answer_form`` — which kinds of step it can express at all.
+  ``has_call_form`` / ``has_answer_form`` — which kinds of step it can express at all;
+* ``call_grammar(tools)`` — its call syntax for guided decoding (:mod:`labkit.formats.guide`), or None.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
+from labkit.formats.guide import Element, Grammar, Guard, ToolShape, tool_shapes
 from labkit.types import CompletedTask, ParsedAction, ParseError, ParseResult, ToolCall
 
 COMPLETE_TOOL = "task_complete"  # the call that ends a run in formats that finish with a call
@@ -188,6 +191,24 @@ class OutputFormat:
         raise ValueError(f"format {self.name!r} has no own memory layout; use memory_style "
                          "kagent / scratchpad / modelscope / results")
 
+    # -- guided decoding ----------------------------------------------------------------------------------------
+    def call_grammar(self, tools: Any) -> Grammar | None:
+        """What guided decoding lets a model write in this format when ``tools`` are offered (a ToolRegistry, Tools
+        or function-spec dicts): the format's layout, one of the offered tool names, argument keys from that tool's
+        schema (required ones included, each once) and JSON string / number values; thoughts and answers stay free
+        text, except that no part of the output may hold an end-of-turn marker or one of the format's stop strings
+        (the parser or the loop would cut the step there). None when the format has no call syntax to guide (a
+        conclusion format) or no tool is offered.
+        Memoised: the same format and tools give the same grammar object."""
+        shapes = tool_shapes(tools)
+        if not shapes or not self.has_call_form:
+            return None
+        return _grammar(self, shapes)
+
+    def _call_seq(self, shapes: tuple[ToolShape, ...]) -> tuple[Element, ...] | None:
+        """The format's grammar as a sequence of elements (formats that can be guided override this)."""
+        return None
+
     # -- checks -------------------------------------------------------------------------------------------------
     def round_trip_problems(self, steps: Iterable[ToolCall | str] | None = None) -> list[str]:
         """Steps whose gold text does not parse back to the same step (empty list: the format round-trips).
@@ -211,6 +232,14 @@ class OutputFormat:
                 problems.append(f"{_short(step)}: parses back as call={parsed.call!r}, answer={parsed.final_answer!r},"
                                 f" thought={parsed.thought!r}, repairs={list(parsed.repaired)}")
         return problems
+
+
+@lru_cache(maxsize=256)
+def _grammar(fmt: OutputFormat, shapes: tuple[ToolShape, ...]) -> Grammar | None:
+    sequence = fmt._call_seq(shapes)
+    if sequence is None:
+        return None  # free text never holds an end-of-turn marker (every parser cuts there) or a stop string
+    return Grammar(fmt.name, tuple(s.name for s in shapes), sequence, Guard(TAIL_MARKERS + fmt.stop_markers))
 
 
 def _short(step: Any) -> str:

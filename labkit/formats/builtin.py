@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from labkit.formats.base import Fail, OutputFormat, dumps
+from labkit.formats.guide import (LINE, STR_NONEMPTY, Choice, Element, Text, ToolShape, Until, W, json_fields,
+                                  json_object, seq, tool_choice)
 from labkit.formats.jsontext import (
     first_parameter,
     load_json_object,
@@ -60,6 +62,20 @@ class _ThoughtAction(OutputFormat):
     def _render_call(self, name: str, args: dict[str, Any], thought: str, extra: dict[str, str]) -> str:
         return f"Thought: {thought}\nAction: {name}\nAction Input: {dumps(args)}"
 
+    def _action_input(self, shape: ToolShape) -> tuple[Element, ...]:
+        return seq("Action Input:", W, json_object(shape))
+
+    def _call_seq(self, shapes: tuple[ToolShape, ...]) -> tuple[Element, ...] | None:
+        """``Thought: <one line>`` then ``Action: <offered tool>`` + ``Action Input: <JSON arguments>`` (or, where
+        the format has one, ``Final Answer: <free text>``)."""
+        options = [("\nAction:", seq(W, tool_choice(self._tools(shapes), "\n", self._action_input)))]
+        if self.name == "react":
+            options.append(("\nFinal Answer:", seq(W, Text())))
+        return seq("Thought:", W, LINE, Choice(options, roomy=True))
+
+    def _tools(self, shapes: tuple[ToolShape, ...]) -> tuple[ToolShape, ...]:
+        return shapes
+
 
 class ReactFormat(_ThoughtAction):
     name = "react"
@@ -93,6 +109,16 @@ class ToolLlamaFormat(_ThoughtAction):
     def _render_give_up(self, thought: str) -> str:
         return f"Thought: {thought}\nAction: {FINISH_TOOL}\nAction Input: {dumps({'return_type': GIVE_UP})}"
 
+    def _tools(self, shapes: tuple[ToolShape, ...]) -> tuple[ToolShape, ...]:
+        return tuple(s for s in shapes if s.name != FINISH_TOOL) + (ToolShape(FINISH_TOOL, ()),)
+
+    def _action_input(self, shape: ToolShape) -> tuple[Element, ...]:
+        if shape.name != FINISH_TOOL:
+            return super()._action_input(shape)
+        answer = seq(W, '"final_answer":', W, STR_NONEMPTY, "}")  # give_answer needs a non-empty answer
+        return seq("Action Input:", W, '{"return_type":', W,
+                   Choice([(f'"{GIVE_ANSWER}",', answer), (f'"{GIVE_UP}"}}', ())]))
+
 
 class _JsonTask(OutputFormat):
     until = "json_object"
@@ -103,6 +129,15 @@ class _JsonTask(OutputFormat):
 
     def is_complete(self, text: str) -> bool:
         return _closed_json(text)
+
+    def _call_seq(self, shapes: tuple[ToolShape, ...]) -> tuple[Element, ...] | None:
+        """The whole JSON step in the format's key order: free string thoughts, then ``"command": {"name": <offered
+        tool>, "args": <its arguments>}``."""
+        command = tool_choice(shapes, '"', lambda s: seq(', "args":', W, json_object(s), "}}"))
+        return seq(self._thoughts(), ", ", '"command":', W, '{"name":', W, '"', command)
+
+    def _thoughts(self) -> tuple[Element, ...]:
+        raise NotImplementedError
 
 
 class TaskJsonFormat(_JsonTask):
@@ -116,6 +151,9 @@ class TaskJsonFormat(_JsonTask):
 
     def _render_call(self, name: str, args: dict[str, Any], thought: str, extra: dict[str, str]) -> str:
         return dumps({"task_name": thought, "command": {"name": name, "args": args}})
+
+    def _thoughts(self) -> tuple[Element, ...]:
+        return json_fields(["task_name"])
 
 
 class AutoGptFormat(_JsonTask):
@@ -131,6 +169,9 @@ class AutoGptFormat(_JsonTask):
         thoughts = {"text": thought, "reasoning": extra.get("reasoning", ""), "plan": extra.get("plan", ""),
                     "criticism": extra.get("criticism", "")}
         return dumps({"thoughts": thoughts, "command": {"name": name, "args": args}})
+
+    def _thoughts(self) -> tuple[Element, ...]:
+        return seq('{"thoughts":', W, json_fields(["text", "reasoning", "plan", "criticism"]), "}")
 
 
 class ModelScopeFormat(OutputFormat):
@@ -154,6 +195,13 @@ class ModelScopeFormat(OutputFormat):
 
     def _render_answer(self, answer: str, thought: str) -> str:
         return answer
+
+    def _call_seq(self, shapes: tuple[ToolShape, ...]) -> tuple[Element, ...] | None:
+        """Free text (an answer, when it ends there) up to <|startofthink|>, then ``{"api_name": <offered tool>,
+        "parameters": <its arguments>}<|endofthink|>``."""
+        call = seq('{"api_name":', W, '"', tool_choice(
+            shapes, '"', lambda s: seq(', "parameters":', W, json_object(s), "}", THINK_END)))
+        return (Until([(THINK_START, call)], accept=True),)
 
 
 class ConclusionFormat(OutputFormat):

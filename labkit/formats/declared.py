@@ -34,6 +34,8 @@ from typing import Any
 
 from labkit.errors import LabkitError
 from labkit.formats.base import MEMORY_STYLES, TOOL_STYLES, Fail, OutputFormat, dumps
+from labkit.formats.guide import (LINE, LINE_NONEMPTY, STR_NONEMPTY, Choice, Element, ToolShape, Until, W,
+                                  json_fields, json_object, seq, tool_choice, yaml_block)
 from labkit.formats.jsontext import (
     first_parameter,
     load_json_object,
@@ -256,6 +258,42 @@ class DeclaredFormat(OutputFormat):
             text = text[1:-1]
         repairs.append("plain_args")
         return {first_parameter(name, tools): text}
+
+    # -- guided decoding ----------------------------------------------------------------------------------------
+    def _call_seq(self, shapes: tuple[ToolShape, ...]) -> tuple[Element, ...] | None:
+        """The declared layout (as :meth:`render` writes it): the thought field (a JSON string, one line, or the
+        text up to its closing tag), then the tool field with an offered tool and the args field with that tool's
+        arguments (a JSON object; yaml: indented ``key: value`` lines) - or, where the format has one, the answer
+        field (a JSON string, the text up to its closing tag, or one line). Free text never writes what the parser
+        would read as another field: an XML thought or answer holds no field's opening tag, and a line-style answer
+        is one line (a later line could start with a field label, which the parser reads case-insensitively)."""
+        lab, style = self.labels, self.style
+        if style == "json":
+            key = lambda role: json.dumps(lab[role], ensure_ascii=False) + ":"  # noqa: E731
+            tool = seq(W, '"', tool_choice(shapes, '"', lambda s: seq(", " + key("args"), W, json_object(s), "}")))
+            options = [(key("tool"), tool)]
+            if self.has_answer_form:
+                options.append((key("answer"), seq(W, STR_NONEMPTY, "}")))
+            return seq(json_fields([lab["thought"]]), ", ", Choice(options, roomy=True))
+        if style == "xml":
+            tags = [f"<{label}>" for role, label in lab.items() if role != "observation"]
+            args = lambda s: seq(f"\n<{lab['args']}>", json_object(s), f"</{lab['args']}>")  # noqa: E731
+            options = [(f"<{lab['tool']}>", (tool_choice(shapes, f"</{lab['tool']}>", args),))]
+            if self.has_answer_form:
+                options.append((f"<{lab['answer']}>", (Until([(f"</{lab['answer']}>", ())], nonempty=True,
+                                                             forbid=tags),)))
+            thought = Until([(f"</{lab['thought']}>", seq("\n", Choice(options, roomy=True)))], forbid=tags)
+            return seq(f"<{lab['thought']}>", thought)
+        sep = {"kv": "=", "yaml": ":", "prefixed": ":"}[style]
+        gap: tuple[Element, ...] = () if style == "kv" else (W,)
+        if style == "yaml":
+            args = lambda s: seq(f"{lab['args']}:", yaml_block(s, _yaml_key))  # noqa: E731
+        else:
+            args = lambda s: seq(f"{lab['args']}{sep}", *gap, json_object(s))  # noqa: E731
+        options = [(f"\n{lab['tool']}{sep}", seq(*gap, tool_choice(shapes, "\n", args)))]
+        if self.has_answer_form:
+            options.append((f"\n{lab['answer']}{sep}", seq(*gap, LINE_NONEMPTY)))
+        return seq(f"{lab['thought']}{sep}", *gap, LINE, Choice(options, roomy=True))
 
     # -- generation helpers -------------------------------------------------------------------------------------
     def is_complete(self, text: str) -> bool:

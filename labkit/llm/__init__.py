@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .base import ChatModel, model_id
+from .base import ChatModel, model_id, supports_guides
 from .factory import get_model
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ _LAZY = {
     "SandboxTeacher": "sandbox", "SandboxReader": "reader",
 }
 
-__all__ = ["ChatModel", "get_model", "model_id", *_LAZY]
+__all__ = ["ChatModel", "get_model", "model_id", "supports_guides", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

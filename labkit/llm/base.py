@@ -18,6 +18,12 @@ class ChatModel(Protocol):
 
     ``stop``: strings the answer ends before; ``until``: a completion rule (:data:`UNTIL_RULES`, e.g.
     ``"json_object"``) after which the answer is complete — local models stop generating there, API backends cut.
+
+    Guided decoding is optional: a model that sets ``guided_decoding = True`` (:class:`~labkit.llm.LocalHFModel`)
+    also accepts ``guide=`` (chat) / ``guides=`` (chat_batch, one per conversation): call grammars
+    (:meth:`labkit.formats.OutputFormat.call_grammar`) its answers are held to. Callers ask
+    :func:`supports_guides` first and leave the keywords out for every other model (API clients, the emulators,
+    the cache wrapper), which then decode freely: the option is ignored, never an error.
     """
 
     name: str
@@ -65,6 +71,11 @@ def deadline_left() -> tuple[float, str] | None:
     """``(seconds left, its name)`` of the innermost :func:`call_deadline`, or None outside one."""
     current = _DEADLINE.get()
     return None if current is None else (current[0] - time.monotonic(), current[1])
+
+
+def supports_guides(model: Any) -> bool:
+    """True for models that take ``guide=`` / ``guides=`` (guided decoding; see :class:`ChatModel`)."""
+    return getattr(model, "guided_decoding", False) is True
 
 
 def until_end(text: str, until: str | None) -> int | None:

@@ -18,16 +18,18 @@ from typing import Any
 
 import torch
 from filelock import FileLock
-from transformers import (AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase,
-                          StoppingCriteria, StoppingCriteriaList)
+from transformers import (AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList,
+                          PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList)
 
 from labkit.chat import CHAT_TEMPLATE, END_OF_TURN, render_chat
 from labkit.errors import LabkitError
+from labkit.formats.guide import Grammar
 from labkit.paths import cache_dir
 from labkit.types import ChatResult, Message
 
 from .base import cut_at_stop, cut_until, until_end
 from .compat import check_vocab
+from .guided import GuidedDecoding, guided_meta, token_index
 
 GEMMA_DIR = "gemma-3-270m"
 TINY_DIR = "tiny-gemma3"
@@ -242,7 +244,13 @@ class StopWhenComplete(StoppingCriteria):
 
 
 class LocalHFModel:
-    """A local causal LM chatting in labkit's Gemma-turn format (see :mod:`labkit.chat`)."""
+    """A local causal LM chatting in labkit's Gemma-turn format (see :mod:`labkit.chat`).
+
+    ``guide`` / ``guides``: guided decoding (:mod:`labkit.llm.guided`) - each answer held to a call grammar
+    (:meth:`labkit.formats.OutputFormat.call_grammar`), one per row of a batch (None: that row is free).
+    """
+
+    guided_decoding = True  # accepts guide= / guides= (labkit.llm.base.supports_guides)
 
     def __init__(self, path_or_name: str | Path = "gemma-3-270m", *, device: str | None = None,
                  dtype: torch.dtype | None = None):
@@ -271,9 +279,10 @@ class LocalHFModel:
         temperature: float = 0.0,
         stop: list[str] | None = None,
         until: str | None = None,
+        guide: Grammar | None = None,
     ) -> ChatResult:
         return self.chat_batch([messages], max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
-                               until=until)[0]
+                               until=until, guides=None if guide is None else [guide])[0]
 
     def chat_batch(
         self,
@@ -283,11 +292,15 @@ class LocalHFModel:
         temperature: float = 0.0,
         stop: list[str] | None = None,
         until: str | None = None,
+        guides: list[Grammar | None] | None = None,
     ) -> list[ChatResult]:
         """Left-padded batched generation; each answer ends before ``<end_of_turn>``/eos/a stop string, or where it is
-        complete under the ``until`` rule (e.g. ``"json_object"``)."""
+        complete under the ``until`` rule (e.g. ``"json_object"``). ``guides``: one call grammar (or None) per row:
+        those rows are decoded under guided decoding and their ChatResult ``meta`` says so."""
         if not batch:
             return []
+        if guides is not None and len(guides) != len(batch):
+            raise ValueError(f"guides: expected one per conversation ({len(batch)}), got {len(guides)}")
         tok = self.tokenizer
         texts = [tok.bos_token + render_chat(m) for m in batch]
         enc = tok(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
@@ -302,16 +315,23 @@ class LocalHFModel:
         criteria = StoppingCriteriaList([StopOnStrings(tok, stop, prompt_len)] if any(stop or ()) else [])
         if until is not None:
             criteria.append(StopWhenComplete(tok, until, prompt_len))
+        guided = None
+        if guides is not None and any(g is not None for g in guides):
+            guided = GuidedDecoding(token_index(tok), guides, prompt_len=prompt_len, max_new_tokens=max_new_tokens,
+                                    stop_ids=self.stop_ids)
         with torch.inference_mode():
-            out = self.model.generate(**enc, generation_config=GenerationConfig(**gen), stopping_criteria=criteria)
+            out = self.model.generate(**enc, generation_config=GenerationConfig(**gen), stopping_criteria=criteria,
+                                      logits_processor=LogitsProcessorList([guided] if guided else []))
         new = out[:, prompt_len:].tolist()
         prompt_lens = enc["attention_mask"].sum(dim=1).tolist()
         results = []
-        for ids, n_prompt in zip(new, prompt_lens):
+        for row, (ids, n_prompt) in enumerate(zip(new, prompt_lens)):
             while ids and ids[-1] == tok.pad_token_id:  # rows that finished early are padded
                 ids = ids[:-1]
             n = next((k + 1 for k, t in enumerate(ids) if t in self.stop_ids), len(ids))
             body = [t for t in ids[:n] if t not in self.stop_ids and t != tok.pad_token_id]
             text = cut_until(cut_at_stop(tok.decode(body, skip_special_tokens=True), stop), until)
-            results.append(ChatResult(text=text, model=self.name, prompt_tokens=int(n_prompt), completion_tokens=n))
+            meta = guided_meta(guided, row, guides[row] if guides is not None else None)
+            results.append(ChatResult(text=text, model=self.name, prompt_tokens=int(n_prompt), completion_tokens=n,
+                                      meta=meta))
         return results
