@@ -74,7 +74,7 @@ def per_token_cost(model: Any, tasks: list[dict[str, Any]], rounds: int) -> dict
     jobs = []
     for q in tasks:
         tmpl = resolve_template(f"kagent_planning_{q.get('lang', 'zh')}")
-        run = AgentRun(model.name, q["query"], tmpl, offered(q, registry, tmpl.output_format), max_steps=5,
+        run = AgentRun(model.name, q["query"], tmpl, offered(q, registry, tmpl.format), max_steps=5,
                        guided=True)
         jobs.append(([{"role": "user", "content": run.prompt()}], run.grammar, decoding_for(tmpl.output_format)))
     totals = {"free": [0, 0.0, 0.0], "guided": [0, 0.0, 0.0]}
