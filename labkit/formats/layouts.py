@@ -7,7 +7,7 @@ Tool styles (:data:`labkit.formats.TOOL_STYLES`): ``react`` (``Name: x. Descript
 function list with ``Finish``); the prompt vocabulary they share with the built-in formats
 (think/exec markers, ToolLLaMA's ``Finish`` and its return types) is defined here. Memory styles (:data:`labkit.formats.MEMORY_STYLES`): ``kagent`` (a JSON list),
 ``scratchpad`` (ReAct/ToolLLaMA lines), ``modelscope`` (think blocks), ``results`` (``task: result`` lines) and
-``own`` (the output format's own layout, :meth:`labkit.formats.OutputFormat.render_memory`, dispatched there).
+``own`` (the output format's own layout, :meth:`labkit.formats.OutputFormat.render_memory`).
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def _api_tools(specs: Sequence[ToolSpec]) -> str:
 def _function_tools(specs: Sequence[ToolSpec]) -> str:
     funcs = [{"name": s["name"], "description": s["description"], "parameters": _param_summary(s)} for s in specs]
     finish = {"name": FINISH_TOOL, "description": FINISH_DESCRIPTION,
-              "parameters": {"return_type": f"{GIVE_ANSWER} or {GIVE_UP}", "final_answer": "the answer (with give_answer)"}}
+              "parameters": {"return_type": f"{GIVE_ANSWER} or {GIVE_UP}",
+                             "final_answer": "the answer (with give_answer)"}}
     return "\n".join(_compact(f) for f in [*funcs, finish])
 
 
