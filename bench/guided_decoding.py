@@ -38,7 +38,7 @@ from labkit.evaluate.benchmark import offered, select_queries  # noqa: E402
 from labkit.evaluate.runner import agent_row, agent_success  # noqa: E402
 from labkit.llm import get_model, supports_guides  # noqa: E402
 from labkit.llm.guided import token_index  # noqa: E402
-from labkit.modes import mode_section  # noqa: E402
+from labkit.modes import EvalSettings, load_settings  # noqa: E402
 from labkit.paths import runs_dir  # noqa: E402
 from labkit.tools import default_registry  # noqa: E402
 
@@ -47,9 +47,9 @@ REFUSED = ("unknown_tool", "invalid_args")  # the registry's error codes for a c
 
 def agent_tasks(data: Path, mode: str, n: int | None) -> list[dict[str, Any]]:
     """Notebook 06's end-to-end tasks: held-out queries, round-robin to eval.n_queries, the first n_agent_queries."""
-    ev = mode_section(mode, "eval")
+    ev = load_settings(EvalSettings, mode, "eval")
     queries, _, _ = read_split(data)
-    tasks = select_queries(queries, ev["n_queries"])[: ev["n_agent_queries"]]
+    tasks = select_queries(queries, ev.n_queries)[: ev.n_agent_queries]
     return tasks[:n] if n else tasks
 
 
@@ -74,7 +74,7 @@ def per_token_cost(model: Any, tasks: list[dict[str, Any]], rounds: int) -> dict
     jobs = []
     for q in tasks:
         tmpl = resolve_template(f"kagent_planning_{q.get('lang', 'zh')}")
-        run = AgentRun(model.name, q["query"], tmpl, offered(q, registry, tmpl.output_format), max_steps=5,
+        run = AgentRun(model.name, q["query"], tmpl, offered(q, registry, tmpl.format), max_steps=5,
                        guided=True)
         jobs.append(([{"role": "user", "content": run.prompt()}], run.grammar, decoding_for(tmpl.output_format)))
     totals = {"free": [0, 0.0, 0.0], "guided": [0, 0.0, 0.0]}

@@ -247,7 +247,7 @@ if served:
     with LocalServer(served) as server:
         client = OpenAIChat(base_url=server.base_url, model=server.model_id, timeout=600)
         for q in held_out:
-            trace = run_plan(client, q["query"], tools=offered(q, all_tools, plan_t.output_format),
+            trace = run_plan(client, q["query"], tools=offered(q, all_tools, plan_t.format),
                              template=f"kagent_planning_{q['lang']}", conclusion_template=f"kagent_conclusion_{q['lang']}",
                              max_steps=max_steps, step_budget=student_budget, max_new_tokens=16 if mode == "smoke" else None)
             outcome = check_trace(trace, q)

@@ -59,11 +59,11 @@ mode = "smoke"            # "smoke" | "course"
 data_dir = ""             # 数据阶段的输出目录（留空：runs/data/<mode>）
 tuned_dir = ""            # 微调后的模型目录（留空：runs/train/<mode>）
 base_model = "gemma-3-270m"
-n_queries = 0             # 用多少条留出 query 构建 benchmark（0：取 configs/<mode>.yaml 的 eval 部分）
-templates_per_record = 0  # 每条记录里 “见过的模板” 与 “没见过的模板” 各取几个（0：同上）
-n_agent_queries = 0       # 端到端成功率用多少条 query（0：同上）
-n_general = 0             # 通用能力检查用多少条留出的通用样本（0：同上）
-n_curve_queries = 0       # 学习曲线每个点用多少条留出 query（0：同上）
+n_queries = None          # 用多少条留出 query 构建 benchmark（None：取 configs/<mode>.yaml 的 eval 部分）
+templates_per_record = None  # 每条记录里 “见过的模板” 与 “没见过的模板” 各取几个（None：同上）
+n_agent_queries = None    # 端到端成功率用多少条 query（None：同上）
+n_general = None          # 通用能力检查用多少条留出的通用样本（None：同上）
+n_curve_queries = None    # 学习曲线每个点用多少条留出 query（None：同上）
 annotator = "A"           # 人工评估标注员的名字（两位标注员各用一个名字）
 interactive = False       # True：在 Jupyter 里显示标注界面；papermill/CI 里保持 False
 device = "auto"           # 生成与训练用的设备："auto"（有 CUDA 用 GPU，Apple 芯片用 MPS，否则 CPU）/ "cpu" / "cuda" / "mps"
@@ -86,14 +86,15 @@ from labkit.evaluate import report as rep
 from labkit.evaluate.benchmark import general_test_path, golden_predictions, select_queries
 from labkit.labs import ensure_dataset
 from labkit.llm import get_model, resolve_device
-from labkit.modes import mode_section
+from labkit.modes import EvalSettings, load_settings
 from labkit.paths import runs_dir
 
 SMOKE = mode == "smoke"
-ev = mode_section(mode, "eval")  # configs/<mode>.yaml: the settings of this mode, overridden by the parameters
-n_queries, n_agent_queries = n_queries or ev["n_queries"], n_agent_queries or ev["n_agent_queries"]
-n_general, n_curve_queries = n_general or ev["n_general"], n_curve_queries or ev["n_curve_queries"]
-templates_per_record, max_new_tokens = templates_per_record or ev["templates_per_record"], ev["max_new_tokens"]
+# configs/<mode>.yaml's eval section, checked and typed; a parameter left None keeps the file's value
+ev = load_settings(EvalSettings, mode, "eval", n_queries=n_queries, n_agent_queries=n_agent_queries,
+                   n_general=n_general, n_curve_queries=n_curve_queries, templates_per_record=templates_per_record)
+n_queries, n_agent_queries, n_general, n_curve_queries = ev.n_queries, ev.n_agent_queries, ev.n_general, ev.n_curve_queries
+templates_per_record, max_new_tokens = ev.templates_per_record, ev.max_new_tokens
 data_path = ensure_dataset(mode, data_dir or None)  # 没跑过 03 时先构建数据
 tuned_path = Path(tuned_dir) if tuned_dir else runs_dir() / "train" / mode
 out_dir = runs_dir() / "eval" / mode
@@ -518,7 +519,7 @@ by_step
 #
 # Agent Tuning 的核心动作是**改数据或配方 → 重训 → 再评估**。笔记 §3.3 说“Agent 模型通常需要全参数训练，LoRA 效果不好”。
 # 我们在同样的**训练分钟数**下检验它：一份用 course 配方训练全部参数（词嵌入仍冻结），一份只训练秩为 `lora_r` 的 LoRA 适配器
-# （`SFTConfig(lora_r=...)`，用 Hugging Face 的 peft；训练结束时把适配器合并回权重，所以评估方式完全一样）。两份都用恒定学习率，
+# （`TrainSettings(lora_r=...)`，用 Hugging Face 的 peft；训练结束时把适配器合并回权重，所以评估方式完全一样）。两份都用恒定学习率，
 # 训练到时间预算（`max_minutes`）就停，再在**同一小批留出 query** 的规划记录上打分，附 95% 区间。
 #
 # **这一节要等多久**：smoke 模式两份各训练约 6 秒（tiny 模型，只验证流程）。course 模式两份各训练 `experiment_minutes`（默认 5 分钟），
@@ -530,7 +531,7 @@ from dataclasses import replace
 
 from labkit.evaluate.report import query_of, recipe_table, recipe_verdict
 from labkit.labs import recipe_run
-from labkit.train import SFTConfig
+from labkit.train import TrainSettings
 
 minutes = experiment_minutes or (0.1 if SMOKE else 5.0)
 n_exp = experiment_queries or (1 if SMOKE else 8)
@@ -538,8 +539,8 @@ keep = list(dict.fromkeys(query_of(r["id"]) for r in benchmark))[:n_exp]
 subset = [r for r in benchmark if r["type"] == "plantooluse" and query_of(r["id"]) in keep]
 arms = {}
 for arm, name, r in (("full", "full", 0), (f"LoRA r={lora_r}", "lora", lora_r)):
-    base_cfg = SFTConfig.for_mode(mode, data_path=str(data_path / "train.jsonl"), device=device,
-                                  output_dir=str(runs_dir() / "experiment" / mode / name))
+    base_cfg = TrainSettings.for_mode(mode, data_path=str(data_path / "train.jsonl"), device=device,
+                                      output_dir=str(runs_dir() / "experiment" / mode / name))
     cfg = replace(base_cfg, curve_points=0, lr_scheduler="constant", max_minutes=minutes, lora_r=r)
     arms[arm] = recipe_run(cfg, subset, out_dir / f"experiment_{name}", device=device,
                            max_new_tokens=max_new_tokens or None)
@@ -552,7 +553,7 @@ exp_table
 # 读表：`trainable params` 是真正被更新的参数数（LoRA 少两个数量级），`steps` 是同样的分钟数里各走了多少步（LoRA 每步省掉了大部分
 # 优化器状态和权重更新，但前向、反向仍要穿过整个模型，所以快不了太多）。分数差距的区间跨过 0，就是**这次没测出差别**；
 # 笔记的结论针对的是 7B/13B 在大量数据上的训练，一台 2 核 CPU 上几分钟的训练能说明的有限——如实写下你看到的，再想想还缺什么证据
-# （更多 query、更长训练、多个种子）。想换别的配方？把上面的 `lora_r` 换成别的值，或者改 `SFTConfig.for_mode` 的其他设置（例如
+# （更多 query、更长训练、多个种子）。想换别的配方？把上面的 `lora_r` 换成别的值，或者改 `TrainSettings.for_mode` 的其他设置（例如
 # `lr`），重跑这一格即可（每种配方的模型在 `runs/experiment/<mode>/` 下，删掉目录才会重新训练）。
 
 # %% [markdown]

@@ -244,3 +244,15 @@ def test_the_official_escape_repair_is_bounded() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, with_alarm)
     assert read_json('{"task_name": "' + "\\q" * MAX_ESCAPE_DROPS + '"}') == {"task_name": "q" * MAX_ESCAPE_DROPS}
+
+
+@pytest.mark.parametrize("parser, fmt, text", [
+    ("AutoGPT", "autogpt", 'task_complete(response="北京今天晴")'),
+    ("AutoGPT", "autogpt", 'web_search(query="x") response="y")'),
+    ("ToolLlama", "toolllama", 'Action: Finish\nAction Input: {"return_type": "give_answer", "final_answer": "晴"}'),
+    ("ToolLlama", "toolllama", "\n"),
+])
+def test_read_conclusion_is_the_official_cleaning_where_one_marker_is_given(parser: str, fmt: str, text: str) -> None:
+    """labkit's reader and kagentbench.clean_conclusion share the AutoGPT / ToolLlama rules (one definition in
+    kagentbench): with at most one marker they give the same answer, up to labkit's trimming."""
+    assert read_conclusion(text, fmt) == kb.clean_conclusion(parser, text).strip()

@@ -11,7 +11,9 @@ import yaml
 from labkit.errors import DataFileError
 from labkit.formats import (
     BUILTIN_FORMATS,
+    MEMORY_STYLES,
     OUTPUT_FORMATS,
+    TOOL_STYLES,
     DeclaredFormat,
     FormatSpecError,
     declare,
@@ -321,3 +323,32 @@ def test_a_format_may_not_capture_the_prompt_of_a_format_declared_before(tmp_pat
         assert detect_format(first.render(goal="g", tools=default_registry())) == "kv_step_tool_with"
     finally:
         unregister(first.output_format)
+
+
+def test_every_style_a_template_may_name_has_its_layout_on_the_format() -> None:
+    """The layouts are the format's (labkit.formats.layouts): every TOOL_STYLES / MEMORY_STYLES name a template or
+    a declaration may use is reached through OutputFormat.tools_block / memory_block, and an unknown one is refused."""
+    from labkit.formats.layouts import MEMORY_LAYOUTS, TOOL_LAYOUTS
+
+    assert set(TOOL_LAYOUTS) == set(TOOL_STYLES)
+    assert set(MEMORY_LAYOUTS) | {"own"} == set(MEMORY_STYLES)
+    fmt = get_format("react")
+    specs = [{"name": "get_weather", "description": "weather", "required": ["city"],
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    memory = [CompletedTask("look", ToolCall("get_weather", {"city": "北京"}), "sunny")]
+    assert fmt.tools_block(specs) == fmt.tools_block(specs, "react") != fmt.tools_block(specs, "commands")
+    assert fmt.memory_block(memory) == fmt.memory_block(memory, "scratchpad") and fmt.memory_block([]) == ""
+    with pytest.raises(ValueError, match="unknown tool style"):
+        fmt.tools_block(specs, "nope")
+    with pytest.raises(ValueError, match="unknown memory style"):
+        fmt.memory_block(memory, "nope")
+
+
+def test_finish_rule_names_a_rule_the_meta_generator_writes() -> None:
+    """meta/generate.py writes the finish rule of the format's ``finish_rule`` (no branch on the format's name)."""
+    from labkit.meta.generate import pools
+
+    rules = {name: get_format(name).finish_rule for name in OUTPUT_FORMATS}
+    assert rules["toolllama"] == "function" and rules["task_json"] == "call" and rules["react"] == "answer"
+    assert set(rules.values()) <= set(pools()["finish_rules"])
+    assert {n for n in OUTPUT_FORMATS if get_format(n).tool_style_fixed} == {"toolllama", "modelscope"}

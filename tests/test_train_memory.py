@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.train import SFTConfig, train
+from labkit.train import TrainSettings, train
 from labkit.train import watch
 from labkit.train.watch import release_free_memory, rss_mb
 from train_helpers import GEMMA_DIR, tiny_model_dir, write_samples
@@ -39,9 +39,9 @@ def test_every_step_releases_memory_and_logs_resident_memory(tmp_path: Path, mon
     real = watch.release_free_memory
     monkeypatch.setattr(watch, "release_free_memory", lambda: calls.append(1) or real())
     data = write_samples(tmp_path / "train.jsonl", 12)
-    cfg = SFTConfig(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
-                    max_len=256, save_steps=10, lr=1e-3, batch_size=4, warmup_ratio=0.0, precision="fp32",
-                    device="cpu", max_steps=3)
+    cfg = TrainSettings(model_path=str(tiny_model_dir()), data_path=str(data), output_dir=str(tmp_path / "out"),
+                        max_len=256, save_steps=10, lr=1e-3, batch_size=4, warmup_ratio=0.0, precision="fp32",
+                        device="cpu", max_steps=3)
     train(cfg)
     assert len(calls) == 3
     rows = [json.loads(line) for line in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labkit.agent.loop import (MAX_NEW_TOKENS, STOP_MARKERS, Decoding, ToolsArg, decoding_for, resolve_template,
                                resolve_tools, run_steps)
-from labkit.agent.plan import is_planning_format, run_conclusion, run_plan, run_plans
+from labkit.agent.plan import run_conclusion, run_plan, run_plans
 from labkit.agent.react import run_react
 from labkit.agent.trace import STOP_REASONS, Trace, TraceStep, parsed_to_dict
 from labkit.llm import ChatModel
@@ -20,7 +20,7 @@ def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "
     ``guided``: guided decoding of the steps where the model supports it (see :class:`labkit.agent.loop.AgentRun`).
     """
     tmpl = resolve_template(template)
-    if is_planning_format(tmpl.output_format):
+    if tmpl.format.finishes_with_call:  # a task_complete call ends it: Template-2 concludes
         if conclusion_template is None:
             conclusion_template = f"kagent_conclusion_{tmpl.lang}"
         return run_plan(model, query, tools=tools, template=tmpl, conclusion_template=conclusion_template,
@@ -30,4 +30,4 @@ def run_agent(model: ChatModel, query: str, *, template: str | AgentTemplate = "
 
 
 __all__ = ["Trace", "TraceStep", "STOP_REASONS", "STOP_MARKERS", "MAX_NEW_TOKENS", "Decoding", "decoding_for", "parsed_to_dict", "run_react", "run_plan",
-           "run_agent", "run_conclusion", "run_plans", "run_steps", "resolve_tools", "resolve_template", "is_planning_format"]
+           "run_agent", "run_conclusion", "run_plans", "run_steps", "resolve_tools", "resolve_template"]

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from labkit.agent.loop import AgentRun, ToolsArg, decoding_for, resolve_template, resolve_tools, run_many, run_steps
 from labkit.agent.trace import Trace, TraceStep, parsed_to_dict
 from labkit.llm import ChatModel
-from labkit.formats import get_format
 from labkit.templates import AgentTemplate
 from labkit.tools import ToolRegistry
 from labkit.types import ChatResult, CompletedTask
@@ -95,9 +94,4 @@ def run_plans(model: ChatModel, items: Sequence[tuple[str, ToolsArg]], *,
             for r, prompt, result in zip(chunk, prompts, results):
                 add_conclusion(r.trace, concl, conclusion_step(concl, r.registry, prompt, result))
     return [r.trace for r in runs]
-
-
-def is_planning_format(output_format: str) -> bool:
-    """Formats that finish with a ``task_complete`` call (no in-format final answer) need Template-2 to conclude."""
-    return get_format(output_format).finishes_with_call
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from labkit.agent import is_planning_format, run_agent
+from labkit.agent import run_agent
 from labkit.errors import LabkitError, scrub
 from labkit.jsonl import read_jsonl
 from labkit.llm import ChatModel, get_model, model_id
@@ -105,9 +105,9 @@ def plan_jobs(queries: Sequence[Query], templates: Sequence[str | AgentTemplate]
         for t in sorted(chosen, key=lambda t: t.name):
             job_id = f"{q['id']}::{t.name}"
             names = offer_tools(gold, job_id, registry, seed=seed, distractors=distractors,
-                                finish=is_planning_format(t.output_format))
+                                finish=t.format.finishes_with_call)
             concl = None
-            if is_planning_format(t.output_format):
+            if t.format.finishes_with_call:
                 same_lang = [c.name for c in concls if c.lang == t.lang] or [c.name for c in concls]
                 concl = same_lang[_hash_int(seed, job_id, "concl") % len(same_lang)] if same_lang else None
             jobs.append(LabelJob(job_id, q, t.name, concl, tuple(n for n in names if n in registry)))

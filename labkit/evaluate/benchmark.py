@@ -31,6 +31,7 @@ from typing import Any
 
 from labkit.errors import DataFileError
 from labkit.evaluate.scorer import output_format_of
+from labkit.formats import OutputFormat, get_format
 from labkit.jsonl import read_text, write_jsonl
 from labkit.records import (RECORD_TYPES, BenchmarkRecord, GoldenItem, Query, load_benchmark,  # noqa: F401
                              read_queries)  # (load_benchmark: re-exported)
@@ -84,20 +85,20 @@ class _Chooser:
         return list({t.name: (t, tag) for t, tag in out}.values())
 
 
-def offered(query: Query, registry: Any, output_format: str) -> Any:
+def offered(query: Query, registry: Any, output_format: str | OutputFormat) -> Any:
     """The tools a prompt for ``query`` offers: its gold tools + seeded distractors (:func:`labkit.tools.offer.
-    offer_tools`, the rule the training data uses), + ``task_complete`` for JSON planning formats."""
-    from labkit.agent import is_planning_format
+    offer_tools`, the rule the training data uses), + ``task_complete`` for formats that finish with that call.
+    ``output_format``: the template's format object (``template.format``), or a format name."""
     from labkit.tools.offer import offer_tools
 
     names = offer_tools([c["name"] for c in query.get("gold_calls") or ()], str(query["id"]), registry,
-                        finish=is_planning_format(output_format))
+                        finish=get_format(output_format).finishes_with_call)
     return registry.subset(names)
 
 
 def _record(query: Query, typ: str, suffix: str, chosen: list[tuple[Any, str]], registry: Any,
             memory: Sequence[CompletedTask], golden: list[GoldenItem], **extra: Any) -> BenchmarkRecord:
-    tools = {t.name: offered(query, registry, t.output_format) for t, _ in chosen}
+    tools = {t.name: offered(query, registry, t.format) for t, _ in chosen}
     every = registry.subset(list(dict.fromkeys(n for ts in tools.values() for n in ts.names())))
     return {
         "id": f"{query['id']}:{suffix}", "query": query["query"], "type": typ, "golden_result_list": golden,

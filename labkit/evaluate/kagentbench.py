@@ -430,20 +430,29 @@ def reflection_metric(golden: Iterable[Mapping[str, Any]], step: Step, last_task
 
 # ---------------------------------------------------------------- conclusion and profile
 
-_RESPONSE, _FINAL_ANSWER = 'response="', '"final_answer": "'
+AUTOGPT_SEARCH = "web_search("  # an AutoGPT conclusion that searches again: no answer
+AUTOGPT_RESPONSE = 'response="'  # where an AutoGPT conclusion's answer starts
+TOOLLLAMA_ANSWER = '"final_answer": "'  # where a ToolLlama conclusion's answer starts
+
+
+def unquote_toolllama(answer: str) -> str:
+    """The official ToolLlama answer cleaning: the quotes and braces of its ``Finish`` JSON dropped (shared with
+    labkit's reader, :func:`labkit.evaluate.scorer.read_conclusion`)."""
+    return answer.replace('"', "").replace("}", "")
+
 
 
 def clean_conclusion(parser: str | None, output: Any) -> Any:
     """The official per-template cleaning of a concluding output (AutoGPT and ToolLlama only)."""
     try:
         if parser == "AutoGPT":
-            if "web_search(" in output:
+            if AUTOGPT_SEARCH in output:
                 output = ""
-            if _RESPONSE in output:
-                output = output.split(_RESPONSE)[1].replace('")', "")
+            if AUTOGPT_RESPONSE in output:
+                output = output.split(AUTOGPT_RESPONSE)[1].replace('")', "")
         elif parser == "ToolLlama":
-            if _FINAL_ANSWER in output:
-                output = output.split(_FINAL_ANSWER)[1].replace('"', "").replace("}", "")
+            if TOOLLLAMA_ANSWER in output:
+                output = unquote_toolllama(output.split(TOOLLLAMA_ANSWER)[1])
             if output == "\n":
                 output = ""
     except (TypeError, AttributeError):

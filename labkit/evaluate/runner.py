@@ -249,7 +249,7 @@ def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template:
     for name in dict.fromkeys(names):
         tmpl = resolve_template(name)
         idx = [i for i, n in enumerate(names) if n == name]
-        items = [(queries[i]["query"], offered(queries[i], registry, tmpl.output_format)) for i in idx]
+        items = [(queries[i]["query"], offered(queries[i], registry, tmpl.format)) for i in idx]
         runs = run_plans(model, items, template=tmpl, conclusion_template=f"kagent_conclusion_{tmpl.lang}",
                          max_steps=max_steps, max_new_tokens=max_new_tokens, batch_size=batch_size, guided=guided)
         traces.update(zip(idx, runs))

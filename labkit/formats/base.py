@@ -10,20 +10,23 @@ An :class:`OutputFormat` holds
   completion rule decoding stops at (``"json_object"``: the first JSON object closed; see
   :func:`labkit.llm.base.until_end`), ``max_new_tokens`` — the token budget, above the longest gold answer in the
   format, and ``is_complete(text)`` — whether a partial generation already holds a whole step;
-* ``memory_style`` / ``tool_style`` — how completed tasks and the tool list are laid out in a prompt for it;
+* ``memory_style`` / ``tool_style`` — how completed tasks and the tool list are laid out in a prompt for it, and
+  ``tools_block(specs, style)`` / ``memory_block(tasks, style)`` — those layouts (:mod:`labkit.formats.layouts`;
+  ``tool_style_fixed``: a prompt for it lists the tools only its own way);
 * ``finishes_with_call`` — the format ends by calling ``task_complete`` (then a conclusion template answers),
+  ``finish_rule`` — how a run in it ends (``"call"``, ``"answer"``, or ``"function"``: ToolLLaMA's ``Finish``),
   ``has_call_form`` / ``has_answer_form`` — which kinds of step it can express at all;
 * ``call_grammar(tools)`` — its call syntax for guided decoding (:mod:`labkit.formats.guide`), or None.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from labkit.formats.guide import Element, Grammar, Guard, ToolShape, tool_shapes
+from labkit.formats.layouts import MEMORY_LAYOUTS, TOOL_LAYOUTS, dumps
 from labkit.types import CompletedTask, ParsedAction, ParseError, ParseResult, ToolCall
 
 COMPLETE_TOOL = "task_complete"  # the call that ends a run in formats that finish with a call
@@ -71,10 +74,6 @@ def strip_tail(text: str) -> str:
     return text[:cut]
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
 class OutputFormat:
     """Base class; subclasses implement :meth:`_parse`, and the ``_render_*`` forms they have."""
 
@@ -86,6 +85,7 @@ class OutputFormat:
     max_new_tokens: int = 160  # new-token budget for one answer
     memory_style: str = "kagent"
     tool_style: str = "commands"
+    tool_style_fixed: bool = False  # its calls read the tools as its own layout lists them (no other tool style)
     finishes_with_call: bool = False
     has_call_form: bool = True
     has_answer_form: bool = True
@@ -185,6 +185,31 @@ class OutputFormat:
         (a closed JSON object, a closed think block, a closing tag, ...), so generation may stop. False means
         "not known to be finished": keep generating until a stop marker or end of turn."""
         return any(m in text for m in self.stop_markers)
+
+    @property
+    def finish_rule(self) -> str:
+        """How a run in this format ends: ``"call"`` (``task_complete``, then a conclusion template answers),
+        ``"answer"`` (an in-format final answer) or ``"function"`` (a ``Finish`` function call: ToolLLaMA)."""
+        return "call" if self.finishes_with_call else "answer"
+
+    def tools_block(self, specs: Sequence[Mapping[str, Any]], style: str | None = None) -> str:
+        """The offered tools (KAgent-style spec dicts) laid out in ``style`` (default: the format's own)."""
+        style = style or self.tool_style
+        if style not in TOOL_LAYOUTS:
+            raise ValueError(f"unknown tool style {style!r}; known: {', '.join(TOOL_STYLES)}")
+        return TOOL_LAYOUTS[style](specs)
+
+    def memory_block(self, tasks: Sequence[CompletedTask], style: str | None = None) -> str:
+        """Completed tasks laid out in ``style`` (default: the format's own; ``"own"``: :meth:`render_memory`),
+        '' when there are none."""
+        style = style or self.memory_style
+        if not tasks:
+            return ""
+        if style == "own":
+            return self.render_memory(tasks)
+        if style not in MEMORY_LAYOUTS:
+            raise ValueError(f"unknown memory style {style!r}; known: {', '.join(MEMORY_STYLES)}")
+        return MEMORY_LAYOUTS[style](tasks)
 
     def render_memory(self, tasks: Sequence[CompletedTask]) -> str:
         """Completed tasks in the format's own layout (used when ``memory_style == "own"``)."""

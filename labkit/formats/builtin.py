@@ -16,13 +16,10 @@ from labkit.formats.jsontext import (
     require_field,
     text_value,
 )
+from labkit.formats.layouts import EXEC_START, FINISH_TOOL, GIVE_ANSWER, GIVE_UP, THINK_END, THINK_START
 from labkit.jsonscan import scan_object
 from labkit.types import ParsedAction, ToolCall
 
-THINK_START, THINK_END = "<|startofthink|>", "<|endofthink|>"
-EXEC_START = "<|startofexec|>"
-FINISH_TOOL = "Finish"  # ToolLLaMA's finishing pseudo-function
-GIVE_ANSWER, GIVE_UP = "give_answer", "give_up_and_restart"
 _ACTION = re.compile(r"^[ \t]*Action[ \t]*:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
 # One-line outputs ("Thought: ... Action: x Action Input: {...}"): markers preceded by a word boundary, used only
 # when no marker starts a line (so "my next action: ..." inside a multi-line thought is never taken for one).
@@ -96,8 +93,13 @@ class ToolLlamaFormat(_ThoughtAction):
     description = "ToolLLaMA: Thought / Action / Action Input (JSON); ends with the Finish function"
     markers = (GIVE_UP,)
     max_new_tokens = 144
-    tool_style = "functions"
+    tool_style = "functions"  # its tool list carries the Finish function
+    tool_style_fixed = True
     has_give_up_form = True
+
+    @property
+    def finish_rule(self) -> str:
+        return "function"  # the Finish function, with give_answer or give_up_and_restart
 
     def _parse(self, body: str, tools: Any) -> ParsedAction:
         return _parse_toolllama(body, tools)
@@ -182,6 +184,7 @@ class ModelScopeFormat(OutputFormat):
     max_new_tokens = 128
     memory_style = "modelscope"
     tool_style = "apis"
+    tool_style_fixed = True  # its calls name an api_name from the apis list
     answer_has_thought = False
 
     def is_complete(self, text: str) -> bool:

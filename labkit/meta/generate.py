@@ -235,10 +235,8 @@ class OfflineMetaAgent:
         return fmt, {"kind": f"declared {style}", "style": style, "finish": finish}
 
     def _tool_style(self, rng: random.Random, fmt: OutputFormat) -> str:
-        if fmt.name == "toolllama":
-            return "functions"  # its tool list carries the Finish function
-        if fmt.name == "modelscope":
-            return "apis"
+        if fmt.tool_style_fixed:  # ToolLLaMA's list carries its Finish function, ModelScope's calls name api_names
+            return fmt.tool_style
         return rng.choice(["react", "commands", "apis", fmt.tool_style])
 
     def _profile(self, rng: random.Random, lang: str, persona: str, flaw: str | None) -> str:
@@ -254,8 +252,7 @@ class OfflineMetaAgent:
                                            if rng.random() < (0.85 if r == "tools_only" else 0.5)]
         rng.shuffle(ids)
         lines = [rng.choice(pool[r][lang]).replace("{max_steps}", _VAR["max_steps"]) for r in ids]
-        finish = "toolllama" if fmt.name == "toolllama" else "call" if fmt.finishes_with_call else "answer"
-        lines.insert(rng.randrange(len(lines) + 1), pools()["finish_rules"][finish][lang])
+        lines.insert(rng.randrange(len(lines) + 1), pools()["finish_rules"][fmt.finish_rule][lang])
         bullet = rng.choice(["- ", "* ", "numbered", "inline"])
         if bullet == "inline":
             return ("" if lang == "zh" else " ").join(lines)

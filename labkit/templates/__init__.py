@@ -39,7 +39,7 @@ vocabulary), :mod:`~labkit.templates.loading` (finding, validating, registering)
 """
 
 
-from labkit.templates.layouts import format_history, format_memory, format_tools, prompt_task, tool_specs
+from labkit.templates.layouts import format_history, prompt_task, tool_specs
 from labkit.templates.template import (
     DEFAULT_NOW,
     FAMILIES,
@@ -65,6 +65,6 @@ from labkit.templates.loading import (
 from labkit.templates.writing import template_yaml
 
 __all__ = ["DEFAULT_NOW", "FAMILIES", "KINDS", "LANGS", "OPTIONAL_KEYS", "REQUIRED_KEYS", "SECTIONS", "TEMPLATE_DIRS_ENV",
-           "AgentTemplate", "add_template_dir", "check_sections", "format_history", "format_memory", "format_tools",
-           "list_templates", "load_template", "load_templates", "prompt_task", "required_sections", "sentinel_render",
+           "AgentTemplate", "add_template_dir", "check_sections", "format_history", "list_templates",
+           "load_template", "load_templates", "prompt_task", "required_sections", "sentinel_render",
            "template_dirs", "template_yaml", "templates_dir", "templates_in", "tool_specs"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.formats import COMPLETE_TOOL, OutputFormat, get_format
-from labkit.templates.layouts import _COMPLETE_SPEC, format_history, format_memory, format_tools, tool_specs
+from labkit.templates.layouts import _COMPLETE_SPEC, format_history, prompt_task, tool_specs
 from labkit.templates.sandbox import compile_text, render_text
 from labkit.types import CompletedTask
 
@@ -57,9 +57,9 @@ class AgentTemplate:
             specs.append(dict(_COMPLETE_SPEC))
         context = {
             "goal": goal, "knowledge": knowledge, "now": now or DEFAULT_NOW, "max_steps": max_steps,
-            "tools_block": format_tools(specs, self.tool_style), "tool_specs": specs,
+            "tools_block": self.format.tools_block(specs, self.tool_style), "tool_specs": specs,
             "tool_names": ", ".join(s["name"] for s in specs),
-            "memory_block": format_memory(list(memory), self.memory_style, self.format),
+            "memory_block": self.format.memory_block([prompt_task(t) for t in memory], self.memory_style),
             "history_block": format_history(list(history)),
         }
         text = render_text(self.path, self._compiled, context)

@@ -194,8 +194,3 @@ def _resolve_paths(values: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str) and "/" in value and not Path(value).expanduser().is_absolute():
             out[key] = str(REPO_ROOT / value)
     return out
-
-
-SFTConfig = TrainSettings
-"""Deprecated alias of :class:`TrainSettings` (it looked like TRL's class): notebook 06 still says ``SFTConfig``;
-remove the alias once it says ``TrainSettings``."""
