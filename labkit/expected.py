@@ -205,7 +205,7 @@ def _figures(data: dict[str, Any]) -> dict[str, tuple[Any, Callable[[Any, Path],
     import pandas as pd
 
     from labkit.evaluate.failures import KINDS, plot_failure_kinds
-    from labkit.evaluate.report import plot_bars, plot_ceiling, plot_curve
+    from labkit.evaluate.report import plot_bars, plot_curve
 
     x = data["06"]
     stamp = f"course 实测 {data['measured']}，{data['machine']}"
@@ -234,8 +234,10 @@ def _figures(data: dict[str, Any]) -> dict[str, tuple[Any, Callable[[Any, Path],
     def ceiling(c: Any, path: Path) -> Any:
         frame = pd.DataFrame([{"samples": n, "Overall": o, "Tool-use": t, "end-to-end (%)": 100 * e / c["agent_queries"]}
                               for _label, n, _m, o, _ci, t, e in c["points"]])
-        fig = plot_ceiling(frame, title=f"{c['queries']} 条留出 query，{c['agent_queries']} 个端到端任务"
-                                        f"（实测 {c['measured']}）")
+        fig = plot_curve(frame, x="samples", xlabel="training samples seen",
+                         columns=["Overall", "Tool-use", "end-to-end (%)"])
+        fig.axes[0].set_title(f"{c['queries']} 条留出 query，{c['agent_queries']} 个端到端任务（实测 {c['measured']}）",
+                              fontsize=9)
         fig.savefig(path, dpi=110, metadata={"Software": None})
 
     return {"06_scores.png": (x["scores"], scores), "06_failure_kinds.png": (x["failure_kinds"], kinds),

@@ -272,35 +272,18 @@ def learning_curve(tuned_dir: str | Path, benchmark: Sequence[Mapping[str, Any]]
     return pd.DataFrame(table)
 
 
-def plot_curve(curve: pd.DataFrame, path: str | Path | None = None) -> plt.Figure:
-    """Overall and the five abilities against training minutes."""
+def plot_curve(curve: pd.DataFrame, path: str | Path | None = None, *, x: str = "train minutes",
+               xlabel: str = "training minutes (2-core CPU)", columns: Sequence[str] | None = None) -> plt.Figure:
+    """Scores against training progress: by default Overall and the five abilities against training minutes
+    (notebook 06's learning curve); ``x`` / ``columns`` for other curves (the ceiling: scores against samples seen)."""
     use_cjk_font(warn=False)
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    for col in [*DIMENSIONS, "Overall"]:
-        if col in curve.columns:
-            ax.plot(curve["train minutes"], curve[col], marker="o", lw=2.5 if col == "Overall" else 1,
-                    label=col)
-    ax.set_xlabel("training minutes (2-core CPU)")
+    for col in columns if columns is not None else [c for c in [*DIMENSIONS, "Overall"] if c in curve.columns]:
+        ax.plot(curve[x], curve[col], marker="o", lw=2.5 if col == "Overall" else 1, label=col)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("score (%)")
     ax.set_ylim(0, 100)
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=120)
-    return fig
-
-
-def plot_ceiling(points: pd.DataFrame, title: str = "", path: str | Path | None = None) -> plt.Figure:
-    """Scores against the samples a run has seen (one row per point, a ``samples`` column and one column per score)."""
-    use_cjk_font(warn=False)
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    for col in points.columns.drop("samples"):
-        ax.plot(points["samples"], points[col], marker="o", lw=2.5 if col == "Overall" else 1.2, label=col)
-    ax.set_xlabel("training samples seen")
-    ax.set_ylabel("score (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     if path:
         fig.savefig(path, dpi=120)
