@@ -8,7 +8,8 @@
 * Memory stays bounded: rows of different lengths every step leave the C allocator's heap full of free holes that
   glibc never gives back, so a one-epoch course run grew from 11 GB at step 37 to 18 GB at step 339 and was killed
   by the kernel (24 GiB machine, 2026-12-05). After every optimizer step :func:`release_free_memory` returns those
-  pages (``malloc_trim``, a few milliseconds); :func:`rss_mb` is logged with every step.
+  pages (``malloc_trim``: 2.5 ms on a 480 MB heap; its cost on a training heap is not measured); :func:`rss_mb`
+  is logged with every step.
 """
 
 from __future__ import annotations
