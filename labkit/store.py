@@ -16,6 +16,10 @@ written one line at a time. :class:`KeyedStore` is that mechanism:
 * one lock per store makes ``put`` safe from many threads;
 * an optional ``validate(record, path, line)`` checks (and may normalise) each record as it is read, raising
   :class:`~labkit.errors.DataFileError` naming file, line and field.
+
+A store is generic in its record type: ``KeyedStore[CachedAnswer]`` holds the request cache's lines, and so on. The
+record type is what the store's writers put; lines read back are trusted to have it (the file is written only
+through ``put``) unless ``validate`` checks them.
 """
 
 from __future__ import annotations
@@ -23,16 +27,15 @@ from __future__ import annotations
 import fcntl  # POSIX, like the rest of labkit (process groups, signals)
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 from labkit.errors import DataFileError
 from labkit.jsonl import dumps_line, iter_jsonl
 
-Record = dict[str, Any]
-Validator = Callable[[Record, Path, int], Record | None]
+R = TypeVar("R", bound=Mapping[str, Any])  # the record type of one store (a TypedDict of its JSON lines)
 
 
 @contextmanager
@@ -73,24 +76,26 @@ def repair_torn_tail(path: str | Path) -> int:
         return _cut_torn_tail(fh.fileno())
 
 
-class KeyedStore:
-    """Append-only JSONL map ``key -> latest record`` (see the module docstring)."""
+class KeyedStore(Generic[R]):
+    """Append-only JSONL map ``key -> latest record`` (see the module docstring). ``validate(raw, path, line)``
+    gets each line as parsed JSON and returns the checked record (or None to keep the line as it is)."""
 
-    def __init__(self, path: str | Path, key: str | Callable[[Record], str], *, validate: Validator | None = None):
+    def __init__(self, path: str | Path, key: str | Callable[[R], str], *,
+                 validate: Callable[[dict[str, Any], Path, int], R | None] | None = None):
         self.path = Path(path)
         self._key = (lambda rec: rec[key]) if isinstance(key, str) else key
         self._field = key if isinstance(key, str) else None
         self._validate = validate
         self._lock = threading.Lock()
         self._fh: IO[str] | None = None  # opened (after the torn-tail repair) on the first put
-        self._latest: dict[str, Record] = {}
+        self._latest: dict[str, R] = {}
         if self.path.exists():
             for line, rec in iter_jsonl(self.path, tolerate_torn_tail=True):
                 if self._validate is not None:
                     rec = self._validate(rec, self.path, line) or rec
                 self._latest[self._key_of(rec, line)] = rec
 
-    def _key_of(self, rec: Record, line: int | None = None) -> str:
+    def _key_of(self, rec: R, line: int | None = None) -> str:
         try:
             k = self._key(rec)
         except (KeyError, TypeError):
@@ -100,7 +105,7 @@ class KeyedStore:
         return k
 
     # -- reading ---------------------------------------------------------------------------------------------
-    def get(self, key: str, default: Record | None = None) -> Record | None:
+    def get(self, key: str, default: R | None = None) -> R | None:
         with self._lock:
             return self._latest.get(key, default)
 
@@ -117,20 +122,20 @@ class KeyedStore:
         with self._lock:
             return list(self._latest)
 
-    def values(self) -> list[Record]:
+    def values(self) -> list[R]:
         with self._lock:
             return list(self._latest.values())
 
-    def items(self) -> list[tuple[str, Record]]:
+    def items(self) -> list[tuple[str, R]]:
         with self._lock:
             return list(self._latest.items())
 
     # -- writing ---------------------------------------------------------------------------------------------
-    def put(self, record: Record, *, replace: bool = True) -> bool:
+    def put(self, record: R, *, replace: bool = True) -> bool:
         """Append ``record`` (durably). With ``replace=False`` a key already stored is left alone (returns False)."""
         return self.put_many([record], replace=replace) == 1
 
-    def put_many(self, records: Iterable[Record], *, replace: bool = True) -> int:
+    def put_many(self, records: Iterable[R], *, replace: bool = True) -> int:
         """Append several records in one write + fsync; returns how many were written."""
         rows = [(self._key_of(r), r) for r in records]
         with self._lock:

@@ -1,4 +1,6 @@
-"""The small value types every labkit module speaks: tool calls, finished tasks, model replies, parse results."""
+"""The small value types every labkit module speaks: tool calls, finished tasks, model replies, parse results, and
+the JSON form of a saved agent trace (:class:`TraceDict`: what ``labkit.agent.Trace.to_dict()`` writes and every stage
+reads back)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,19 @@ class Message(TypedDict, total=False):
     loss: bool  # training only: whether this turn is supervised (default: assistant turns)
 
 
+class ToolCallDict(TypedDict):
+    """A tool call as JSON (:meth:`ToolCall.to_dict`): a saved step's ``call``, a memory's ``command``."""
+
+    name: str
+    args: dict[str, Any]  # the tool's argument values: free-form JSON, checked by the tool's schema
+
+
 @dataclass(frozen=True)
 class ToolCall:
     name: str
     args: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ToolCallDict:
         return {"name": self.name, "args": dict(self.args)}
 
 
@@ -30,6 +39,14 @@ class Observation:
     error: str | None = None
 
 
+class CompletedTaskDict(TypedDict):
+    """:meth:`CompletedTask.to_dict`: one task of a memory as JSON."""
+
+    task_name: str
+    command: ToolCallDict
+    result: str
+
+
 @dataclass
 class CompletedTask:
     """One finished planning step, as the Memory section of a template shows it."""
@@ -38,7 +55,7 @@ class CompletedTask:
     call: ToolCall
     result: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CompletedTaskDict:
         return {"task_name": self.task_name, "command": self.call.to_dict(), "result": self.result}
 
 
@@ -91,3 +108,54 @@ class ParseError:
 
 
 ParseResult = Union[ParsedAction, ParseError]
+
+
+# ---------------------------------------------------------------- a saved trace (JSON)
+class ParsedStepDict(TypedDict):
+    """A step's parsed output that reads as an action (``labkit.records.parsed_to_dict`` of a :class:`ParsedAction`)."""
+
+    ok: Literal[True]
+    thought: str
+    call: ToolCallDict | None
+    final_answer: str | None
+    give_up: bool
+    repaired: list[str]
+
+
+class ParseErrorDict(TypedDict):
+    """A step's output that could not be read (``labkit.records.parsed_to_dict`` of a :class:`ParseError`)."""
+
+    ok: Literal[False]
+    code: str
+    message: str
+
+
+ParsedDict = Union[ParsedStepDict, ParseErrorDict]
+
+
+class TraceStepDict(TypedDict):
+    """One saved step: ``dataclasses.asdict`` of a :class:`labkit.records.TraceStep` (read back with
+    ``TraceStep.from_dict``)."""
+
+    prompt: str
+    output: str
+    parsed: ParsedDict
+    observation: str | None
+    kind: str                  # "step" | "conclusion"
+    tool_ok: bool | None
+    completion_tokens: int
+    tool_error: str | None
+
+
+class TraceDict(TypedDict):
+    """One agent run as JSON: ``labkit.agent.Trace.to_dict()``, a line of a traces file, a labelled record's
+    ``trace`` (read back with ``Trace.from_dict`` / ``labkit.records.trace_steps``)."""
+
+    query: str
+    template: str
+    model: str
+    steps: list[TraceStepDict]
+    final_answer: str | None
+    stopped: str               # labkit.agent.trace.STOP_REASONS
+    conclusion_template: str | None
+    restarts: int

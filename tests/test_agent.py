@@ -239,3 +239,20 @@ def test_hostile_outputs_end_as_failed_steps_with_bounded_prompts(template: str,
         first = trace.steps[0]
         assert (not first.ok or first.tool_ok is False) == (value in refused)
         json.dumps(trace.to_dict())  # the trace can be saved
+
+
+def test_trace_dict_is_the_asdict_layout_and_its_typeddict() -> None:
+    """``Trace.to_dict`` builds the JSON by hand (typed as ``TraceDict``): it must stay what ``asdict`` wrote, key for
+    key, and ``TraceDict`` / ``TraceStepDict`` must name exactly those keys (a new Trace field needs all three)."""
+    import dataclasses
+
+    from labkit.types import TraceDict, TraceStepDict
+
+    trace = run_plan(SandboxTeacher(), "北京今天天气怎么样？", max_steps=3)
+    saved = trace.to_dict()
+    assert json.dumps(saved, ensure_ascii=False) == json.dumps(dataclasses.asdict(trace), ensure_ascii=False)
+    assert list(saved) == list(TraceDict.__annotations__) == [f.name for f in dataclasses.fields(Trace)]
+    assert [list(s) for s in saved["steps"]] == [list(TraceStepDict.__annotations__)] * len(trace.steps)
+    assert list(TraceStepDict.__annotations__) == [f.name for f in dataclasses.fields(TraceStep)]
+    saved["steps"][0]["parsed"]["thought"] = "changed"  # a copy, never a view of the trace
+    assert trace.steps[0].parsed["thought"] != "changed"

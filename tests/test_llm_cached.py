@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.llm.cached import CachedChatModel, RequestCache, request_key
+from labkit.llm.cached import CachedAnswer, CachedChatModel, RequestCache, request_key
 from labkit.store import repair_torn_tail
 from labkit.types import ChatResult, Message
 
@@ -45,6 +45,8 @@ def test_second_run_makes_zero_calls_and_counts_cost(tmp_path: Path) -> None:
     again = CachedChatModel(CountingModel(), RequestCache(tmp_path / "c.jsonl"))
     r = again.chat([{"role": "user", "content": "b"}])
     assert r.cached and r.text == "echo b" and again.model.calls == 0 and again.usage.calls == 0
+    lines = [json.loads(x) for x in (tmp_path / "c.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [list(x) for x in lines] == [list(CachedAnswer.__annotations__)] * 2  # the cache line's type is its layout
 
 
 def test_torn_tail_is_repaired_and_only_that_request_repeats(tmp_path: Path) -> None:

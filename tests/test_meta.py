@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 
 import pytest
@@ -11,17 +12,21 @@ from labkit.data.queries import load_queries
 from labkit.formats import get_format
 from labkit.llm import SandboxReader, SandboxTeacher, get_model
 from labkit.llm.reader import has_worked_example, prompt_features
-from labkit.meta.cluster import cluster_queries, purity
-from labkit.meta.generate import FLAW_KINDS, OfflineMetaAgent, generate_candidates, pools
+from labkit.errors import DataFileError
+from labkit.jsonl import read_jsonl
+from labkit.meta.cluster import ClusterSummary, cluster_queries, purity
+from labkit.meta.generate import FLAW_KINDS, OfflineMetaAgent, Traits, generate_candidates, pools
 from labkit.meta.judge import (
+    BenchmarkScore,
     Instance,
+    InstanceRow,
     keep_instance,
     objective_scores,
     section_check,
     template_verdicts,
 )
-from labkit.meta.pipeline import run_meta_agent
-from labkit.meta.report import diversity, section_headings
+from labkit.meta.pipeline import MetaRunSettings, run_meta_agent
+from labkit.meta.report import FunnelStep, diversity, section_headings
 from labkit.templates import load_template, load_templates
 from labkit.tools import default_registry
 from labkit.types import ToolCall
@@ -99,9 +104,9 @@ def test_each_flaw_is_caught_where_it_should_be(flaw: str, clustering, tmp_path:
             prompt = template.render(goal="北京现在天气怎么样？", tools=default_registry())
             feats = prompt_features(prompt, template.output_format)
             if flaw == "format_in_words":
-                assert not feats["example"]
+                assert not feats.example
             else:
-                assert template.text.count(pools()["padding"][template.lang][0]) == 3 and feats["chars"] > 3000
+                assert template.text.count(pools()["padding"][template.lang][0]) == 3 and feats.chars > 3000
 
 
 def test_worked_examples_are_found_in_the_builtin_prompts() -> None:
@@ -128,7 +133,7 @@ def test_reader_answers_depend_on_the_prompt_and_are_reproducible() -> None:
         bare = prompt.replace('{"task_name": "task description", "command"', '{"task_name"... "command"') \
             .replace("only use the commands below", "use commands")
         feats = prompt_features(bare, "task_json")
-        assert not feats["example"] and not feats["tool_rule"]
+        assert not feats.example and not feats.tool_rule
         fallback += reader.chat([{"role": "user", "content": bare}]).meta["noise"] is not None
     assert mistakes < 0.2 * len(queries) < fallback  # a clear prompt: few mistakes; an unclear one: many
 
@@ -170,6 +175,42 @@ def test_funnel_smoke_saves_kept_templates_that_round_trip(tmp_path: Path, monke
         assert t.format.parse(t.format.render(call, "look it up")).call == call
     rows = result.verdicts
     assert not rows[~rows["round_trip_ok"]]["kept"].any()
+
+
+def test_the_funnel_writes_each_record_as_its_type_says(tmp_path: Path) -> None:
+    """Every file of a run holds records with exactly the keys (in order) of the TypedDict that names them."""
+    out = tmp_path / "meta"
+    result = run_meta_agent("smoke", out)
+    saved = json.loads((out / "funnel.json").read_text(encoding="utf-8"))
+    assert list(saved["settings"]) == list(result.settings) == list(MetaRunSettings.__annotations__)
+    assert {tuple(f) for f in saved["funnel"]} == {tuple(FunnelStep.__annotations__)}
+    clusters = json.loads((out / "clusters.json").read_text(encoding="utf-8"))
+    assert {tuple(c) for c in clusters} == {tuple(ClusterSummary.__annotations__)}
+    assert {tuple(r) for r in read_jsonl(out / "instances.jsonl")} == {tuple(InstanceRow.__annotations__)}
+    assert {tuple(r) for r in read_jsonl(out / "benchmark_scores.jsonl")} == {tuple(BenchmarkScore.__annotations__)}
+    traits = [r["traits"] for r in read_jsonl(out / "candidates.jsonl")]
+    assert traits and all(set(t) <= set(Traits.__annotations__) for t in traits)
+    assert set().union(*traits) - {"finish"} == set(Traits.__annotations__) - {"finish"}
+
+
+def test_word_pools_missing_a_pool_name_the_file_and_the_pool(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from labkit.meta import generate
+    from labkit.paths import data_dir
+
+    full = yaml.safe_load((data_dir() / "meta" / "generator.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta" / "generator.yaml").write_text(
+        yaml.safe_dump({k: v for k, v in full.items() if k != "padding"}), encoding="utf-8")
+    monkeypatch.setattr(generate, "data_dir", lambda: tmp_path)
+    pools.cache_clear()
+    try:
+        with pytest.raises(DataFileError, match="generator.yaml.*padding"):
+            pools()
+    finally:
+        pools.cache_clear()
 
 
 def test_course_offline_keeps_twenty_templates_in_four_formats(tmp_path: Path) -> None:

@@ -1,18 +1,21 @@
 """A record of one agent run: every step's prompt, raw output, parsed action and tool observation.
 
-The step record itself (:class:`~labkit.records.TraceStep`, with its validator) lives at the bottom layer, so the
-data and evaluation stages read saved traces with the same type.
+The step record itself (:class:`~labkit.records.TraceStep`, with its validator) and the JSON form of a trace
+(:class:`~labkit.types.TraceDict`) live at the bottom layer, so the data and evaluation stages read saved traces with
+the same types.
 """
 
 from __future__ import annotations
 
+import copy
 import html
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labkit.jsonl import append_jsonl, iter_jsonl, require
 from labkit.records import TraceStep, parsed_to_dict, trace_steps
+from labkit.types import ParseErrorDict, ToolCallDict, TraceDict, TraceStepDict
 
 STOP_REASONS = ("finished", "max_steps", "parse_error", "give_up", "repeated_call")
 
@@ -29,17 +32,21 @@ class Trace:
     restarts: int = 0  # give_up_and_restart attempts that started over (see labkit.agent.loop.run_steps)
 
     @property
-    def error(self) -> dict[str, Any] | None:
+    def error(self) -> ParseErrorDict | None:
         """The parse error that stopped the run (``{"ok": False, "code", "message"}``), if any."""
         errors = [s.parsed for s in self.steps if not s.ok]
         return errors[-1] if errors else None
 
     @property
-    def calls(self) -> list[dict[str, Any]]:
+    def calls(self) -> list[ToolCallDict]:
+        """The calls of the steps that parsed, in order (``{"name", "args"}``)."""
         return [s.parsed["call"] for s in self.steps if s.ok and s.parsed.get("call")]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> TraceDict:
+        """The trace as JSON, keys in field order (as ``dataclasses.asdict`` writes it); copies, never views."""
+        return {"query": self.query, "template": self.template, "model": self.model,
+                "steps": [_step_dict(s) for s in self.steps], "final_answer": self.final_answer,
+                "stopped": self.stopped, "conclusion_template": self.conclusion_template, "restarts": self.restarts}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, path: str | Path = "<dict>", line: int = 0) -> Trace:
@@ -89,6 +96,12 @@ class Trace:
                 lines.append(f"     -> {s.observation[:200]}")
         lines.append(f"  stopped={self.stopped}; final answer: {self.final_answer}")
         return "\n".join(lines)
+
+
+def _step_dict(step: TraceStep) -> TraceStepDict:
+    return {"prompt": step.prompt, "output": step.output, "parsed": copy.deepcopy(step.parsed),
+            "observation": step.observation, "kind": step.kind, "tool_ok": step.tool_ok,
+            "completion_tokens": step.completion_tokens, "tool_error": step.tool_error}
 
 
 __all__ = ["Trace", "TraceStep", "parsed_to_dict", "STOP_REASONS"]

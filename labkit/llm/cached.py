@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from labkit.store import KeyedStore
 from labkit.types import ChatResult, Message
@@ -28,7 +28,27 @@ from labkit.types import ChatResult, Message
 from .base import model_id
 
 
-def request_key(model: str, messages: Sequence[Message], params: dict[str, Any]) -> str:
+class GenParams(TypedDict):
+    """The generation parameters that make up a cache key (:meth:`CachedChatModel.key`)."""
+
+    max_new_tokens: int
+    temperature: float
+    stop: list[str] | None
+    until: NotRequired[str]  # only when set, so caches written before the rule existed stay valid
+
+
+class CachedAnswer(TypedDict):
+    """One line of a request cache (:class:`RequestCache`): the request key and the answer's ChatResult fields."""
+
+    key: str
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    meta: dict[str, Any]  # ChatResult.meta: the backend's extras
+
+
+def request_key(model: str, messages: Sequence[Message], params: GenParams) -> str:
     blob = json.dumps({"model": model, "messages": list(messages), "params": params},
                       ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
@@ -39,9 +59,9 @@ class RequestCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.store = KeyedStore(self.path, "key")
+        self.store: KeyedStore[CachedAnswer] = KeyedStore(self.path, "key")
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> CachedAnswer | None:
         """The stored answer, or None; an empty answer stored by an older labkit counts as none (asked again)."""
         hit = self.store.get(key)
         return hit if hit is not None and str(hit.get("text") or "").strip() else None
@@ -75,7 +95,8 @@ class Usage:
     completion_tokens: int = 0
     cost: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, float]:
+        """Every counter by name (the cost is the one float)."""
         return dict(self.__dict__)
 
 
@@ -98,10 +119,10 @@ class CachedChatModel:
 
     @staticmethod
     def _params(max_new_tokens: int = 256, temperature: float = 0.0, stop: list[str] | None = None,
-                until: str | None = None) -> dict[str, Any]:
+                until: str | None = None) -> GenParams:
         """The generation parameters that make up a cache key (defaults filled in)."""
-        params: dict[str, Any] = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
-        if until is not None:  # only when set, so caches written before the rule existed stay valid
+        params: GenParams = {"max_new_tokens": max_new_tokens, "temperature": temperature, "stop": stop}
+        if until is not None:  # only when set (see GenParams)
             params["until"] = until
         return params
 

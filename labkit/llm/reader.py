@@ -28,11 +28,11 @@ threshold, funnel) is what the offline run teaches. With an API key the notebook
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from labkit.llm.sandbox import NAME as TEACHER_NAME
-from labkit.llm.sandbox import SandboxTeacher
+from labkit.llm.sandbox import SandboxTeacher, TeacherPlan
 from labkit.types import ParsedAction
 
 NAME = "sandbox-reader (emulator of a prompt-sensitive model)"
@@ -75,9 +75,18 @@ def has_worked_example(prompt: str, output_format: str) -> bool:
     return False
 
 
-def prompt_features(prompt: str, output_format: str) -> dict[str, Any]:
-    return {"example": has_worked_example(prompt, output_format), "tool_rule": bool(TOOL_RULE.search(prompt)),
-            "chars": len(prompt)}
+@dataclass(frozen=True)
+class PromptFeatures:
+    """The prompt properties the emulator's mistakes depend on (see the module docstring)."""
+
+    example: bool                # a worked example of the asked format (has_worked_example)
+    tool_rule: bool              # a rule limiting it to the listed tools (TOOL_RULE)
+    chars: int
+
+
+def prompt_features(prompt: str, output_format: str) -> PromptFeatures:
+    return PromptFeatures(example=has_worked_example(prompt, output_format), tool_rule=bool(TOOL_RULE.search(prompt)),
+                          chars=len(prompt))
 
 
 class SandboxReader(SandboxTeacher):
@@ -91,27 +100,27 @@ class SandboxReader(SandboxTeacher):
     def __repr__(self) -> str:
         return f"SandboxReader(EMULATOR of a prompt-sensitive model; seed={self.seed}, {len(self.queries)} gold queries)"
 
-    def _noisy(self, prompt: str, plan: dict[str, Any]) -> tuple[str, str | None]:
+    def _noisy(self, prompt: str, plan: TeacherPlan) -> tuple[str, str | None]:
         text, mistakes = self.answer(prompt, plan)
         return text, "+".join(mistakes) or None
 
-    def answer(self, prompt: str, plan: dict[str, Any]) -> tuple[str, list[str]]:
+    def answer(self, prompt: str, plan: TeacherPlan) -> tuple[str, list[str]]:
         """The reply and the mistakes made (empty list: the clean gold step)."""
-        call = plan.get("call")
+        call = plan.call
         if call is None:  # finishing and concluding steps are written cleanly
             return self.render(plan), []
-        feats = prompt_features(prompt, plan["format"])
+        feats = prompt_features(prompt, plan.format)
         rng = self._rng(prompt)
         mistakes: list[str] = []
-        if not feats["example"] and rng.random() < P_FALLBACK:
-            fallback = "task_json" if plan["format"] == "react" else "react"
+        if not feats.example and rng.random() < P_FALLBACK:
+            fallback = "task_json" if plan.format == "react" else "react"
             mistakes.append("format_fallback")
-            plan = {**plan, "format": fallback}
-        if not feats["tool_rule"] and rng.random() < P_WRONG_TOOL:
+            plan = replace(plan, format=fallback)
+        if not feats.tool_rule and rng.random() < P_WRONG_TOOL:
             others = sorted(n for n in self.tool_names() if n not in (call.name, "task_complete"))
             call = replace(call, name=rng.choice(others))
             mistakes.append("wrong_tool")
-        p_slip = P_BASE_SLIP + min(P_SLIP_MAX, P_SLIP_PER_1K * max(0, feats["chars"] - LONG_PROMPT) / 1000)
+        p_slip = P_BASE_SLIP + min(P_SLIP_MAX, P_SLIP_PER_1K * max(0, feats.chars - LONG_PROMPT) / 1000)
         if call.args and rng.random() < p_slip:
             key = rng.choice(sorted(call.args))
             if rng.random() < 0.5:
@@ -120,7 +129,7 @@ class SandboxReader(SandboxTeacher):
             else:
                 call = replace(call, args={**call.args, key: self._wrong_value(call.name, key, call.args[key], rng)})
                 mistakes.append("wrong_arg")
-        return self.render({**plan, "call": call}), mistakes
+        return self.render(replace(plan, call=call)), mistakes
 
 
 assert NAME != TEACHER_NAME

@@ -61,6 +61,21 @@ class GoldQuery:
     reference_answer: str
 
 
+@dataclass(frozen=True)
+class TeacherPlan:
+    """The emulator's clean decision for one prompt (:meth:`SandboxTeacher.plan`): a gold call to make, or the
+    answer to finish / conclude with."""
+
+    format: str                  # the output format the prompt asks for (labkit.formats.detect_format)
+    query_id: str | None         # the gold query found in the prompt (None: an unknown query)
+    lang: str
+    step: int | str              # the gold call's index, or "finish" / "conclusion"
+    thought: str
+    call: ToolCall | None = None                   # a planning step: the next gold call
+    answer: str = ""                               # finish / conclusion: the answer
+    ungrounded_numbers: list[str] | None = None    # conclusion: numbers of the answer that the prompt lacks
+
+
 def gold_from_record(rec: dict[str, Any], *, path: str | Path, line: int) -> GoldQuery:
     """Validate one gold-bank record; a bad one raises :class:`DataFileError` naming file, line and field."""
     parsed = validate_gold(rec, path, line)
@@ -130,35 +145,35 @@ class SandboxTeacher:
         return done
 
     # -- answering -----------------------------------------------------------------------------------------------
-    def plan(self, prompt: str) -> dict[str, Any]:
+    def plan(self, prompt: str) -> TeacherPlan:
         """The clean decision for a prompt: format, matched query, step, and the call or answer to give."""
         from labkit.formats import detect_format, get_format
 
         fmt = detect_format(prompt)
         q = self.match_query(prompt)
         lang = q.lang if q else ("zh" if CJK.search(prompt) else "en")
-        info: dict[str, Any] = {"format": fmt, "query_id": q.id if q else None, "lang": lang}
+        qid = q.id if q else None
         if not get_format(fmt).has_call_form:
             answer = q.reference_answer if q else UNKNOWN_ANSWER[lang]
             unsupported = [n for n in NUMBER.findall(answer) if n not in prompt]
-            return {**info, "step": "conclusion", "answer": answer, "thought": "", "ungrounded_numbers": unsupported}
+            return TeacherPlan(fmt, qid, lang, "conclusion", "", answer=answer, ungrounded_numbers=unsupported)
         if q is not None:
             done = self.done_calls(prompt, q)
             nxt = next((i for i, d in enumerate(done) if not d), None)
             if nxt is not None:
-                return {**info, "step": nxt, "call": q.gold_calls[nxt], "thought": q.thoughts[nxt]}
+                return TeacherPlan(fmt, qid, lang, nxt, q.thoughts[nxt], call=q.gold_calls[nxt])
         answer = q.reference_answer if q else UNKNOWN_ANSWER[lang]
-        return {**info, "step": "finish", "answer": answer, "thought": FINISH_THOUGHT[lang]}
+        return TeacherPlan(fmt, qid, lang, "finish", FINISH_THOUGHT[lang], answer=answer)
 
-    def render(self, plan: dict[str, Any]) -> str:
+    def render(self, plan: TeacherPlan) -> str:
         from labkit.formats import get_format
 
-        fmt = get_format(plan["format"])
-        if "call" in plan:
-            return fmt.render(plan["call"], plan["thought"])
+        fmt = get_format(plan.format)
+        if plan.call is not None:
+            return fmt.render(plan.call, plan.thought)
         if not fmt.has_call_form:
-            return plan["answer"]
-        return fmt.finish(plan["answer"], plan["thought"])  # the answer, or a task_complete call carrying it
+            return plan.answer
+        return fmt.finish(plan.answer, plan.thought)  # the answer, or a task_complete call carrying it
 
     def _rng(self, prompt: str) -> random.Random:
         digest = hashlib.sha256(f"{self.seed}\x00{prompt}".encode()).digest()
@@ -168,17 +183,17 @@ class SandboxTeacher:
         """The noise kind this teacher applies to ``prompt`` (None = clean). Reproducible for (seed, prompt)."""
         return self._noisy(prompt, self.plan(prompt))[1]
 
-    def _noisy(self, prompt: str, plan: dict[str, Any]) -> tuple[str, str | None]:
+    def _noisy(self, prompt: str, plan: TeacherPlan) -> tuple[str, str | None]:
         clean = self.render(plan)
         rng = self._rng(prompt)
         if self.noise <= 0 or rng.random() >= self.noise:
             return clean, None
-        call: ToolCall | None = plan.get("call")
+        call = plan.call
         kinds = ["extra_prose"] + (["broken_json"] if "}" in clean else [])
         if call is not None:
             kinds += ["wrong_tool"] + (["missing_field", "wrong_arg"] if call.args else [])
         kind = rng.choice(sorted(kinds, key=NOISE_KINDS.index))
-        lang = plan["lang"]
+        lang = plan.lang
         if kind == "extra_prose":
             head, tail = PROSE[lang]
             return head + clean + tail, kind
@@ -195,7 +210,7 @@ class SandboxTeacher:
         else:
             key = rng.choice(sorted(call.args))
             bad = replace(call, args={**call.args, key: self._wrong_value(call.name, key, call.args[key], rng)})
-        return self.render({**plan, "call": bad}), kind
+        return self.render(replace(plan, call=bad)), kind
 
     def _wrong_value(self, tool: str, key: str, value: Any, rng: random.Random) -> Any:
         """A plausible but wrong value: another query's value for the same tool argument, else a distorted one."""
@@ -237,11 +252,11 @@ class SandboxTeacher:
         truncated = len(text) > max_new_tokens * 4
         text = text[: max_new_tokens * 4]
         meta = {
-            "emulator": True, "noise": kind, "format": plan["format"], "query_id": plan["query_id"],
-            "step": plan["step"], "truncated": truncated, "token_counts": TOKEN_NOTE,
+            "emulator": True, "noise": kind, "format": plan.format, "query_id": plan.query_id,
+            "step": plan.step, "truncated": truncated, "token_counts": TOKEN_NOTE,
         }
-        if "ungrounded_numbers" in plan:
-            meta["ungrounded_numbers"] = plan["ungrounded_numbers"]
+        if plan.ungrounded_numbers is not None:
+            meta["ungrounded_numbers"] = plan.ungrounded_numbers
         return ChatResult(
             text=text, model=self.name, prompt_tokens=math.ceil(sum(len(m["content"]) for m in messages) / 4),
             completion_tokens=math.ceil(len(text) / 4), meta=meta,

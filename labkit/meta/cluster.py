@@ -12,18 +12,32 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
+from labkit.records import Query
+
 Method = Literal["kmeans", "agglomerative"]
+
+
+class ClusterSummary(TypedDict):
+    """:meth:`QueryCluster.to_dict`: one entry of ``clusters.json`` and one row of :meth:`Clustering.table`."""
+
+    id: int
+    size: int
+    langs: dict[str, int]
+    majority_label: str
+    label_purity: float
+    top_terms: list[str]
+    representatives: list[str]   # their query texts
 
 
 @dataclass
 class QueryCluster:
     id: int
-    queries: list[dict[str, Any]]              # every member (query-bank records)
-    representatives: list[dict[str, Any]]      # nearest the centroid first
+    queries: list[Query]                       # every member (query-bank records)
+    representatives: list[Query]               # nearest the centroid first
     top_terms: list[str] = field(default_factory=list)  # highest-weight n-grams of the centroid
     label_purity: float = 0.0                  # share of the most common hand label (``cluster`` field) in it
     majority_label: str = ""
@@ -36,7 +50,7 @@ class QueryCluster:
     def langs(self) -> dict[str, int]:
         return dict(Counter(q.get("lang", "?") for q in self.queries))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ClusterSummary:
         return {"id": self.id, "size": self.size, "langs": self.langs, "majority_label": self.majority_label,
                 "label_purity": round(self.label_purity, 3), "top_terms": self.top_terms,
                 "representatives": [q["query"] for q in self.representatives]}
@@ -69,7 +83,7 @@ def embed(texts: Sequence[str], *, ngram_range: tuple[int, int] = (1, 3), max_fe
     return matrix, vec
 
 
-def cluster_queries(queries: Sequence[dict[str, Any]], n_clusters: int = 18, *, method: Method = "kmeans",
+def cluster_queries(queries: Sequence[Query], n_clusters: int = 18, *, method: Method = "kmeans",
                     n_representatives: int = 5, seed: int = 0) -> Clustering:
     """Cluster query-bank records by their ``query`` text; see the module docstring."""
     if not queries:

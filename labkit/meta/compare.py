@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 
@@ -41,6 +41,7 @@ from labkit.meta.pipeline import run_meta_agent
 from labkit.meta.report import format_family
 from labkit.modes import EvalSettings, load_settings
 from labkit.paths import runs_dir
+from labkit.records import BenchmarkRecord
 from labkit.templates import AgentTemplate, add_template_dir, load_template
 from labkit.types import ParsedAction
 
@@ -48,6 +49,59 @@ SINGLE_TEMPLATE = "kagent_planning_zh"
 HELD_OUT_FAMILIES = ("declared:yaml", "declared:xml")
 SEEN_FORMAT_TEST = tuple(n for n in DEFAULT_TEST_TEMPLATES if n != "meta_conclusion_brief_en")
 GROUPS = ("unseen format", "seen format")
+
+
+class AnswerRow(TypedDict):
+    """One scored answer (:func:`answer_rows`); a row of ``answers.csv``."""
+
+    arm: str                     # "single" | "diverse" | "base"
+    seed: int
+    query_id: str
+    record: str
+    template: str
+    group: str                   # GROUPS
+    score: float                 # (0.25 Planning + 0.35 Tool-use) / 0.6 against gold
+    valid_format: bool
+    tool_name_ok: bool
+
+
+# One row of the comparison table (:func:`summarise`, ``results.json``'s ``table``); "diverse - single" rows leave
+# the counts and rates None.
+SummaryRow = TypedDict("SummaryRow", {
+    "arm": str, "group": str, "queries": int, "answers": int | None, "valid_format_%": float | None,
+    "tool_name_%": float | None, "step_score": float, "ci_low": float, "ci_high": float,
+    "per_seed": dict[int, float],  # seed -> mean step score in %; the keys are strings in results.json
+})
+
+
+class ArmData(TypedDict):
+    """An arm's training set (``results.json``'s ``data``)."""
+
+    samples: int
+    agent: int
+    templates: int               # accepted templates
+
+
+class ArmTraining(TypedDict):
+    """One arm/seed's training run (``results.json``'s ``train``)."""
+
+    steps: int
+    seconds: float
+    final_loss: float | None
+
+
+class ComparisonResults(TypedDict):
+    """``results.json`` of :func:`run_comparison` (:func:`load_comparison`)."""
+
+    mode: str
+    train_mode: str
+    seeds: list[int]
+    train_overrides: dict[str, Any]   # TrainSettings overrides, as given
+    split: dict[str, list[str]]       # train / unseen_format / seen_format -> template names
+    data: dict[str, ArmData]          # arm -> its training set
+    train: dict[str, ArmTraining]     # "<arm>/seed<seed>" -> its training run
+    benchmark_records: int
+    table: list[SummaryRow]
 
 
 @dataclass
@@ -91,12 +145,12 @@ def bootstrap_ci(values: Sequence[float], *, n: int = 2000, seed: int = 0, level
     return sum(vals) / len(vals), lo, hi
 
 
-def answer_rows(benchmark: Sequence[dict[str, Any]], predictions: Sequence[dict[str, Any]], split: DiversitySplit,
-                arm: str, seed: int) -> list[dict[str, Any]]:
-    """One row per (record, template) answer: step score, valid format, tool-name match, group."""
-    rows = []
-    for rec, pred in zip(benchmark, predictions):
-        outs = pred["model_predict"]
+def answer_rows(benchmark: Sequence[BenchmarkRecord], outputs: Sequence[Mapping[str, str]], split: DiversitySplit,
+                arm: str, seed: int) -> list[AnswerRow]:
+    """One row per (record, template) answer: step score, valid format, tool-name match, group. ``outputs[i]``:
+    template -> answer for ``benchmark[i]`` (a prediction's ``model_predict``)."""
+    rows: list[AnswerRow] = []
+    for rec, outs in zip(benchmark, outputs):
         scores = objective_scores(rec, outs)
         gold = {g["tool_name"] for g in rec["golden_result_list"]}
         for template, text in outs.items():
@@ -112,7 +166,7 @@ def answer_rows(benchmark: Sequence[dict[str, Any]], predictions: Sequence[dict[
 def summarise(rows: pd.DataFrame, *, n_boot: int = 2000) -> pd.DataFrame:
     """Per arm and group: mean step score with a 95 % bootstrap interval over queries, rates, and per-seed means;
     plus the paired difference diverse - single per group."""
-    out = []
+    out: list[SummaryRow] = []
     for (arm, group), df in rows.groupby(["arm", "group"], sort=False):
         per_q = df.groupby("query_id")["score"].mean()
         mean, lo, hi = bootstrap_ci(per_q.tolist(), n=n_boot)
@@ -140,8 +194,8 @@ class Comparison:
     split: DiversitySplit
     table: pd.DataFrame
     rows: pd.DataFrame
-    train: dict[str, Any] = field(default_factory=dict)  # arm/seed -> training summary
-    data: dict[str, Any] = field(default_factory=dict)   # arm -> data-stage counts
+    train: dict[str, ArmTraining] = field(default_factory=dict)  # "<arm>/seed<seed>" -> its training run
+    data: dict[str, ArmData] = field(default_factory=dict)       # arm -> its training set
 
     def to_text(self) -> str:
         cols = ["arm", "group", "queries", "valid_format_%", "tool_name_%", "step_score", "ci_low", "ci_high"]
@@ -165,7 +219,7 @@ def run_comparison(mode: str = "smoke", *, train_mode: str | None = None, seeds:
     add_template_dir(meta.templates_dir)
     split = split_kept(meta.kept)
     arms = {"single": [SINGLE_TEMPLATE], "diverse": split.train}
-    data: dict[str, Any] = {}
+    data: dict[str, ArmData] = {}
     for arm, names in arms.items():
         built = build_dataset(mode, out / "data" / arm, templates=names, test_templates=split.test + [
             "meta_conclusion_brief_en"], templates_per_query=1, progress=progress,
@@ -177,7 +231,8 @@ def run_comparison(mode: str = "smoke", *, train_mode: str | None = None, seeds:
     queries = select_queries(test_q, ev.n_queries)
     bench = build_benchmark(queries, seen=[], unseen=split.test, types=("plantooluse",),
                             templates_per_record=(0, templates_per_record))
-    rows, trained = [], {}
+    rows: list[AnswerRow] = []
+    trained: dict[str, ArmTraining] = {}
     models: list[tuple[str, int, Any]] = []
     for arm in arms:
         for seed in seeds:
@@ -195,22 +250,23 @@ def run_comparison(mode: str = "smoke", *, train_mode: str | None = None, seeds:
         model = get_model(str(path))
         preds, _ = generate_predictions(model, bench, out / "eval" / f"{arm}-seed{seed}.cache.jsonl",
                                         batch_size=batch_size, max_new_tokens=ev.max_new_tokens)
-        rows += answer_rows(bench, preds, split, arm, seed)
+        rows += answer_rows(bench, [p["model_predict"] for p in preds], split, arm, seed)
         del model
     frame = pd.DataFrame(rows)
     table = summarise(frame)
     comp = Comparison(out, split, table, frame, trained, data)
     frame.to_csv(out / "answers.csv", index=False)
-    (out / "results.json").write_text(json.dumps({
+    results: ComparisonResults = {
         "mode": mode, "train_mode": train_mode, "seeds": list(seeds), "train_overrides": train_overrides or {},
         "split": {"train": split.train, "unseen_format": split.unseen_format, "seen_format": split.seen_format},
         "data": data, "train": trained, "benchmark_records": len(bench),
-        "table": json.loads(table.to_json(orient="records"))}, ensure_ascii=False, indent=1), encoding="utf-8")
+        "table": json.loads(table.to_json(orient="records"))}
+    (out / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
     (out / "table.txt").write_text(comp.to_text() + "\n", encoding="utf-8")
     return comp
 
 
-def load_comparison(out_dir: str | Path) -> dict[str, Any] | None:
+def load_comparison(out_dir: str | Path) -> ComparisonResults | None:
     """``results.json`` of an earlier :func:`run_comparison` (None when there is none)."""
     path = Path(out_dir) / "results.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

@@ -25,10 +25,11 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
+from labkit.errors import DataFileError
 from labkit.formats import BUILTIN_FORMATS, OUTPUT_FORMATS, OutputFormat, declare
 from labkit.meta.cluster import QueryCluster
 from labkit.paths import data_dir
@@ -44,6 +45,43 @@ DEFAULT_FLAWS: dict[str, float] = {"missing_section": 0.12, "format_mismatch": 0
 _VAR = {"max_steps": "{{ max_steps }}"}
 
 
+class FormatTraits(TypedDict, total=False):
+    """The output format the offline writer chose (:meth:`OfflineMetaAgent._format`)."""
+
+    kind: str                    # "built-in <format>" | "declared <style>"
+    style: str                   # "builtin" or the declared style (DECLARED_STYLES)
+    finish: str                  # declared formats: "answer" | "call"
+
+
+class Traits(FormatTraits, total=False):
+    """What a writer chose for a candidate (``candidates.jsonl``'s ``traits``); an LLM writer records only
+    ``writer``."""
+
+    writer: str                  # "offline" | "llm"
+    lang: str                    # zh | en | mixed (headings in the other language)
+    prose_lang: str
+    domain: str                  # the pool domain of the cluster (cluster_domain)
+    persona: str
+    header_style: str
+    section_names: list[str]     # the headings, in order
+    order: list[str]             # the sections (SECTIONS), in order
+    output_format: str
+    tool_style: str
+    memory_style: str
+    flaw: str | None             # FLAW_KINDS
+    dropped_section: str | None  # the "missing_section" flaw's section
+
+
+class CandidateDict(TypedDict):
+    """:meth:`Candidate.to_dict`."""
+
+    name: str
+    cluster: int
+    author: str
+    traits: Traits
+    text: str
+
+
 @dataclass
 class Candidate:
     """One generated template, before any check. ``text`` is the template file (YAML) as the writer produced it."""
@@ -52,17 +90,47 @@ class Candidate:
     cluster: int
     text: str
     author: str
-    traits: dict[str, Any] = field(default_factory=dict)
+    traits: Traits = field(default_factory=Traits)
     meta_prompt: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CandidateDict:
         return {"name": self.name, "cluster": self.cluster, "author": self.author, "traits": self.traits,
                 "text": self.text}
 
 
+class PoolDomain(TypedDict):
+    name: str
+    tools: list[str]             # a cluster whose representatives need these tools most is in this domain
+
+
+class Pools(TypedDict):
+    """``data/meta/generator.yaml``: the offline writer's word pools (a language key is "zh" / "en")."""
+
+    domains: list[PoolDomain]
+    personas: dict[str, dict[str, list[str]]]        # lang -> domain -> personas
+    profile_lines: dict[str, list[str]]              # lang -> lines with {persona}
+    section_names: dict[str, dict[str, list[str]]]   # lang -> section (SECTIONS) -> headings
+    header_styles: list[str]
+    rules: dict[str, dict[str, list[str]]]           # rule id -> lang -> wordings
+    finish_rules: dict[str, dict[str, str]]          # OutputFormat.finish_rule -> lang -> rule
+    format_intros: dict[str, list[str]]
+    answer_intros: dict[str, list[str]]
+    format_in_words: dict[str, str]                  # lang -> text with {labels}
+    labels: dict[str, dict[str, list[list[str]]]]    # style -> lang -> [thought, tool, args, answer, observation]
+    padding: dict[str, list[str]]
+
+
 @functools.lru_cache(maxsize=1)
-def pools() -> dict[str, Any]:
-    return yaml.safe_load((data_dir() / "meta" / "generator.yaml").read_text(encoding="utf-8"))
+def pools() -> Pools:
+    """The word pools; a file without one of :class:`Pools`' keys raises DataFileError naming the key."""
+    path = data_dir() / "meta" / "generator.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise DataFileError(path, "expected a mapping of word pools")
+    for key in Pools.__annotations__:
+        if key not in data:
+            raise DataFileError(path, "missing word pool", field=key)
+    return data
 
 
 def _rng(*parts: object) -> random.Random:
@@ -204,7 +272,7 @@ class OfflineMetaAgent:
         yaml_text = template_yaml(data)
         if flaw == "broken_yaml":
             yaml_text = yaml_text.replace("\ntemplate: |", "\ntemplate: |\n\t", 1)  # a tab where YAML needs spaces
-        traits = {"writer": "offline", "lang": "mixed" if mix else lang, "prose_lang": lang, "domain": domain,
+        traits: Traits = {"writer": "offline", "lang": "mixed" if mix else lang, "prose_lang": lang, "domain": domain,
                   "persona": persona, "header_style": header, "section_names": [names[s] for s in order],
                   "order": order, "output_format": fmt.name, **fmt_traits, "tool_style": tool_style,
                   "memory_style": memory_style, "flaw": flaw, "dropped_section": dropped}
@@ -219,7 +287,7 @@ class OfflineMetaAgent:
                 return kind
         return None
 
-    def _format(self, rng: random.Random, lang: str, flaw: str | None) -> tuple[OutputFormat, dict[str, Any]]:
+    def _format(self, rng: random.Random, lang: str, flaw: str | None) -> tuple[OutputFormat, FormatTraits]:
         if rng.random() < 0.4 and flaw != "colliding_labels":
             fmt = BUILTIN_FORMATS[rng.choice(BUILTIN_PLANNING)]
             return fmt, {"kind": f"built-in {fmt.name}", "style": "builtin"}

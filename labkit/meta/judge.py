@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from labkit.errors import LabkitError
 from labkit.evaluate.scorer import WEIGHTS, score_predictions
 from labkit.formats import get_format
+from labkit.records import BenchmarkRecord
 from labkit.templates import AgentTemplate, check_sections, load_template
 from labkit.types import ParseError
 
@@ -83,7 +84,7 @@ def keep_instance(s2: float, s1: float, epsilon: float = DEFAULT_EPSILON) -> boo
     return s2 - s1 > epsilon
 
 
-def objective_scores(record: Mapping[str, Any], outputs: Mapping[str, str]) -> dict[str, float]:
+def objective_scores(record: BenchmarkRecord, outputs: Mapping[str, str]) -> dict[str, float]:
     """Per template: (0.25 Planning + 0.35 Tool-use) / 0.6 against the record's gold step, halved when the output
     needs a tolerant repair to parse; 0 when it does not parse."""
     rows = score_predictions([record], [{**record, "model_predict": dict(outputs)}]).rows
@@ -141,6 +142,41 @@ class LLMJudge:
 
 # ---------------------------------------------------------------- instances and template verdicts
 
+class InstanceRow(TypedDict):
+    """:meth:`Instance.to_dict`: one line of ``instances.jsonl``."""
+
+    template: str
+    record: str
+    query_id: str
+    cluster: int
+    s1: float
+    s2: float
+    kept: bool
+    output: str
+    delta: float
+
+
+class BenchmarkScore(TypedDict):
+    """A benchmark template's own score on one situation (:func:`judge_records`); a line of
+    ``benchmark_scores.jsonl``, where the funnel adds the ``cluster``."""
+
+    record: str
+    template: str
+    score: float | None    # None: the LLM judge's reply was unreadable
+    cluster: NotRequired[int]
+
+
+class TemplateVerdict(TypedDict):
+    """A candidate's judged instances summed up (:func:`template_verdicts`)."""
+
+    instances: int
+    kept_instances: int
+    mean_s2: float         # the template's score
+    mean_s1: float
+    mean_delta: float
+    kept: bool             # mean_s2 > threshold
+
+
 @dataclass
 class Instance:
     template: str
@@ -156,15 +192,17 @@ class Instance:
     def delta(self) -> float:
         return self.s2 - self.s1
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "delta": self.delta}
+    def to_dict(self) -> InstanceRow:
+        return {"template": self.template, "record": self.record, "query_id": self.query_id, "cluster": self.cluster,
+                "s1": self.s1, "s2": self.s2, "kept": self.kept, "output": self.output, "delta": self.delta}
 
 
-def judge_records(records: Sequence[Mapping[str, Any]], outputs: Sequence[Mapping[str, str]], *,
+def judge_records(records: Sequence[BenchmarkRecord], outputs: Sequence[Mapping[str, str]], *,
                   benchmarks: Sequence[str], cluster: int, epsilon: float = DEFAULT_EPSILON,
-                  judge: LLMJudge | None = None) -> tuple[list[Instance], list[dict[str, Any]]]:
+                  judge: LLMJudge | None = None) -> tuple[list[Instance], list[BenchmarkScore]]:
     """Instances for every candidate in every record, plus the benchmark templates' own scores (for display)."""
-    instances, bench_rows = [], []
+    instances: list[Instance] = []
+    bench_rows: list[BenchmarkScore] = []
     for rec, outs in zip(records, outputs):
         if judge is None:
             scores: dict[str, float | None] = dict(objective_scores(rec, outs))
@@ -184,13 +222,14 @@ def judge_records(records: Sequence[Mapping[str, Any]], outputs: Sequence[Mappin
     return instances, bench_rows
 
 
-def template_verdicts(instances: Sequence[Instance], threshold: float = DEFAULT_THRESHOLD) -> dict[str, dict[str, Any]]:
+def template_verdicts(instances: Sequence[Instance],
+                      threshold: float = DEFAULT_THRESHOLD) -> dict[str, TemplateVerdict]:
     """Per template: mean s2 over all its instances, mean delta, kept-instance count, and whether it is kept
     (mean s2 > threshold)."""
     by: dict[str, list[Instance]] = {}
     for inst in instances:
         by.setdefault(inst.template, []).append(inst)
-    out = {}
+    out: dict[str, TemplateVerdict] = {}
     for name, rows in by.items():
         mean = sum(r.s2 for r in rows) / len(rows)
         out[name] = {"instances": len(rows), "kept_instances": sum(r.kept for r in rows), "mean_s2": mean,

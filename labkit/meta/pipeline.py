@@ -20,9 +20,9 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import pandas as pd
 
@@ -39,6 +39,7 @@ from labkit.meta.judge import (
     BENCHMARK_TEMPLATES,
     DEFAULT_EPSILON,
     DEFAULT_THRESHOLD,
+    BenchmarkScore,
     Instance,
     LLMJudge,
     SectionVerdict,
@@ -46,8 +47,10 @@ from labkit.meta.judge import (
     section_check,
     template_verdicts,
 )
+from labkit.meta.report import FunnelStep
 from labkit.modes import MetaSettings, load_settings, mode_path, read_yaml
 from labkit.paths import runs_dir
+from labkit.records import Query
 from labkit.templates import AgentTemplate
 
 Mode = Literal["smoke", "course"]
@@ -59,6 +62,23 @@ def api_available() -> bool:
     return bool(os.environ.get("OPENAI_API_KEY"))
 
 
+class MetaRunSettings(TypedDict):
+    """What a funnel run used (``funnel.json``'s ``settings``, :attr:`MetaResult.settings`)."""
+
+    mode: str
+    n_clusters: int              # the MetaSettings (configs/<mode>.yaml ``meta``, or the arguments)
+    per_cluster: int
+    judge_queries: int
+    writer: str                  # the Meta-Agent's name
+    judged_model: str
+    judge: str                   # the LLM judge's name, or "objective scorer against gold"
+    epsilon: float
+    threshold: float
+    benchmarks: list[str]
+    seed: int
+    seconds: float
+
+
 @dataclass
 class MetaResult:
     out_dir: Path
@@ -67,9 +87,9 @@ class MetaResult:
     verdicts: pd.DataFrame          # one row per candidate: section check + judge + kept
     instances: pd.DataFrame         # one row per (candidate, situation)
     benchmark_scores: pd.DataFrame  # the benchmark templates' own scores per situation
-    funnel: list[dict[str, Any]]
+    funnel: list[FunnelStep]
     kept: list[AgentTemplate]
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: MetaRunSettings
 
     @property
     def templates_dir(self) -> Path:
@@ -104,7 +124,7 @@ def _writer(writer: str | Any, seed: int, cache_dir: Path) -> Any:
     return LLMMetaAgent(CachedChatModel(get_model(writer), RequestCache(cache_dir / "writer_cache.jsonl")))
 
 
-def _judge_queries(cluster: Any, n: int, seed: int) -> list[dict[str, Any]]:
+def _judge_queries(cluster: Any, n: int, seed: int) -> list[Query]:
     """Tool-using members of the cluster that were not shown to the Meta-Agent (its representatives)."""
     shown = {q["id"] for q in cluster.representatives}
     pool = sorted((q for q in cluster.queries if q["id"] not in shown and q.get("gold_calls")), key=lambda q: q["id"])
@@ -116,7 +136,7 @@ def _judge_queries(cluster: Any, n: int, seed: int) -> list[dict[str, Any]]:
 def judge_cluster(cluster: Any, paths: Sequence[str | Path], model: Any, *, n_queries: int,
                   cache_path: str | Path, epsilon: float = DEFAULT_EPSILON, judge: LLMJudge | None = None,
                   benchmarks: Sequence[str] = BENCHMARK_TEMPLATES, seed: int = 0,
-                  batch_size: int = 8) -> tuple[list[Instance], list[dict[str, Any]]]:
+                  batch_size: int = 8) -> tuple[list[Instance], list[BenchmarkScore]]:
     """The pairwise judge for one cluster: its judge queries rendered with the benchmark templates and with the
     candidate files ``paths``, the same ``model`` answering every prompt (each decoded as its format asks; cached in
     ``cache_path``); returns the candidates' instances and the benchmark templates' own scores."""
@@ -201,7 +221,7 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
     llm_judge = None if judge in (None, "", "objective") else LLMJudge(
         CachedChatModel(get_model(judge), RequestCache(out / "judge_cache.jsonl")))
     instances: list[Instance] = []
-    bench_rows: list[dict[str, Any]] = []
+    bench_rows: list[BenchmarkScore] = []
     for cluster in clustering.clusters:
         group = survivors.get(cluster.id, [])
         if not group:
@@ -232,7 +252,7 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
                             [c.traits.get("output_format", "") for c in candidates])
     inst_df = pd.DataFrame([i.to_dict() for i in instances])
     kept_inst = int(inst_df[inst_df["template"].isin(kept_names)]["kept"].sum()) if len(inst_df) else 0
-    funnel = [
+    funnel: list[FunnelStep] = [
         {"step": "queries", "count": len(queries), "unit": "queries"},
         {"step": "clusters", "count": len(clustering.clusters), "unit": "clusters"},
         {"step": "generated", "count": len(candidates), "unit": "templates"},
@@ -244,10 +264,12 @@ def run_meta_agent(mode: Mode = "smoke", out_dir: str | Path | None = None, *, w
         {"step": "template mean > threshold", "count": len(kept_names), "unit": "templates"},
         {"step": "kept instances (kept templates)", "count": kept_inst, "unit": "instances"},
     ]
-    settings = {"mode": mode, **asdict(cfg), "writer": getattr(author, "name", str(writer)), "judged_model": model.name,
-                "judge": llm_judge.name if llm_judge else "objective scorer against gold", "epsilon": epsilon,
-                "threshold": threshold, "benchmarks": list(benchmarks), "seed": seed,
-                "seconds": round(time.perf_counter() - t0, 2)}
+    settings: MetaRunSettings = {
+        "mode": mode, "n_clusters": cfg.n_clusters, "per_cluster": cfg.per_cluster, "judge_queries": cfg.judge_queries,
+        "writer": getattr(author, "name", str(writer)), "judged_model": model.name,
+        "judge": llm_judge.name if llm_judge else "objective scorer against gold", "epsilon": epsilon,
+        "threshold": threshold, "benchmarks": list(benchmarks), "seed": seed,
+        "seconds": round(time.perf_counter() - t0, 2)}
     _write(out, clustering, candidates, verdicts, instances, bench_rows, funnel, settings)
     return MetaResult(out, clustering, candidates, verdicts, inst_df, pd.DataFrame(bench_rows), funnel,
                       kept_templates, settings)
@@ -290,8 +312,8 @@ def _forget_dropped_formats(keep: set[str], candidate_formats: Sequence[str]) ->
 
 
 def _write(out: Path, clustering: Clustering, candidates: Sequence[Candidate], verdicts: pd.DataFrame,
-           instances: Sequence[Instance], bench_rows: Sequence[dict[str, Any]], funnel: list[dict[str, Any]],
-           settings: dict[str, Any]) -> None:
+           instances: Sequence[Instance], bench_rows: Sequence[BenchmarkScore], funnel: list[FunnelStep],
+           settings: MetaRunSettings) -> None:
     records = verdicts.reset_index().to_dict("records")
     by_name = {c.name: c for c in candidates}
     write_jsonl(out / "candidates.jsonl", [{**_plain(r), "traits": by_name[r["name"]].traits} for r in records])

@@ -6,16 +6,35 @@ import html
 import re
 from collections.abc import Sequence
 from itertools import combinations
-from typing import Any
+from typing import Any, TypedDict
 
 from labkit.templates import AgentTemplate
+
+
+class FunnelStep(TypedDict):
+    """One step of the Meta-Agent funnel (``labkit.meta.pipeline.run_meta_agent``, ``funnel.json``)."""
+
+    step: str
+    count: int
+    unit: str            # "queries" | "clusters" | "templates" | "instances"
+
+
+class Diversity(TypedDict):
+    """How diverse a template set is (:func:`diversity`)."""
+
+    templates: int
+    output_formats: int
+    format_families: int
+    languages: int
+    distinct_headings: int
+    mean_pairwise_similarity: float
 
 # Lines that read as a section heading: "## x", "【x】", "[x]", "<x>", "一、x", "1. x", "=== X ===", short "x:".
 _HEADING = re.compile(r"^\s*(#{1,4}\s*\S.*|【[^】]{1,20}】|\[[^\]]{1,30}\]|<[a-z]{2,20}>|[一二三四五六七八九十]、\S{1,12}|"
                       r"\d{1,2}\.\s+[A-Z][\w ]{1,28}|=== .{1,30} ===|[^\s{}\"<>][^{}\"<>:：]{0,22}[:：])\s*$")
 
 
-def plot_funnel(funnel: Sequence[dict[str, Any]], ax: Any = None) -> Any:
+def plot_funnel(funnel: Sequence[FunnelStep], ax: Any = None) -> Any:
     """Horizontal bars, one per funnel step, coloured by unit (templates / instances)."""
     import matplotlib.pyplot as plt
 
@@ -57,7 +76,7 @@ def format_family(template: AgentTemplate) -> str:
     return template.format.family
 
 
-def diversity(templates: Sequence[AgentTemplate]) -> dict[str, Any]:
+def diversity(templates: Sequence[AgentTemplate]) -> Diversity:
     """Distinct output formats, format families, languages, heading wordings; mean pairwise text similarity."""
     headings = [h for t in templates for h in section_headings(t)]
     return {"templates": len(templates), "output_formats": len({t.output_format for t in templates}),
