@@ -12,6 +12,10 @@ such a record can always be written and reads back unchanged.
 Whatever a file holds, reading it ends in a value or a :class:`DataFileError` naming file and line, never another
 exception: a folder where a file is expected, an unreadable file, invalid JSON, JSON nested too deeply for the
 parser (``RecursionError``) and integers longer than Python converts (``sys.get_int_max_str_digits()``, 4300).
+
+Readers yield the parsed JSON objects as plain dicts (a validator in :mod:`labkit.records` turns one into a typed
+record); writers take any JSON object, typed records (``TypedDict`` s) included, so their parameter is
+``Mapping[str, object]``: to a type checker a ``TypedDict`` is a ``Mapping[str, object]`` but not a plain dict.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import codecs
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +97,7 @@ def read_json(path: str | Path) -> Any:
     return loads_json(read_text(path), path)
 
 
-def dumps_line(record: dict[str, Any]) -> str:
+def dumps_line(record: Mapping[str, object]) -> str:
     """One JSONL line (with ``\\n``); non-ASCII stays readable, lone surrogates become ``\\udXXX`` escapes."""
     text = json.dumps(record, ensure_ascii=False)
     if LONE_SURROGATE.search(text):  # only inside JSON strings, where the escape is valid and round-trips
@@ -138,7 +142,7 @@ def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> list[di
     return [rec for _, rec in iter_jsonl(path, tolerate_torn_tail=tolerate_torn_tail)]
 
 
-def append_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+def append_jsonl(path: str | Path, records: Iterable[Mapping[str, object]]) -> int:
     """Append records durably (flush + fsync). Returns how many were written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +156,7 @@ def append_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+def write_jsonl(path: str | Path, records: Iterable[Mapping[str, object]]) -> int:
     """Atomically replace ``path`` with ``records`` (write to a temp file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +172,7 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
     return n
 
 
-def require(record: dict[str, Any], field: str, typ: type | tuple[type, ...], *, path: str | Path, line: int) -> Any:
+def require(record: Mapping[str, object], field: str, typ: type | tuple[type, ...], *, path: str | Path, line: int) -> Any:
     """Return ``record[field]`` or raise a :class:`DataFileError` naming file, line and field."""
     if field not in record:
         raise DataFileError(path, "missing field", line=line, field=field)

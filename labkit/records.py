@@ -6,11 +6,14 @@
 * benchmark record (ours or the public KAgentBench file): :func:`validate_benchmark_record`, :func:`load_benchmark`;
 * trace step: :class:`TraceStep` (what the model saw and said, the parsed action, the tool's observation and error
   code) with :meth:`TraceStep.from_dict`, so later stages read the trace instead of re-parsing and re-running tools;
+  saved as a :class:`TraceStepRecord` (its parse a :class:`ParsedRecord`) inside a :class:`TraceRecord`;
 * labelled record (one teacher trace of a (query, template) job, ``labelled.jsonl``): :class:`LabelledRecord`, its
   failure-log twin :class:`LabelFailure`, the filters' :class:`FilterReason` and a review :class:`Decision`.
 
 Records are ``TypedDict`` s: they are the JSON objects written to and read from the files, so a record serializes
 to exactly the JSONL line it was read from.
+
+A validator takes the raw parsed JSON object (``Mapping[str, object]``) and returns the typed record.
 
 Every problem is a :class:`~labkit.errors.DataFileError` naming the file, line and field.
 """
@@ -18,7 +21,7 @@ Every problem is a :class:`~labkit.errors.DataFileError` naming the file, line a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
@@ -31,9 +34,14 @@ LANGS = ("zh", "en")
 
 
 # ---------------------------------------------------------------- queries
-class GoldCall(TypedDict):
+class CallRecord(TypedDict):
+    """A tool call as JSON (``ToolCall.to_dict()``): a query's gold call, a parsed step's call."""
+
     name: str
-    args: dict[str, Any]
+    args: dict[str, Any]         # the tool's arguments: free-form JSON
+
+
+GoldCall = CallRecord  # the name the query bank and the notebook 03 exercises use
 
 
 class Query(TypedDict):
@@ -41,7 +49,7 @@ class Query(TypedDict):
     query: str
     lang: str
     cluster: str
-    gold_calls: list[GoldCall]
+    gold_calls: list[CallRecord]
     thoughts: list[str]          # thoughts[i] is the gold task name of gold_calls[i]
     reference_answer: str
 
@@ -53,7 +61,7 @@ class GeneralItem(TypedDict):
     lang: str
 
 
-def validate_gold(rec: dict[str, Any], path: str | Path, line: int | None,
+def validate_gold(rec: Mapping[str, object], path: str | Path, line: int | None,
                   tool_names: Iterable[str] | None = None) -> list[ToolCall]:
     """``gold_calls`` (name + args objects, known tools when ``tool_names`` is given) with one thought each."""
     calls = require(rec, "gold_calls", list, path=path, line=line or 0)
@@ -73,21 +81,21 @@ def validate_gold(rec: dict[str, Any], path: str | Path, line: int | None,
     return out
 
 
-def _lang(rec: dict[str, Any], path: str | Path, line: int) -> str:
+def _lang(rec: Mapping[str, object], path: str | Path, line: int) -> str:
     lang = require(rec, "lang", str, path=path, line=line)
     if lang not in LANGS:
         raise DataFileError(path, f"lang must be one of {LANGS}, got {lang!r}", line=line, field="lang")
     return lang
 
 
-def _text(rec: dict[str, Any], name: str, path: str | Path, line: int) -> str:
+def _text(rec: Mapping[str, object], name: str, path: str | Path, line: int) -> str:
     value = require(rec, name, str, path=path, line=line)
     if not value.strip():
         raise DataFileError(path, "empty text", line=line, field=name)
     return value
 
 
-def validate_query(rec: dict[str, Any], path: str | Path, line: int, *,
+def validate_query(rec: Mapping[str, object], path: str | Path, line: int, *,
                    tool_names: Iterable[str] | None = None) -> Query:
     """One query-bank record (docs/ARCHITECTURE.md "Query bank"); the id comes back as a string."""
     qid = str(require(rec, "id", (str, int), path=path, line=line))
@@ -99,7 +107,7 @@ def validate_query(rec: dict[str, Any], path: str | Path, line: int, *,
     return {**rec, "id": qid}  # type: ignore[typeddict-item]
 
 
-def validate_general(rec: dict[str, Any], path: str | Path, line: int) -> GeneralItem:
+def validate_general(rec: Mapping[str, object], path: str | Path, line: int) -> GeneralItem:
     """One general instruction record ``{id, instruction, output, lang}``."""
     gid = str(require(rec, "id", (str, int), path=path, line=line))
     _text(rec, "instruction", path, line)
@@ -147,6 +155,22 @@ class SampleMessage(TypedDict, total=False):
     kind: str            # optional extra for lossless conversion: "observation" | "function_call"
 
 
+class SampleMeta(TypedDict, total=False):
+    """A sample's ``meta``: where a step came from (``labkit.data.samples``: human_edited, llm_name), its
+    step-balance copy number (``labkit.data.balance``) and the KAgentInstruct fields kept for the way back
+    (``labkit.data.convert``: entry_id ... human_edited)."""
+
+    human_edited: bool
+    llm_name: str
+    balance_copy: int
+    entry_id: str
+    kagent_source: str
+    functions: list[str]         # the entry's tool specs as JSON strings
+    function_names: list[str]
+    extra_infos: dict[str, Any]  # KAgentInstruct's free-form extras
+    input: str
+
+
 class Sample(TypedDict, total=False):
     """A training sample: the contract fields (:data:`SAMPLE_FIELDS`) plus the optional extras the data stage and
     the converters carry (``labkit.data.convert``)."""
@@ -154,17 +178,17 @@ class Sample(TypedDict, total=False):
     id: str
     source: str          # "agent" | "general"
     query_id: str
-    template: str
+    template: str | None  # None for a general sample
     step: int
     messages: list[SampleMessage]
     action: str          # what the step does: call | finish | conclusion | other (labkit.data.balance.step_action)
     query: str
     tool_names: list[str]
     tools: list[dict[str, Any]]   # tool specs (converters)
-    meta: dict[str, Any]          # format-specific fields kept for the way back (converters), human_edited, llm_name
+    meta: SampleMeta
 
 
-def validate_sample(rec: dict[str, Any], path: str | Path = "<samples>", line: int | None = None, *,
+def validate_sample(rec: Mapping[str, object], path: str | Path = "<samples>", line: int | None = None, *,
                     contract: bool = True) -> Sample:
     """One training sample. ``contract`` also requires our provenance fields (id, source, query_id, template,
     step); training accepts any chat data with a supervised turn (``contract=False``)."""
@@ -223,7 +247,7 @@ class BenchmarkRecord(TypedDict, total=False):
     step: int
 
 
-def validate_benchmark_record(rec: dict[str, Any], path: str | Path, line: int) -> BenchmarkRecord:
+def validate_benchmark_record(rec: Mapping[str, object], path: str | Path, line: int) -> BenchmarkRecord:
     """One KAgentBench-layout record (ours or the public ``benchmark_eval.jsonl``), checking what scoring reads; the
     id comes back as a string.
 
@@ -258,7 +282,21 @@ def load_benchmark(path: str | Path) -> list[BenchmarkRecord]:
 
 
 # ---------------------------------------------------------------- trace steps
-def parsed_to_dict(result: ParseResult) -> dict[str, Any]:
+class ParsedRecord(TypedDict, total=False):
+    """A parsed output as saved in a trace step (:func:`parsed_to_dict`): ``{"ok": True, thought, call,
+    final_answer, give_up, repaired}`` or ``{"ok": False, code, message}``."""
+
+    ok: bool
+    thought: str
+    call: CallRecord | None
+    final_answer: str | None
+    give_up: bool
+    repaired: list[str]
+    code: str                    # ok False: the parse error's code (labkit.parsing.ERROR_CODES) and message
+    message: str
+
+
+def parsed_to_dict(result: ParseResult) -> ParsedRecord:
     """``{"ok": True, thought, call, final_answer, give_up, repaired}`` or ``{"ok": False, code, message}``."""
     if isinstance(result, ParseError):
         return {"ok": False, **result.to_dict()}
@@ -267,7 +305,7 @@ def parsed_to_dict(result: ParseResult) -> dict[str, Any]:
     return {"ok": True, **d}
 
 
-def parsed_from_dict(d: dict[str, Any]) -> ParseResult:
+def parsed_from_dict(d: ParsedRecord) -> ParseResult:
     """The inverse of :func:`parsed_to_dict`."""
     if not d.get("ok"):
         return ParseError(str(d.get("code", "")), str(d.get("message", "")))
@@ -286,7 +324,7 @@ class TraceStep:
 
     prompt: str
     output: str
-    parsed: dict[str, Any]
+    parsed: ParsedRecord
     observation: str | None = None
     kind: str = "step"  # "step" (plan / tool call) or "conclusion" (the summarising prompt)
     tool_ok: bool | None = None  # False when the registry rejected the call (unknown tool, bad args, tool error)
@@ -333,8 +371,41 @@ class TraceStep:
         return cls(**{k: d[k] for k in d if k in cls.__dataclass_fields__})
 
 
-def trace_steps(trace: dict[str, Any], *, path: str | Path = "<trace>", line: int | None = None) -> list[TraceStep]:
-    """The validated steps of a saved trace (``Trace.to_dict()``)."""
+class _TraceStepFields(TypedDict):
+    prompt: str
+    output: str
+    parsed: ParsedRecord
+
+
+class TraceStepRecord(_TraceStepFields, total=False):
+    """A :class:`TraceStep` as saved (``dataclasses.asdict``); steps saved before a field existed lack it."""
+
+    observation: str | None
+    kind: str
+    tool_ok: bool | None
+    completion_tokens: int
+    tool_error: str | None
+
+
+class _TraceFields(TypedDict):
+    query: str
+    template: str
+    model: str
+    steps: list[TraceStepRecord]
+    stopped: str                 # labkit.agent.trace.STOP_REASONS
+
+
+class TraceRecord(_TraceFields, total=False):
+    """A saved agent run (``labkit.agent.Trace.to_dict()``, in that key order: query, template, model, steps,
+    final_answer, stopped, conclusion_template, restarts); read its steps with :func:`trace_steps`."""
+
+    final_answer: str | None
+    conclusion_template: str | None
+    restarts: int
+
+
+def trace_steps(trace: Mapping[str, object], *, path: str | Path = "<trace>", line: int | None = None) -> list[TraceStep]:
+    """The validated steps of a saved trace (a :class:`TraceRecord`, or a raw one being read: ``Trace.from_dict``)."""
     steps = trace.get("steps") if isinstance(trace, dict) else None
     if not isinstance(steps, list):
         raise DataFileError(path, "expected a list of steps", line=line, field="trace.steps")
@@ -363,7 +434,7 @@ class _LabelledFields(TypedDict):
     tools: list[str]             # the offered tool names
     teacher: str
     teacher_id: str
-    trace: dict[str, Any]        # labkit.agent.Trace.to_dict(): steps are TraceStep dicts (read them with trace_steps)
+    trace: TraceRecord           # read its steps with trace_steps
     teacher_meta: list[dict[str, Any]]
 
 

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from labkit.jsonl import iter_jsonl, require
 from labkit.errors import DataFileError
@@ -49,14 +49,49 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
+class SpanRecord(TypedDict):
+    """A span as the labelled file holds it."""
+
+    start: int
+    end: int
+    type: str                    # one of PII_TYPES
+
+
 @dataclass(frozen=True)
 class Span:
     start: int
     end: int
     type: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> SpanRecord:
         return {"start": self.start, "end": self.end, "type": self.type}
+
+
+class Scores(TypedDict):
+    """Span-level precision and recall with their counts."""
+
+    precision: float
+    recall: float
+    tp: int
+    fp: int
+    fn: int
+
+
+class PIIError(TypedDict):
+    text: str
+    kind: str                    # "false_positive" | "missed"
+    span: str                    # the span's text
+    type: str
+
+
+class PIIReport(Scores):
+    """:func:`evaluate_pii`'s answer: the overall scores, then ``strings``, ``negatives`` (strings without PII),
+    the scores per PII type and every error."""
+
+    strings: int
+    negatives: int
+    per_type: dict[str, Scores]
+    errors: list[PIIError]
 
 
 def id_card_valid(s: str) -> bool:
@@ -161,10 +196,10 @@ def load_pii_labels(path: str | Path | None = None) -> list[tuple[str, list[Span
     return items
 
 
-def evaluate_pii(path: str | Path | None = None) -> dict[str, Any]:
+def evaluate_pii(path: str | Path | None = None) -> PIIReport:
     """Span-level precision / recall (exact start, end and type) of :func:`detect_pii` on a labelled file."""
     tp, fp, fn = Counter(), Counter(), Counter()
-    errors: list[dict[str, Any]] = []
+    errors: list[PIIError] = []
     items = load_pii_labels(path)
     for text, gold in items:
         pred = set(detect_pii(text))
@@ -178,13 +213,10 @@ def evaluate_pii(path: str | Path | None = None) -> dict[str, Any]:
             fn[s.type] += 1
             errors.append({"text": text, "kind": "missed", "span": text[s.start:s.end], "type": s.type})
 
-    def pr(t: int, p: int, n: int) -> dict[str, float]:
+    def pr(t: int, p: int, n: int) -> Scores:
         return {"precision": t / (t + p) if t + p else 1.0, "recall": t / (t + n) if t + n else 1.0,
                 "tp": t, "fp": p, "fn": n}
 
-    report = pr(sum(tp.values()), sum(fp.values()), sum(fn.values()))
-    report["strings"] = len(items)
-    report["negatives"] = sum(1 for _, g in items if not g)
-    report["per_type"] = {t: pr(tp[t], fp[t], fn[t]) for t in PII_TYPES}
-    report["errors"] = errors
-    return report
+    return {**pr(sum(tp.values()), sum(fp.values()), sum(fn.values())), "strings": len(items),
+            "negatives": sum(1 for _, g in items if not g), "per_type": {t: pr(tp[t], fp[t], fn[t]) for t in PII_TYPES},
+            "errors": errors}

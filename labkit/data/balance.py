@@ -16,17 +16,41 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 import pandas as pd
 
 from labkit.formats import OutputFormat
-from labkit.records import TraceStep
+from labkit.records import Sample, TraceStep
 from labkit.types import ParsedAction
 
 FINISH_TOOL = "task_complete"
 ACTIONS = ("call", "finish", "conclusion", "other")
 MAX_COPIES = 3  # at most this many copies of one continuation sample (the original included)
+
+StepActions = dict[str, dict[str, int]]  # the step x action table as stats.json stores it: {"<step>": {action: n}}
+
+
+class StepBalance(TypedDict):
+    """What :func:`balance_steps` did at one step index."""
+
+    call: int                    # continuation (tool call) samples at this step
+    finish: int
+    wanted: int                  # copies needed for the ratio
+    added: int
+    capped: bool                 # max_copies stopped it short
+
+
+class BalanceInfo(TypedDict):
+    """:func:`balance_steps`' report (stats.json ``step_balance``, and ``step_actions`` = before / after)."""
+
+    ratio: float | None
+    seed: int
+    max_copies: int
+    added: int
+    by_step: dict[str, StepBalance]
+    before: StepActions
+    after: StepActions
 
 
 def step_action(step: TraceStep, fmt: OutputFormat | None = None) -> str:
@@ -43,7 +67,7 @@ def step_action(step: TraceStep, fmt: OutputFormat | None = None) -> str:
     return "finish" if parsed.final_answer is not None else "other"
 
 
-def step_action_table(samples: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def step_action_table(samples: Sequence[Sample]) -> pd.DataFrame:
     """Agent samples per step index (rows) and action (columns ``call, finish, conclusion, other``)."""
     counts = Counter((int(s["step"]), s.get("action", "other")) for s in samples if s.get("source") == "agent")
     steps = sorted({st for st, _ in counts})
@@ -52,24 +76,22 @@ def step_action_table(samples: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return table
 
 
-def table_dict(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+def table_dict(table: pd.DataFrame) -> StepActions:
     """The table as stats.json stores it: ``{"<step>": {action: count}}``."""
     return {str(st): {a: int(v) for a, v in row.items()} for st, row in table.iterrows()}
 
 
-def balance_steps(samples: Sequence[dict[str, Any]], ratio: float | None, *, seed: int = 0,
-                  max_copies: int = MAX_COPIES) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def balance_steps(samples: Sequence[Sample], ratio: float | None, *, seed: int = 0,
+                  max_copies: int = MAX_COPIES) -> tuple[list[Sample], BalanceInfo]:
     """``(samples + copies, info)``; see the module docstring. ``ratio`` None: the samples unchanged (lever off).
 
-    ``info``: ``ratio``, ``seed``, ``max_copies``, ``added`` and per step index ``call``, ``finish``, ``wanted``
-    (copies needed for the ratio), ``added`` and ``capped`` (True when ``max_copies`` stopped it short), plus the
-    step x action table ``before`` and ``after``."""
+    ``info`` (:class:`BalanceInfo`): ``ratio``, ``seed``, ``max_copies``, ``added``, per step index a
+    :class:`StepBalance`, and the step x action table ``before`` and ``after``."""
     out = list(samples)
     before = step_action_table(out)
-    info: dict[str, Any] = {"ratio": ratio, "seed": seed, "max_copies": max_copies, "added": 0, "by_step": {},
-                            "before": table_dict(before)}
+    by_step: dict[str, StepBalance] = {}
     if ratio is None:
-        return out, {**info, "after": info["before"]}
+        return out, _balance_info(ratio, seed, max_copies, by_step, table_dict(before), None)
     if ratio <= 0 or max_copies < 1:
         raise ValueError(f"step_balance needs ratio > 0 and max_copies >= 1, got {ratio}, {max_copies}")
     for step in [st for st in before.index if st >= 1]:
@@ -82,7 +104,12 @@ def balance_steps(samples: Sequence[dict[str, Any]], ratio: float | None, *, see
         for j in range(n):
             src, copy = calls[j % len(calls)], j // len(calls) + 1
             out.append({**src, "id": f"{src['id']}#bal{copy}", "meta": {**src.get("meta", {}), "balance_copy": copy}})
-        info["by_step"][str(step)] = {"call": len(calls), "finish": finishes, "wanted": wanted, "added": n,
-                                      "capped": n < wanted}
-        info["added"] += n
-    return out, {**info, "after": table_dict(step_action_table(out))}
+        by_step[str(step)] = {"call": len(calls), "finish": finishes, "wanted": wanted, "added": n, "capped": n < wanted}
+    return out, _balance_info(ratio, seed, max_copies, by_step, table_dict(before), table_dict(step_action_table(out)))
+
+
+def _balance_info(ratio: float | None, seed: int, max_copies: int, by_step: dict[str, StepBalance],
+                  before: StepActions, after: StepActions | None) -> BalanceInfo:
+    """The report in stats.json's key order; ``after`` None: unchanged (the ``before`` table itself)."""
+    return {"ratio": ratio, "seed": seed, "max_copies": max_copies, "added": sum(b["added"] for b in by_step.values()),
+            "by_step": by_step, "before": before, "after": before if after is None else after}

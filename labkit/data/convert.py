@@ -11,6 +11,9 @@
 Our samples are ARCHITECTURE.md training samples. To convert without loss they may carry optional extras:
 message ``kind`` ("observation" for a tool result sent as a user turn, "function_call" for an assistant call),
 sample ``tools`` (list of tool specs), ``query`` and ``meta`` (format-specific fields kept for the way back).
+
+Each format's record is a ``TypedDict`` below (:data:`FormatRecord` is any of them); ``to_<format>`` writes and
+``from_<format>`` reads it.
 """
 
 from __future__ import annotations
@@ -19,11 +22,68 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Union
 
 from labkit.errors import DataFileError, UnknownNameError
 from labkit.jsonl import iter_jsonl, read_text, write_jsonl
 from labkit.records import Sample, SampleMessage
+
+
+# --- the formats' records ----------------------------------------------------------------------------------------
+Turn = TypedDict("Turn", {"from": str, "value": str})  # a ToolBench or ShareGPT turn ("from" is a Python keyword)
+
+
+class AgentInstructTurn(Turn, total=False):
+    loss: bool                   # default: true for "gpt" turns
+
+
+class AgentInstructRecord(TypedDict):
+    id: str
+    conversations: list[AgentInstructTurn]   # from: human | gpt
+
+
+class ToolBenchRecord(TypedDict):
+    id: str
+    conversations: list[Turn]                # from: system | user | assistant | function
+
+
+class _ShareGPTFields(TypedDict):
+    conversations: list[Turn]                # from: human | gpt | function_call | observation
+
+
+class ShareGPTRecord(_ShareGPTFields, total=False):
+    system: str
+    tools: str                               # the tool specs as one JSON string
+
+
+class _KAgentStepFields(TypedDict):
+    instruction: str
+    output: str
+
+
+class KAgentInstructStep(_KAgentStepFields, total=False):
+    """One prompt -> response of a KAgentInstruct entry (written in the order instruction, input, output,
+    llm_name, human_edited)."""
+
+    input: str
+    llm_name: str
+    human_edited: bool
+
+
+class _KAgentInstructFields(TypedDict):
+    id: str
+    query: str
+    source: str
+    functions: list[str]                     # tool specs as JSON strings (meta-agent entries: free text)
+    function_names: list[str]
+    llm_prompt_response: list[KAgentInstructStep]
+
+
+class KAgentInstructRecord(_KAgentInstructFields, total=False):
+    extra_infos: dict[str, Any]              # free-form; ours: {query_id, template}
+
+
+FormatRecord = Union[AgentInstructRecord, ToolBenchRecord, ShareGPTRecord, KAgentInstructRecord]
 
 
 def _msg(role: str, content: str, loss: bool, kind: str | None = None) -> SampleMessage:
@@ -39,7 +99,7 @@ def _loss(m: SampleMessage) -> bool:
 
 # --- AgentInstruct -----------------------------------------------------------------------------------------------
 
-def to_agentinstruct(samples: Sequence[Sample]) -> list[dict[str, Any]]:
+def to_agentinstruct(samples: Sequence[Sample]) -> list[AgentInstructRecord]:
     out = []
     for s in samples:
         conv = []
@@ -52,7 +112,7 @@ def to_agentinstruct(samples: Sequence[Sample]) -> list[dict[str, Any]]:
     return out
 
 
-def from_agentinstruct(records: Sequence[dict[str, Any]]) -> list[Sample]:
+def from_agentinstruct(records: Sequence[AgentInstructRecord]) -> list[Sample]:
     out = []
     for r in records:
         msgs = [_msg("assistant" if t["from"] == "gpt" else "user", t["value"],
@@ -67,7 +127,7 @@ def from_agentinstruct(records: Sequence[dict[str, Any]]) -> list[Sample]:
 _TB_FROM = {"system": "system", "user": "user", "assistant": "assistant", "function": "user"}
 
 
-def to_toolbench(samples: Sequence[Sample]) -> list[dict[str, Any]]:
+def to_toolbench(samples: Sequence[Sample]) -> list[ToolBenchRecord]:
     out = []
     for s in samples:
         conv = []
@@ -78,7 +138,7 @@ def to_toolbench(samples: Sequence[Sample]) -> list[dict[str, Any]]:
     return out
 
 
-def from_toolbench(records: Sequence[dict[str, Any]]) -> list[Sample]:
+def from_toolbench(records: Sequence[ToolBenchRecord]) -> list[Sample]:
     out = []
     for r in records:
         msgs = []
@@ -94,7 +154,7 @@ def from_toolbench(records: Sequence[dict[str, Any]]) -> list[Sample]:
 
 # --- LLaMA-Factory ShareGPT with function calls -----------------------------------------------------------------
 
-def to_sharegpt_fc(samples: Sequence[Sample]) -> list[dict[str, Any]]:
+def to_sharegpt_fc(samples: Sequence[Sample]) -> list[ShareGPTRecord]:
     out = []
     for s in samples:
         system, conv = "", []
@@ -107,9 +167,8 @@ def to_sharegpt_fc(samples: Sequence[Sample]) -> list[dict[str, Any]]:
             else:
                 conv.append({"from": "observation" if m.get("kind") == "observation" else "human",
                              "value": m["content"]})
-        rec: dict[str, Any] = {"conversations": conv, "system": system,
-                               "tools": json.dumps(s.get("tools") or [], ensure_ascii=False)}
-        out.append(rec)
+        out.append({"conversations": conv, "system": system,
+                    "tools": json.dumps(s.get("tools") or [], ensure_ascii=False)})
     return out
 
 
@@ -117,7 +176,7 @@ _SG_FROM = {"human": ("user", None), "gpt": ("assistant", None), "function_call"
             "observation": ("user", "observation")}
 
 
-def from_sharegpt_fc(records: Sequence[dict[str, Any]]) -> list[Sample]:
+def from_sharegpt_fc(records: Sequence[ShareGPTRecord]) -> list[Sample]:
     out = []
     for i, r in enumerate(records):
         msgs = [_msg("system", r["system"], False)] if r.get("system") else []
@@ -134,7 +193,7 @@ def from_sharegpt_fc(records: Sequence[dict[str, Any]]) -> list[Sample]:
 
 # --- KAgentInstruct ----------------------------------------------------------------------------------------------
 
-def to_kagentinstruct(samples: Sequence[Sample], *, llm_name: str = "teacher") -> list[dict[str, Any]]:
+def to_kagentinstruct(samples: Sequence[Sample], *, llm_name: str = "teacher") -> list[KAgentInstructRecord]:
     """Group single-turn step samples by (query_id, template) into one KAgentInstruct entry each."""
     groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     for s in samples:
@@ -167,7 +226,7 @@ def to_kagentinstruct(samples: Sequence[Sample], *, llm_name: str = "teacher") -
     return out
 
 
-def from_kagentinstruct(records: Sequence[dict[str, Any]]) -> list[Sample]:
+def from_kagentinstruct(records: Sequence[KAgentInstructRecord]) -> list[Sample]:
     out = []
     for r in records:
         tools = []
@@ -192,8 +251,9 @@ def from_kagentinstruct(records: Sequence[dict[str, Any]]) -> list[Sample]:
 
 # --- registry + files --------------------------------------------------------------------------------------------
 
-FORMATS: dict[str, tuple[Callable[[Sequence[Sample]], list[dict[str, Any]]],
-                         Callable[[Sequence[dict[str, Any]]], list[Sample]], tuple[str, ...]]] = {
+# name -> (write, read, the fields a record must have); each pair speaks its own record type (FormatRecord)
+FORMATS: dict[str, tuple[Callable[[Sequence[Sample]], Sequence[FormatRecord]],
+                         Callable[[Sequence[Any]], list[Sample]], tuple[str, ...]]] = {
     "kagentinstruct": (to_kagentinstruct, from_kagentinstruct, ("id", "query", "source", "functions",
                                                                  "function_names", "llm_prompt_response")),
     "toolbench": (to_toolbench, from_toolbench, ("id", "conversations")),
@@ -208,11 +268,11 @@ def _format(name: str) -> tuple[Any, Any, tuple[str, ...]]:
     return FORMATS[name]
 
 
-def to_format(samples: Sequence[Sample], fmt: str) -> list[dict[str, Any]]:
+def to_format(samples: Sequence[Sample], fmt: str) -> Sequence[FormatRecord]:
     return _format(fmt)[0](samples)
 
 
-def from_format(records: Sequence[dict[str, Any]], fmt: str) -> list[Sample]:
+def from_format(records: Sequence[FormatRecord], fmt: str) -> list[Sample]:
     return _format(fmt)[1](records)
 
 

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Generic, TypedDict, TypeVar
 
 from datasketch import MinHash, MinHashLSH
 
@@ -83,14 +83,39 @@ class NearDupIndex:
         return len(self._texts)
 
 
+class Duplicate(TypedDict, Generic[T]):
+    """A record :func:`deduplicate` removed, the key of the kept record it duplicates and their Jaccard."""
+
+    record: T
+    reason: str                  # "exact_duplicate" | "near_duplicate"
+    duplicate_of: str
+    jaccard: float
+
+
 @dataclass
-class DedupResult:
-    kept: list[Any]
-    removed: list[dict[str, Any]]  # {"record", "reason": "exact_duplicate"|"near_duplicate", "duplicate_of", "jaccard"}
+class DedupResult(Generic[T]):
+    kept: list[T]
+    removed: list[Duplicate[T]]
+
+
+class _PairFields(TypedDict):
+    left: str
+    right: str
+
+
+class DuplicatePair(_PairFields, total=False):
+    """A key of the left collection and one of the right that are duplicates (:func:`cross_duplicates`)."""
+
+    jaccard: float               # near duplicates only
+
+
+class CrossDuplicates(TypedDict):
+    exact: list[DuplicatePair]
+    near: list[DuplicatePair]
 
 
 def deduplicate(records: Sequence[T], text: Callable[[T], str], key: Callable[[T], str],
-                *, threshold: float | None = NEAR_DUP_THRESHOLD) -> DedupResult:
+                *, threshold: float | None = NEAR_DUP_THRESHOLD) -> DedupResult[T]:
     """Keep the first of every group of exact or near-duplicate records (in input order).
 
     ``threshold=None`` removes exact duplicates only (e.g. agent prompts, which share their template text).
@@ -98,7 +123,7 @@ def deduplicate(records: Sequence[T], text: Callable[[T], str], key: Callable[[T
     index = NearDupIndex(threshold) if threshold is not None else None
     seen: dict[str, str] = {}
     kept: list[T] = []
-    removed: list[dict[str, Any]] = []
+    removed: list[Duplicate[T]] = []
     for rec in records:
         t, k = text(rec), key(rec)
         ek = exact_key(t)
@@ -118,12 +143,13 @@ def deduplicate(records: Sequence[T], text: Callable[[T], str], key: Callable[[T
 
 
 def cross_duplicates(left: Iterable[tuple[str, str]], right: Iterable[tuple[str, str]],
-                     *, threshold: float = NEAR_DUP_THRESHOLD) -> dict[str, list[dict[str, Any]]]:
+                     *, threshold: float = NEAR_DUP_THRESHOLD) -> CrossDuplicates:
     """Pairs ``(left_key, right_key)`` that are exact or near duplicates across two collections of (key, text)."""
     index = NearDupIndex(threshold)
     for k, t in left:
         index.add(k, t)
-    exact, near = [], []
+    exact: list[DuplicatePair] = []
+    near: list[DuplicatePair] = []
     for k, t in right:
         same = index.exact_match(t)
         if same is not None:

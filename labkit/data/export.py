@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import datasets
 
@@ -23,7 +22,7 @@ def normalize_sample(sample: Sample) -> Sample:
     return out
 
 
-def check_sample(sample: Sample | dict[str, Any], *, path: str | Path = "<samples>", line: int | None = None) -> None:
+def check_sample(sample: Mapping[str, object], *, path: str | Path = "<samples>", line: int | None = None) -> None:
     """Raise DataFileError naming the field when ``sample`` is not a valid training sample."""
     validate_sample(sample, path, line)
 

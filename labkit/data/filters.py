@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 
@@ -54,6 +54,15 @@ def _template(name: str) -> AgentTemplate:
     return load_template(name)
 
 
+class VerdictRecord(TypedDict):
+    """A :class:`Verdict` as JSON (:meth:`Verdict.to_dict`)."""
+
+    job_id: str
+    accepted: bool
+    reasons: list[FilterReason]
+    repaired: list[str]
+
+
 @dataclass
 class Verdict:
     job_id: str
@@ -73,7 +82,7 @@ class Verdict:
         """Needs a human look: rejected, or accepted only thanks to a tolerant repair."""
         return bool(self.reasons or self.repaired)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> VerdictRecord:
         return {"job_id": self.job_id, "accepted": self.accepted, "reasons": self.reasons, "repaired": self.repaired}
 
 

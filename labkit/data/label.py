@@ -162,7 +162,7 @@ def teacher_job_id(plan_job_id: str, teacher_id: str) -> str:
     return f"{plan_job_id}@{hashlib.sha256(teacher_id.encode()).hexdigest()[:10]}"
 
 
-LEGACY_SETTINGS: dict[str, Any] = {"max_steps": 5, "max_new_tokens": 512}  # what ids without a suffix were made with
+LEGACY_SETTINGS: dict[str, int] = {"max_steps": 5, "max_new_tokens": 512}  # what ids without a suffix were made with
 
 
 def label_settings(job: LabelJob, *, max_steps: int = 5, max_new_tokens: int = 512) -> LabelSettings:

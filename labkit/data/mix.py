@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
+
+from labkit.records import GeneralItem, Sample
 
 
-def general_sample(record: dict[str, Any], repeat: int = 0) -> dict[str, Any]:
+class MixInfo(TypedDict):
+    """What :func:`mix` did (stats.json ``samples.mix``)."""
+
+    agent: int
+    general: int
+    general_wanted: int
+    ratio: float
+    actual_ratio: float | None   # None when no general sample was mixed in
+    general_unique: int
+    general_repeats: int
+
+
+def general_sample(record: GeneralItem, repeat: int = 0) -> Sample:
     """A general instruction record ``{id, instruction, output, lang}`` in the training sample format."""
     suffix = f"-rep{repeat}" if repeat else ""
     return {"id": f"general-{record['id']}{suffix}", "source": "general", "query_id": record["id"], "template": None,
@@ -15,8 +29,8 @@ def general_sample(record: dict[str, Any], repeat: int = 0) -> dict[str, Any]:
                                     {"role": "assistant", "content": record["output"], "loss": True}]}
 
 
-def mix(agent: Sequence[dict[str, Any]], general: Sequence[dict[str, Any]], *, ratio: float = 5.0,
-        seed: int = 0, allow_repeats: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def mix(agent: Sequence[Sample], general: Sequence[GeneralItem], *, ratio: float = 5.0,
+        seed: int = 0, allow_repeats: bool = True) -> tuple[list[Sample], MixInfo]:
     """Return agent samples plus ``round(len(agent) / ratio)`` general samples (records of general.jsonl), shuffled.
 
     When the general pool is smaller than that, it is repeated (each copy is a new sample id, ``-repK``) if
@@ -32,7 +46,7 @@ def mix(agent: Sequence[dict[str, Any]], general: Sequence[dict[str, Any]], *, r
     chosen = [general_sample(pool[i % len(pool)], i // len(pool)) for i in range(n)]
     mixed = list(agent) + chosen
     rng.shuffle(mixed)
-    info = {"agent": len(agent), "general": len(chosen), "general_wanted": wanted, "ratio": ratio,
-            "actual_ratio": round(len(agent) / len(chosen), 3) if chosen else None,
-            "general_unique": min(len(chosen), len(pool)), "general_repeats": max(0, len(chosen) - len(pool))}
+    info: MixInfo = {"agent": len(agent), "general": len(chosen), "general_wanted": wanted, "ratio": ratio,
+                     "actual_ratio": round(len(agent) / len(chosen), 3) if chosen else None,
+                     "general_unique": min(len(chosen), len(pool)), "general_repeats": max(0, len(chosen) - len(pool))}
     return mixed, info

@@ -123,7 +123,7 @@ class QuerySelection:
     """The cleaned bank and its split: ``train`` / ``test`` are the queries this mode labels / holds out."""
 
     bank: list[Query]
-    bank_dd: DedupResult
+    bank_dd: DedupResult[Query]
     split: QuerySplit
     train: list[Query]
     test: list[Query]
@@ -229,7 +229,7 @@ def mode_jobs(mode: Mode, train_queries: Sequence[Query], *, seed: int = 0,
 
 
 def split_general(general: Sequence[GeneralItem], n_test: int, *,
-                  seed: int = 0) -> tuple[list[GeneralItem], list[GeneralItem], DedupResult]:
+                  seed: int = 0) -> tuple[list[GeneralItem], list[GeneralItem], DedupResult[GeneralItem]]:
     """``(train, test, dedup)`` of the general SFT pool: deduplicated, ``n_test`` held out for the forgetting
     check, and training items that near-duplicate a test instruction dropped (leakage-free)."""
     gen_dd = deduplicate(general, text=lambda g: g["instruction"] + "\n" + g["output"], key=lambda g: g["id"])

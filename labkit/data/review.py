@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from labkit.store import KeyedStore
 DECISIONS = ("accept", "edit", "reject")
 
 
-def _check_decision(rec: dict[str, Any], path: Path, line: int) -> Decision:
+def _check_decision(rec: Mapping[str, object], path: Path, line: int) -> Decision:
     require(rec, "job_id", str, path=path, line=line)
     decision = require(rec, "decision", str, path=path, line=line)
     if decision not in DECISIONS:
@@ -121,7 +121,7 @@ class Reviewer:
         self.output.observe(lambda _: self.check_edit(), names="value")
         self.step = w.Dropdown(description="step")
         self.step.observe(lambda _: self._show_step(), names="value")
-        self.buttons: dict[str, Any] = {}
+        self.buttons: dict[str, w.Button] = {}
         rows = []
         for group in ((("接受 accept", "success", self.accept), ("保存修改 edit", "info", self.edit),
                        ("拒绝 reject", "danger", self.reject), ("检查修改 check", "", self.check_edit)),

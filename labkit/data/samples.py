@@ -56,7 +56,7 @@ def sample_text(sample: Sample) -> str:
     return json.dumps(sample["messages"], ensure_ascii=False)
 
 
-def dedup_samples(samples: Sequence[Sample]) -> DedupResult:
+def dedup_samples(samples: Sequence[Sample]) -> DedupResult[Sample]:
     """Exact duplicates only: agent prompts share their template text, so near-duplicate matching would merge
     different queries."""
     return deduplicate(samples, text=sample_text, key=lambda s: s["id"], threshold=None)

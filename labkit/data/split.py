@@ -8,9 +8,9 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
-from labkit.data.dedup import NEAR_DUP_THRESHOLD, SHINGLE_SIZE, cross_duplicates
+from labkit.data.dedup import NEAR_DUP_THRESHOLD, SHINGLE_SIZE, DuplicatePair, cross_duplicates
 from labkit.errors import UnknownNameError
 from labkit.records import Query, Sample
 
@@ -21,6 +21,43 @@ class QuerySplit:
     test: list[Query]
     test_groups: list[str]  # held-out cluster names (by="cluster") or one query id per held-out paraphrase group
     dropped: list[Query] = field(default_factory=list)  # train queries too close to a test query
+
+
+class LeakPair(TypedDict, total=False):
+    test: str
+    train: str
+    jaccard: float               # near duplicates only
+
+
+class FormatCheck(TypedDict):
+    """:func:`held_out_format_check`'s answer."""
+
+    families: list[str]
+    training_families: list[str]
+    templates_in_held_out_families: list[str]
+    ok: bool
+
+
+class _LeakageFields(TypedDict):
+    method: str
+    threshold: float
+    train_queries: int
+    test_queries: int
+    exact_overlaps: int
+    near_overlaps: int
+    pairs: list[LeakPair]
+    shared_clusters: list[str]
+    shared_gold_call_sets: int
+    shared_templates: list[str]
+    ok: bool
+
+
+class LeakageReport(_LeakageFields, total=False):
+    """:func:`leakage_report`'s answer; the build adds ``held_out_formats`` and the general data's own report
+    (``leakage_report.json``)."""
+
+    held_out_formats: FormatCheck
+    general: LeakageReport
 
 
 def gold_signature(q: Query) -> str:
@@ -84,7 +121,7 @@ def split_templates(names: Sequence[str], holdout: Sequence[str]) -> tuple[list[
 
 def leakage_report(train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any]], *,
                    train_templates: Sequence[str] = (), test_templates: Sequence[str] = (),
-                   threshold: float = NEAR_DUP_THRESHOLD) -> dict[str, Any]:
+                   threshold: float = NEAR_DUP_THRESHOLD) -> LeakageReport:
     """Exact and near-duplicate query overlaps between train and test (both lists of query records)."""
     pairs = cross_duplicates(((q["id"], q["query"]) for q in test), ((q["id"], q["query"]) for q in train),
                              threshold=threshold)
@@ -98,8 +135,7 @@ def leakage_report(train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any
         "test_queries": len(test),
         "exact_overlaps": len(pairs["exact"]),
         "near_overlaps": len(pairs["near"]),
-        "pairs": [{"test": p["left"], "train": p["right"], **({"jaccard": p["jaccard"]} if "jaccard" in p else {})}
-                  for p in pairs["exact"] + pairs["near"]],
+        "pairs": [_leak_pair(p) for p in pairs["exact"] + pairs["near"]],
         "shared_clusters": sorted(c for c in {q.get("cluster") for q in test} & train_clusters if c),
         "shared_gold_call_sets": shared_gold,
         "shared_templates": sorted(set(train_templates) & set(test_templates)),
@@ -108,7 +144,14 @@ def leakage_report(train: Sequence[dict[str, Any]], test: Sequence[dict[str, Any
     }
 
 
-def held_out_format_check(samples: Sequence[Sample], families: Sequence[str]) -> dict[str, Any]:
+def _leak_pair(p: DuplicatePair) -> LeakPair:
+    out: LeakPair = {"test": p["left"], "train": p["right"]}
+    if "jaccard" in p:
+        out["jaccard"] = p["jaccard"]
+    return out
+
+
+def held_out_format_check(samples: Sequence[Sample], families: Sequence[str]) -> FormatCheck:
     """Whether any agent training sample is written in a held-out output-format family (``held_out_formats``):
     read from the samples themselves (their template's format), not from the template split that made them."""
     from labkit.templates import load_template

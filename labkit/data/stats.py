@@ -4,12 +4,47 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 
 from labkit.chat import render_chat
 from labkit.records import LabelledRecord, Sample
+
+
+class TokenSummary(TypedDict):
+    mean: float
+    min: int
+    p50: int
+    p95: int
+    max: int
+    total: int
+
+
+class PromptTokens(TypedDict):
+    p50: int
+    p95: int
+    max: int
+
+
+class FitsMaxLen(TypedDict):
+    max_len: int
+    longer: int                  # samples that would not fit (prompt + output + 3 special tokens > max_len)
+
+
+class _SummaryFields(TypedDict):
+    prompt_tokens: PromptTokens
+    tool_calls: dict[str, int]
+    tool_steps_per_trace: dict[int, int]
+    samples_per_template: dict[str, int]
+    tokens: TokenSummary
+    tokens_by_source: dict[str, TokenSummary]
+
+
+class DataSummary(_SummaryFields, total=False):
+    """:func:`summarize`'s counts (part of stats.json); ``fits_max_len`` comes first when a max_len is given."""
+
+    fits_max_len: FitsMaxLen
 
 
 def token_counter() -> tuple[Callable[[list[str]], list[int]], str]:
@@ -48,15 +83,12 @@ def sample_table(samples: Sequence[Sample], count: Callable[[list[str]], list[in
                                        "total_tokens"])
 
 
-def summarize(traces: pd.DataFrame, samples: pd.DataFrame, max_len: int | None = None) -> dict[str, Any]:
+def summarize(traces: pd.DataFrame, samples: pd.DataFrame, max_len: int | None = None) -> DataSummary:
     """Counts for stats.json; ``max_len`` (the mode's training max_len) adds how many samples would not fit."""
     tools = Counter(c for calls in traces["calls"] for c in calls) if len(traces) else Counter()
     tok = samples["total_tokens"] if len(samples) else pd.Series([0])
     prompt = samples["prompt_tokens"] if len(samples) else pd.Series([0])
-    # + 3: the <bos>, <end_of_turn> and newline that training adds around prompt + output
-    fits = {} if max_len is None else {"fits_max_len": {"max_len": max_len, "longer": int((tok + 3 > max_len).sum())}}
-    return {
-        **fits,
+    summary: DataSummary = {
         "prompt_tokens": {"p50": int(prompt.median()), "p95": int(prompt.quantile(0.95)), "max": int(prompt.max())},
         "tool_calls": dict(tools.most_common()),
         "tool_steps_per_trace": {int(k): int(v) for k, v in traces["tool_steps"].value_counts().sort_index().items()}
@@ -66,9 +98,13 @@ def summarize(traces: pd.DataFrame, samples: pd.DataFrame, max_len: int | None =
         "tokens_by_source": {str(src): _token_summary(df["total_tokens"]) for src, df in samples.groupby("source")}
         if len(samples) else {},
     }
+    if max_len is None:
+        return summary
+    # + 3: the <bos>, <end_of_turn> and newline that training adds around prompt + output
+    return {"fits_max_len": {"max_len": max_len, "longer": int((tok + 3 > max_len).sum())}, **summary}
 
 
-def _token_summary(tok: pd.Series) -> dict[str, Any]:
+def _token_summary(tok: pd.Series) -> TokenSummary:
     return {"mean": round(float(tok.mean()), 1), "min": int(tok.min()), "p50": int(tok.median()),
             "p95": int(tok.quantile(0.95)), "max": int(tok.max()), "total": int(tok.sum())}
 

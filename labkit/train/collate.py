@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch.utils.data import Dataset
@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from labkit.chat import render_turns
 from labkit.errors import DataFileError
 from labkit.jsonl import iter_jsonl
-from labkit.records import validate_sample
+from labkit.records import Sample, SampleMessage, validate_sample
 from labkit.types import Message
 
 IGNORE_INDEX = -100
@@ -30,6 +30,22 @@ IGNORE_INDEX = -100
 class Encoded:
     input_ids: list[int]
     labels: list[int]
+
+
+class EncodedRow(TypedDict):
+    """One encoded sample as a dataset item (:class:`SFTDataset`): what the collators and packing read."""
+
+    input_ids: list[int]
+    labels: list[int]            # IGNORE_INDEX on unsupervised tokens
+
+
+class TrainSample(TypedDict):
+    """What training keeps of a sample (:func:`load_samples`)."""
+
+    id: str
+    messages: list[SampleMessage]
+    source: str                  # "agent" | "general" (default "agent")
+    prefix_key: tuple[str, str] | None  # :func:`prefix_key`
 
 
 @dataclass
@@ -56,13 +72,13 @@ def encode_messages(messages: Sequence[Message], tokenizer: Any, max_len: int | 
     return Encoded(ids, labels)
 
 
-def load_samples(path: str | Path, *, max_samples: int = -1) -> list[dict[str, Any]]:
+def load_samples(path: str | Path, *, max_samples: int = -1) -> list[TrainSample]:
     """Read training samples (docs/ARCHITECTURE.md format), validating the fields training needs."""
-    samples: list[dict[str, Any]] = []
+    samples: list[TrainSample] = []
     for line, rec in iter_jsonl(path):
-        messages = validate_sample(rec, path, line, contract=False)["messages"]
-        samples.append({"id": str(rec.get("id", f"line{line}")), "messages": messages,
-                        "source": str(rec.get("source") or "agent"), "prefix_key": prefix_key(rec)})
+        sample = validate_sample(rec, path, line, contract=False)
+        samples.append({"id": str(sample.get("id", f"line{line}")), "messages": sample["messages"],
+                        "source": str(sample.get("source") or "agent"), "prefix_key": prefix_key(sample)})
         if 0 < max_samples <= len(samples):
             break
     if not samples:
@@ -70,7 +86,7 @@ def load_samples(path: str | Path, *, max_samples: int = -1) -> list[dict[str, A
     return samples
 
 
-def prefix_key(record: dict[str, Any]) -> tuple[str, str] | None:
+def prefix_key(record: Sample) -> tuple[str, str] | None:
     """Samples that may share a prompt prefix (one trajectory's steps under one template): (query_id, template) of
     an agent sample, None for anything else (labkit.train.packing.shared_prefix_units)."""
     if record.get("source", "agent") != "agent" or not record.get("query_id") or not record.get("template"):
@@ -82,8 +98,8 @@ class SFTDataset(Dataset):
     """Pre-tokenised samples; ``self.stats`` counts the ones dropped for being longer than ``max_len``.
     ``sources`` / ``prefix_keys`` run parallel to the rows (for packing by token budget and shared prefixes)."""
 
-    def __init__(self, samples: Iterable[dict[str, Any]], tokenizer: Any, max_len: int):
-        self.rows: list[dict[str, list[int]]] = []
+    def __init__(self, samples: Iterable[TrainSample], tokenizer: Any, max_len: int):
+        self.rows: list[EncodedRow] = []
         self.sources: list[str] = []
         self.prefix_keys: list[tuple[str, str] | None] = []
         self.stats = EncodeStats()
@@ -110,7 +126,7 @@ class SFTDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> dict[str, list[int]]:
+    def __getitem__(self, i: int) -> EncodedRow:
         return self.rows[i]
 
     def lengths(self) -> list[int]:
@@ -126,7 +142,7 @@ class PadCollator:
 
     pad_token_id: int
 
-    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+    def __call__(self, rows: list[EncodedRow]) -> dict[str, torch.Tensor]:
         width = max(len(r["input_ids"]) for r in rows)
         ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)

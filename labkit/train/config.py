@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -138,7 +139,9 @@ class TrainSettings:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], *, source: str | Path = "<dict>") -> "TrainSettings":
+    def from_dict(cls, values: Mapping[str, object], *, source: str | Path = "<dict>") -> "TrainSettings":
+        """Settings from raw values (e.g. the command line's): unknown keys and values of the wrong kind raise
+        :class:`~labkit.errors.DataFileError` naming ``source`` and the key."""
         known = set(cls.field_names())
         for key in values:
             if key not in known:

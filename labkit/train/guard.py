@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -24,6 +24,14 @@ BASE_RECORD = "labkit_base_model.json"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 FULL_HASH_LIMIT = 4 << 30  # weights up to 4 GiB (gemma-3-270m: 1 GiB) are hashed whole
 SAMPLES, CHUNK = 1024, 1 << 16  # larger ones: 1024 evenly spaced 64 KB reads per file (64 MB)
+
+
+class BaseIdentity(TypedDict):
+    """``labkit_base_model.json``: the base model an output folder trains."""
+
+    model_path: str
+    fingerprint: str             # :func:`fingerprint`
+    architecture: dict[str, Any]  # labkit.llm.compat.architecture: the config fields that decide weight shapes
 
 
 def fingerprint(model_dir: str | Path) -> str:
@@ -54,13 +62,13 @@ def fingerprint(model_dir: str | Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def base_identity(model_path: str | Path) -> dict[str, Any]:
+def base_identity(model_path: str | Path) -> BaseIdentity:
     """What ``output_dir/labkit_base_model.json`` records: the base model's path, fingerprint and architecture."""
     return {"model_path": str(model_path), "fingerprint": fingerprint(model_path),
             "architecture": architecture(model_path)}
 
 
-def recorded_base(out: str | Path) -> dict[str, Any] | None:
+def recorded_base(out: str | Path) -> BaseIdentity | None:
     """The base model recorded in ``out`` (None: no record, e.g. a run from before records existed)."""
     path = Path(out) / BASE_RECORD
     if not path.exists():
@@ -96,7 +104,7 @@ def check_output_dir(out: str | Path, model_path: str | Path, *, resume: bool) -
     os.replace(tmp, out / BASE_RECORD)
 
 
-def _check_same_model(out: Path, saved: Path, model_path: str | Path, mine: dict[str, Any]) -> None:
+def _check_same_model(out: Path, saved: Path, model_path: str | Path, mine: BaseIdentity) -> None:
     record = recorded_base(out)
     if record is not None and record["fingerprint"] != mine["fingerprint"]:
         raise LabkitError(f"{saved} holds a checkpoint trained from another model ({record.get('model_path')}, "

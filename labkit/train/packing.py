@@ -33,13 +33,13 @@ import random
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 import torch.nn.functional as F
 
 from labkit.errors import LabkitError
-from labkit.train.collate import IGNORE_INDEX
+from labkit.train.collate import IGNORE_INDEX, EncodedRow
 
 ATTN_NAME = "labkit_segments"
 MIN_SHARED = 32  # a branch shares at least this many tokens with branch 0, else its sample stays on its own
@@ -60,7 +60,13 @@ class Unit:
         return len(self.input_ids)
 
 
-def sample_unit(row: dict[str, Any], source: str = "agent") -> Unit:
+class PackedItem(TypedDict):
+    """One packed row as a dataset item (:class:`PackedRows`) for :class:`PackedCollator`."""
+
+    units: list[Unit]
+
+
+def sample_unit(row: EncodedRow, source: str = "agent") -> Unit:
     """One encoded sample (``input_ids``, ``labels``) as a unit of its own."""
     ids, labels = list(row["input_ids"]), list(row["labels"])
     if labels and labels[0] != IGNORE_INDEX:
@@ -80,7 +86,7 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-def shared_prefix_units(rows: Sequence[dict[str, Any]], keys: Sequence[Hashable | None], max_tokens: int, *,
+def shared_prefix_units(rows: Sequence[EncodedRow], keys: Sequence[Hashable | None], max_tokens: int, *,
                         sources: Sequence[str] | None = None, min_shared: int = MIN_SHARED) -> list[Unit]:
     """Units of the samples ``rows`` (encoded), merging samples with the same key (e.g. query + template) that share
     a prompt prefix of at least ``min_shared`` tokens; a unit never exceeds ``max_tokens``. ``key=None``: alone."""
@@ -115,6 +121,20 @@ def shared_prefix_units(rows: Sequence[dict[str, Any]], keys: Sequence[Hashable 
     return units
 
 
+class PackStatsRecord(TypedDict):
+    """:meth:`PackStats.to_dict` (``labkit_train_config.json``'s ``packing``)."""
+
+    rows: int
+    samples: int
+    tokens: int
+    full_tokens: int
+    tokens_per_sample: float
+    samples_per_row: float
+    shared_prefix_saving: float  # 1 - tokens / full_tokens
+    fill_mean: float
+    fill_min: float
+
+
 @dataclass
 class PackStats:
     rows: int = 0
@@ -123,7 +143,7 @@ class PackStats:
     full_tokens: int = 0  # tokens the same samples take one per row
     fill: list[float] = field(default_factory=list)  # tokens / budget, per row
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PackStatsRecord:
         fill = sorted(self.fill)
         return {"rows": self.rows, "samples": self.samples, "tokens": self.tokens, "full_tokens": self.full_tokens,
                 "tokens_per_sample": round(self.tokens / max(self.samples, 1), 1),
@@ -191,8 +211,8 @@ class PackedCollator:
 
     pad_token_id: int  # unused (no padding), kept so both collators are built alike
 
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        units = [u for it in items for u in it["units"]] if "units" in items[0] else [sample_unit(r) for r in items]
+    def __call__(self, items: Sequence[PackedItem] | Sequence[EncodedRow]) -> dict[str, torch.Tensor]:
+        units = [u for it in items for u in (it["units"] if "units" in it else [sample_unit(it)])]
         return row_tensors(units)
 
 
@@ -311,14 +331,14 @@ class PackedRows(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> dict[str, list[Unit]]:
+    def __getitem__(self, i: int) -> PackedItem:
         return {"units": self.rows[i]}
 
     def rows_per_epoch(self) -> int:
         return self.epoch_stats[0].rows
 
 
-def packed_rows(rows: Sequence[dict[str, Any]], sources: Sequence[str], prefix_keys: Sequence[Hashable | None], *,
+def packed_rows(rows: Sequence[EncodedRow], sources: Sequence[str], prefix_keys: Sequence[Hashable | None], *,
                 budget: int, share_prefix: bool, epochs: float = 1.0, rows_wanted: int | None = None,
                 seed: int = 0) -> PackedRows:
     """Encoded samples -> the rows of a packed run (shared-prefix units first when ``share_prefix``)."""
