@@ -13,12 +13,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import nbformat
 
 from labkit.errors import DataFileError, LabkitError
-from labkit.exercises import MIME, list_exercises
+from labkit.exercises import MIME, CheckRecord, list_exercises
 from labkit.paths import notebooks_dir, runs_dir
 
 OPEN_RE = re.compile(r"^# >>> 练习 (\d\d\.\d+)(?!\d)")
@@ -191,10 +191,19 @@ def build_course(out_dir: str | Path | None = None, notebooks: Iterable[str | Pa
     return built
 
 
-def exercise_results(executed: str | Path | Any) -> dict[str, dict[str, Any]]:
-    """The last displayed CheckResult per exercise id in an executed notebook (``{"status", "passed", "title"}``)."""
+class ExerciseRow(TypedDict):
+    """One exercise of a run's report (``labkit.labs``: ``report.json``'s ``exercises``)."""
+
+    id: str
+    title: str
+    status: str                      # passed | failed | unanswered | no result (its check never displayed)
+
+
+def exercise_results(executed: str | Path | Any) -> dict[str, CheckRecord]:
+    """The last displayed CheckResult per exercise id in an executed notebook (its :class:`~labkit.exercises.
+    CheckRecord`)."""
     nb = executed if hasattr(executed, "cells") else nbformat.read(str(executed), as_version=4)
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, CheckRecord] = {}
     for cell in nb.cells:
         for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
             data = out.get("data", {}).get(MIME)
@@ -203,7 +212,7 @@ def exercise_results(executed: str | Path | Any) -> dict[str, dict[str, Any]]:
     return results
 
 
-def exercise_table(ids: Sequence[str], results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def exercise_table(ids: Sequence[str], results: dict[str, CheckRecord]) -> list[ExerciseRow]:
     """One row per expected exercise: id, title, status (``no result`` when its check never displayed)."""
     titles = {e.id: e.title for e in list_exercises()}
     return [{"id": ex, "title": results.get(ex, {}).get("title") or titles.get(ex, ""),

@@ -11,6 +11,9 @@ single source. ``python -m labkit.expected`` renders it into
 
 ``python -m labkit.expected --check`` exits 1 while a block or an image is stale (tests/test_expected.py runs it),
 so after a new course run the lead edits the JSON, runs the command, and commits.
+
+The JSON's shape is :class:`CourseRun` (one ``TypedDict`` per section, below); :func:`load` checks every figure is
+there, so a block or an image never meets a missing key.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, get_type_hints, is_typeddict
 
 from labkit.errors import DataFileError
 from labkit.paths import REPO_ROOT
@@ -34,15 +37,153 @@ SOURCE = EXPECTED / "course_run.json"
 BLOCK = re.compile(r"^# <!-- expected: (?P<key>[\w.]+) -->\n(?P<body>.*?)^# <!-- /expected -->$", re.M | re.S)
 
 
-def load(path: str | Path = SOURCE) -> dict[str, Any]:
+# ---------------------------------------------------------------- the figures (course_run.json, one type per section)
+
+class Smoke(TypedDict):
+    machine: str
+    seconds: dict[str, float]        # notebook number ("01") -> the whole notebook in smoke mode
+
+
+class Tokens(TypedDict):
+    mean: float
+    p50: float
+    p95: float
+    max: int
+
+
+class Lab03(TypedDict):
+    seconds: float
+    agent_samples: int
+    general_samples: int
+    actual_ratio: float              # agent : general
+    general_pool: int                # distinct general samples left after the held-out test set
+    train_templates: int
+    test_templates: int
+    tokens: Tokens                   # per sample
+    over_max_len: int
+    max_len: int
+    train_queries: int
+    test_queries: int
+    leaks: int
+
+
+# a JSON array: [training arm, test templates, queries, format valid % (null: n/a), tool name right %, step score [CI]]
+DiversityRow = tuple[str, str, int, float | None, float | None, str]
+
+
+class Diversity(TypedDict):
+    measured: str
+    machine: str
+    setting: str
+    rows: list[DiversityRow]
+
+
+class Lab04(TypedDict):
+    seconds: float
+    queries: int
+    clusters: int
+    candidates: int
+    kept: int
+    diversity: Diversity
+
+
+class Lab05(TypedDict):
+    seconds: float
+    train_seconds: float
+    steps: int
+    samples_per_step: int
+    lr: float
+    s_per_step: float
+    tokens_per_s: float
+    avx2_minutes_projected: float
+
+
+class EndToEnd(TypedDict):
+    queries: int
+    base: int                        # queries the base model completed
+    tuned: int
+
+
+class FailureKinds(TypedDict):
+    answers: int                     # the tuned model's planning answers
+    right_tool: int
+    finished_early: int
+    finished_early_after_step_0: int
+    wrong_offered_tool: int
+    tool_not_offered: int
+
+
+CurvePoint = tuple[float, str, float]   # a JSON array: [train minutes, label, Overall]
+
+
+class Curve(TypedDict):
+    queries: int
+    points: list[CurvePoint]
+
+
+class Lab06(TypedDict):
+    seconds: float
+    queries: int
+    records: int
+    prompts: int
+    seen_prompts: int
+    unseen_prompts: int
+    base_generation_seconds: float
+    base_tokens_per_prompt: float
+    tuned_generation_seconds: float
+    tuned_tokens_per_prompt: float
+    scores: dict[str, list[str] | list[float]]   # "columns": the ability names; every other key: a model's scores
+    overall_ci: dict[str, tuple[float, float]]    # model -> Overall's 95 % interval
+    official_overall_tuned: float
+    end_to_end: EndToEnd
+    failure_kinds: FailureKinds
+    curve: Curve
+
+
+# a JSON array: [label, samples seen, quiet-CPU minutes, Overall, its 95 % interval, Tool-use, end-to-end completed]
+CeilingPoint = tuple[str, int, float, float, tuple[float, float], float, int]
+
+
+class Ceiling(TypedDict):
+    measured: str
+    command: str
+    machine: str
+    queries: int
+    agent_queries: int
+    samples_per_epoch: int
+    points: list[CeilingPoint]
+
+
+CourseRun = TypedDict("CourseRun", {
+    "about": str, "measured": str, "machine": str, "command": str, "sources": str,
+    "smoke": Smoke, "03": Lab03, "04": Lab04, "05": Lab05, "06": Lab06, "ceiling": Ceiling,
+})
+
+
+def load(path: str | Path = SOURCE) -> CourseRun:
+    """The measured figures; a missing figure (or one whose section is not an object) is a DataFileError naming
+    it (``06.failure_kinds.right_tool``)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataFileError(path, f"cannot read the measured figures: {exc}") from None
     for key in ("measured", "machine", "command"):
-        if not data.get(key):
+        if not isinstance(data, dict) or not data.get(key):
             raise DataFileError(path, "every measured figure needs its date, machine and command", field=key)
+    _check_keys(data, CourseRun, path, "")
     return data
+
+
+def _check_keys(value: object, shape: type, path: str | Path, where: str) -> None:
+    """Every key of the TypedDict ``shape`` is in ``value``, down through the nested sections."""
+    if not isinstance(value, dict):
+        raise DataFileError(path, f"expected an object, got {type(value).__name__}", field=where)
+    for key, hint in get_type_hints(shape).items():
+        name = f"{where}.{key}" if where else key
+        if key not in value:
+            raise DataFileError(path, "missing measured figure", field=name)
+        if is_typeddict(hint):
+            _check_keys(value[key], hint, path, name)
 
 
 def _n(x: float) -> str:
@@ -53,21 +194,21 @@ def _minutes(seconds: float) -> str:
     return f"{seconds:,.0f} s（约 {seconds / 60:.0f} 分钟）" if seconds >= 120 else f"{seconds:,.0f} s"
 
 
-def _stamp(d: dict[str, Any]) -> str:
+def _stamp(d: CourseRun) -> str:
     return f"{d['measured']}，{d['machine']}，`{d['command']}`"
 
 
 # ---------------------------------------------------------------- blocks (key -> markdown lines)
 
-def _quick(nb: str) -> Callable[[dict[str, Any]], list[str]]:
-    def render(d: dict[str, Any]) -> list[str]:
+def _quick(nb: str) -> Callable[[CourseRun], list[str]]:
+    def render(d: CourseRun) -> list[str]:
         s = d["smoke"]
         return [f"**你应该看到（实测）**：本实验没有要等很久的单元；smoke 模式整本 {s['seconds'][nb]} s"
                 f"（{d['measured']}，{s['machine']}）。"]
     return render
 
 
-def _03(d: dict[str, Any]) -> list[str]:
+def _03(d: CourseRun) -> list[str]:
     x = d["03"]
     return [f"**你应该看到（course 模式实测，{_stamp(d)}）**：整本 {_minutes(x['seconds'])}（老师缓存为空）。",
             f"{x['agent_samples']:,} 条 Agent 样本 + {x['general_samples']:,} 条通用样本（{x['actual_ratio']} : 1），"
@@ -77,7 +218,7 @@ def _03(d: dict[str, Any]) -> list[str]:
             f"{x['test_queries']} 条，泄漏 {x['leaks']} 条。smoke 模式 {d['smoke']['seconds']['03']} s。"]
 
 
-def _03_mix(d: dict[str, Any]) -> list[str]:
+def _03_mix(d: CourseRun) -> list[str]:
     x = d["03"]
     repeats = x["general_samples"] - x["general_pool"]
     return [f"**你应该看到（course 模式实测，{d['measured']}）**：要混入 {x['general_samples']} 条通用样本，而留出测试集之后"
@@ -86,14 +227,14 @@ def _03_mix(d: dict[str, Any]) -> list[str]:
             f"{x['general_pool']} 条。"]
 
 
-def _04(d: dict[str, Any]) -> list[str]:
+def _04(d: CourseRun) -> list[str]:
     x = d["04"]
     return [f"**你应该看到（course 模式实测，{d['measured']}）**：离线漏斗 {x['seconds']} s："
             f"{x['queries']} 条 query → {x['clusters']} 个簇 → {x['candidates']} 个候选 → 保留 {x['kept']} 个。"
             f"smoke 模式整本 {d['smoke']['seconds']['04']} s。"]
 
 
-def _04_diversity(d: dict[str, Any]) -> list[str]:
+def _04_diversity(d: CourseRun) -> list[str]:
     x = d["04"]["diversity"]
     lines = [f"**实测结果**（{x['measured']}，{x['machine']}；{x['setting']}；`bench/README.md`）：", "",
              "| 训练方式 | 测试模板 | query 数 | 格式有效 % | 工具名正确 % | 步骤分 [95% 区间] |", "|---|---|---|---|---|---|"]
@@ -106,7 +247,7 @@ def _04_diversity(d: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _05(d: dict[str, Any]) -> list[str]:
+def _05(d: CourseRun) -> list[str]:
     x = d["05"]
     return [f"**你应该看到（course 模式实测，{_stamp(d)}）**：训练 {x['steps']} 步 × 每步 {x['samples_per_step']} 条"
             f"（lr {x['lr']}）用了 {_minutes(x['train_seconds'])}，{x['s_per_step']} s/步、每秒 {x['tokens_per_s']} 个 token；"
@@ -114,7 +255,7 @@ def _05(d: dict[str, Any]) -> list[str]:
             f"已用时间，预计还需”。smoke 模式（tiny 模型）整本 {d['smoke']['seconds']['05']} s。"]
 
 
-def _06(d: dict[str, Any]) -> list[str]:
+def _06(d: CourseRun) -> list[str]:
     x = d["06"]
     return [f"**你应该看到（course 模式实测，{_stamp(d)}）**：整本 {_minutes(x['seconds'])}。{x['queries']} 条留出 query、"
             f"{x['records']} 条记录、{x['prompts']} 个 prompt（见过的模板 {x['seen_prompts']} 个，没见过的 "
@@ -122,7 +263,7 @@ def _06(d: dict[str, Any]) -> list[str]:
             "![course 实测的分数](expected/06_scores.png)"]
 
 
-def _score_table(d: dict[str, Any]) -> list[str]:
+def _score_table(d: CourseRun) -> list[str]:
     s, ci = d["06"]["scores"], d["06"]["overall_ci"]
     lines = ["| 模型 | " + " | ".join(s["columns"]) + " | Overall 95% 区间 |", "|---" * (len(s["columns"]) + 2) + "|"]
     for name, values in s.items():
@@ -131,7 +272,7 @@ def _score_table(d: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _06_generation(d: dict[str, Any]) -> list[str]:
+def _06_generation(d: CourseRun) -> list[str]:
     x = d["06"]
     return [f"**这一格要等多久**：参考 CPU（{d['measured']}，{d['machine']}）上，基础模型生成 {x['prompts']} 个回答用了 "
             f"{_minutes(x['base_generation_seconds'])}（平均每个 {x['base_tokens_per_prompt']} 个新 token：它不会停），"
@@ -139,7 +280,7 @@ def _06_generation(d: dict[str, Any]) -> list[str]:
             "运行时这一格会显示“生成：已完成/总数，已用时间，预计还需”；中断后重跑只补齐没生成的部分。smoke 模式几秒钟。"]
 
 
-def _06_why(d: dict[str, Any]) -> list[str]:
+def _06_why(d: CourseRun) -> list[str]:
     f, x = d["06"]["failure_kinds"], d["06"]
     unparsed = f["answers"] - f["right_tool"] - f["finished_early"] - f["wrong_offered_tool"] - f["tool_not_offered"]
     return [f"**你应该看到（course 模式实测，{d['measured']}）**：微调后的模型在 {f['answers']} 个规划回答里，选对工具 "
@@ -153,7 +294,7 @@ def _06_why(d: dict[str, Any]) -> list[str]:
             "![course 实测的失败类型](expected/06_failure_kinds.png)"]
 
 
-def _06_curve(d: dict[str, Any]) -> list[str]:
+def _06_curve(d: CourseRun) -> list[str]:
     c = d["06"]["curve"]
     points = "，".join(f"{m:g} 分钟（{label}）{v}" for m, label, v in c["points"])
     return [f"**你应该看到（course 模式实测，{d['measured']}，{c['queries']} 条留出 query）**：Overall {points}。"
@@ -164,7 +305,7 @@ def _06_curve(d: dict[str, Any]) -> list[str]:
             "![course 实测的学习曲线](expected/06_learning_curve.png)"]
 
 
-def _06_ceiling(d: dict[str, Any]) -> list[str]:
+def _06_ceiling(d: CourseRun) -> list[str]:
     c = d["ceiling"]
     rows = [f"| {label} | {samples:,} | {minutes:g} | {overall} [{ci[0]}, {ci[1]}] | {tool} | {e2e} / {c['agent_queries']} |"
             for label, samples, minutes, overall, ci, tool, e2e in c["points"]]
@@ -178,21 +319,21 @@ def _06_ceiling(d: dict[str, Any]) -> list[str]:
             "![一轮之内的天花板曲线](expected/06_ceiling_curve.png)"]
 
 
-BLOCKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+BLOCKS: dict[str, Callable[[CourseRun], list[str]]] = {
     "01": _quick("01"), "02": _quick("02"), "03": _03, "03.mix": _03_mix, "04": _04, "04.diversity": _04_diversity,
     "05": _05, "06": _06, "06.generation": _06_generation, "06.why": _06_why, "06.curve": _06_curve,
     "06.ceiling": _06_ceiling,
 }
 
 
-def render_block(key: str, data: dict[str, Any]) -> str:
+def render_block(key: str, data: CourseRun) -> str:
     if key not in BLOCKS:
         raise DataFileError(SOURCE, f"unknown expected block {key!r}; known: {', '.join(BLOCKS)}")
     body = "\n".join(BLOCKS[key](data))
     return "".join(f"# {line}\n" if line else "#\n" for line in body.split("\n"))
 
 
-def update_source(text: str, data: dict[str, Any]) -> str:
+def update_source(text: str, data: CourseRun) -> str:
     """A notebook's jupytext source with every marked block rendered from ``data``."""
     return BLOCK.sub(lambda m: f"# <!-- expected: {m['key']} -->\n{render_block(m['key'], data)}# <!-- /expected -->",
                      text)
@@ -200,7 +341,7 @@ def update_source(text: str, data: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------- figures
 
-def _figures(data: dict[str, Any]) -> dict[str, tuple[Any, Callable[[Any, Path], Any]]]:
+def _figures(data: CourseRun) -> dict[str, tuple[Any, Callable[[Any, Path], Any]]]:
     """name -> (the data it is drawn from, draw(data, path))."""
     import pandas as pd
 
@@ -210,13 +351,13 @@ def _figures(data: dict[str, Any]) -> dict[str, tuple[Any, Callable[[Any, Path],
     x = data["06"]
     stamp = f"course 实测 {data['measured']}，{data['machine']}"
 
-    def scores(s: Any, path: Path) -> Any:
+    def scores(s: dict[str, list[str] | list[float]], path: Path) -> None:
         table = pd.DataFrame({k: v for k, v in s.items() if k != "columns"}, index=s["columns"]).T
         fig = plot_bars(table)
         fig.axes[0].set_title(stamp, fontsize=9)
         fig.savefig(path, dpi=110, metadata={"Software": None})
 
-    def kinds(f: Any, path: Path) -> Any:
+    def kinds(f: FailureKinds, path: Path) -> None:
         other = f["answers"] - sum(f[k] for k in ("right_tool", "finished_early", "wrong_offered_tool",
                                                    "tool_not_offered"))
         counts = pd.DataFrame({"tuned": [f["right_tool"], f["finished_early"], f["wrong_offered_tool"],
@@ -224,14 +365,14 @@ def _figures(data: dict[str, Any]) -> dict[str, tuple[Any, Callable[[Any, Path],
         fig = plot_failure_kinds(counts, title=f"{f['answers']} 个规划回答（{stamp}）")
         fig.savefig(path, dpi=110, metadata={"Software": None})
 
-    def curve(source: Any, path: Path) -> Any:
+    def curve(source: Any, path: Path) -> None:  # {curve, measured, machine}: the image's stamp too
         c = source["curve"]
         frame = pd.DataFrame([{"train minutes": m, "point": label, "Overall": v} for m, label, v in c["points"]])
         fig = plot_curve(frame)
         fig.axes[0].set_title(f"Overall，{c['queries']} 条留出 query（{stamp}）", fontsize=9)
         fig.savefig(path, dpi=110, metadata={"Software": None})
 
-    def ceiling(c: Any, path: Path) -> Any:
+    def ceiling(c: Ceiling, path: Path) -> None:
         frame = pd.DataFrame([{"samples": n, "Overall": o, "Tool-use": t, "end-to-end (%)": 100 * e / c["agent_queries"]}
                               for _label, n, _m, o, _ci, t, e in c["points"]])
         fig = plot_curve(frame, x="samples", xlabel="training samples seen",
@@ -252,7 +393,7 @@ def _digest(value: Any) -> str:
 
 # ---------------------------------------------------------------- generate / check
 
-def stale(data: dict[str, Any] | None = None, *, notebooks: Path = NOTEBOOKS, out: Path = EXPECTED) -> list[str]:
+def stale(data: CourseRun | None = None, *, notebooks: Path = NOTEBOOKS, out: Path = EXPECTED) -> list[str]:
     """What is out of date with the JSON: notebook sources whose blocks differ, images drawn from other data."""
     data = data if data is not None else load()
     problems = [f"{p.name}: an expected block differs from {SOURCE.name}" for p in sorted(notebooks.glob("[0-9][0-9]_*.py"))
@@ -264,7 +405,7 @@ def stale(data: dict[str, Any] | None = None, *, notebooks: Path = NOTEBOOKS, ou
     return problems
 
 
-def generate(data: dict[str, Any] | None = None, *, notebooks: Path = NOTEBOOKS, out: Path = EXPECTED,
+def generate(data: CourseRun | None = None, *, notebooks: Path = NOTEBOOKS, out: Path = EXPECTED,
              sync: bool = True) -> list[Path]:
     """Rewrite the blocks and images (see the module docstring); returns the files written."""
     import matplotlib

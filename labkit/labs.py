@@ -19,16 +19,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, TypedDict
 
 import nbformat
 import papermill as pm
 from papermill.engines import NBClientEngine, papermill_engines
 
 from labkit import course
+from labkit.course import ExerciseRow
 from labkit.errors import LabkitError, UnknownNameError
 from labkit.paths import notebooks_dir, runs_dir
 from labkit.progress import PROGRESS_ENV, read_status, status_text
+from labkit.records import BenchmarkRecord
+
+if TYPE_CHECKING:
+    from labkit.evaluate.score_report import ScoreReport
+    from labkit.train import TrainSettings
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 INJECTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
@@ -54,11 +60,20 @@ def ensure_dataset(mode: str, data_dir: str | Path | None = None, *,
     return folder
 
 
-def recipe_run(config: Any, records: Sequence[dict[str, Any]], eval_dir: str | Path, *, device: str | None = None,
-               max_new_tokens: int | None = None) -> tuple[Any, dict[str, Any]]:
-    """One arm of notebook 06's recipe experiment: train ``config`` (an :class:`~labkit.train.TrainSettings`; skipped when
-    its output folder already holds a trained model) and evaluate the result on ``records``. Returns the score
-    report and the training facts ``{trainable, steps, minutes, s_per_step}`` read from the run's own files."""
+class RecipeFacts(TypedDict):
+    """What one recipe's training cost (:func:`recipe_run`; a row of :func:`labkit.evaluate.report.recipe_table`)."""
+
+    trainable: int                   # parameters the recipe updates
+    steps: int
+    minutes: float                   # summed step times
+    s_per_step: float
+
+
+def recipe_run(config: TrainSettings, records: Sequence[BenchmarkRecord], eval_dir: str | Path, *,
+               device: str | None = None, max_new_tokens: int | None = None) -> tuple[ScoreReport, RecipeFacts]:
+    """One arm of notebook 06's recipe experiment: train ``config`` (skipped when its output folder already holds a
+    trained model) and evaluate the result on ``records``. Returns the score report and the training facts read
+    from the run's own files."""
     import json as _json
 
     from labkit.evaluate import evaluate_model
@@ -122,7 +137,7 @@ class NotebookResult:
     passed: bool
     duration_s: float
     failure: CellFailure | None = None
-    exercises: list[dict[str, Any]] = field(default_factory=list)  # {"id", "title", "status"} in notebook order
+    exercises: list[ExerciseRow] = field(default_factory=list)  # in notebook order
 
     @property
     def exercises_ok(self) -> bool:
@@ -191,7 +206,17 @@ def read_failure(executed: str | Path) -> CellFailure | None:
     return None
 
 
-def progress_bar(name: str, file: Any = None) -> dict[str, Any]:
+class BarOptions(TypedDict):
+    """The tqdm keyword arguments of papermill's cell bar (``progress_bar=`` of ``papermill.execute_notebook``)."""
+
+    desc: str
+    bar_format: str
+    file: IO[str] | None             # None: stderr
+    mininterval: float
+    leave: bool
+
+
+def progress_bar(name: str, file: IO[str] | None = None) -> BarOptions:
     """papermill's per-cell tqdm bar as ``<name>: cell n/m, mm:ss elapsed`` (``progress=`` of :func:`run_labs`); the
     clock is redrawn every second inside a long cell, and a running cell's own progress (items done / total, ETA:
     :class:`labkit.progress.Progress`) is appended, e.g. ``, 生成（base） 120/312 ETA 04:40``."""
@@ -245,7 +270,7 @@ def instructor_source(source: Path, target: Path) -> tuple[list[str], list[str]]
 
 def run_notebook(source: Path, output: Path, *, parameters: dict[str, Any], kernel: str = "python3",
                  timeout_s: float | None = None, cwd: Path | None = None, name: str | None = None,
-                 progress: bool | dict[str, Any] = False, exercise_ids: list[str] | None = None,
+                 progress: bool | BarOptions = False, exercise_ids: list[str] | None = None,
                  require_exercises: bool = False) -> NotebookResult:
     """Execute one notebook (cwd = its folder unless given); never raises for a failing notebook.
 
@@ -288,11 +313,11 @@ def run_labs(notebooks: Iterable[str | Path] | None = None, *, mode: str = "smok
              out_dir: str | Path | None = None, parameters: dict[str, Any] | None = None,
              folder: str | Path | None = None, kernel: str = "python3", timeout_s: float | None = None,
              on_result: Callable[[NotebookResult], None] | None = None, as_is: bool = False,
-             progress: bool | Callable[[str], dict[str, Any]] = False) -> LabsReport:
+             progress: bool | Callable[[str], BarOptions] = False) -> LabsReport:
     """Run notebooks in course order into ``out_dir`` (default ``runs/labs/<timestamp>/``) and write the reports.
 
     Instructor versions by default (every exercise check must pass); ``as_is=True`` runs the given files unchanged.
-    ``progress``: True for papermill's cell bar, or a function ``name -> tqdm kwargs`` (see :func:`progress_bar`)."""
+    ``progress``: True for papermill's cell bar, or a function ``name -> BarOptions`` (see :func:`progress_bar`)."""
     paths = (resolve_notebooks([str(n) for n in notebooks], folder) if notebooks is not None
              else list_notebooks(folder))
     if not paths:

@@ -26,7 +26,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypedDict, TypeVar, get_type_hints
 
 import yaml
 
@@ -209,6 +209,14 @@ def coerce(value: Any, hint: Any, *, path: str | Path, field: str, line: int | N
     return value
 
 
+class Levers(TypedDict):
+    """The data levers of :class:`DataSettings` (issue 19), as ``stats.json``'s ``levers`` records them."""
+
+    meta_templates: float
+    held_out_formats: list[str]
+    step_balance: float | None
+
+
 @dataclass
 class DataSettings:
     """The ``data`` section (:func:`labkit.data.pipeline.data_settings`; the levers are checked there)."""
@@ -223,16 +231,17 @@ class DataSettings:
     held_out_formats: list[str] = field(default_factory=list)   # format families whose templates are test only
     step_balance: float | None = None   # tool call : finish ratio after a tool call; None: off
 
-    LEVERS = ("meta_templates", "held_out_formats", "step_balance")
-
-    def levers(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.LEVERS}
+    def levers(self) -> Levers:
+        return Levers(meta_templates=self.meta_templates, held_out_formats=self.held_out_formats,
+                      step_balance=self.step_balance)
 
     @classmethod
-    def lever_defaults(cls) -> dict[str, Any]:
-        """Each lever's "off" value (what a file without it gets)."""
-        return {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
-                for f in fields(cls) if f.name in cls.LEVERS}
+    def lever_defaults(cls) -> Levers:
+        """Each lever's "off" value (what a file without it gets): the field's default."""
+        off = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+               for f in fields(cls)}
+        return Levers(meta_templates=off["meta_templates"], held_out_formats=off["held_out_formats"],
+                      step_balance=off["step_balance"])
 
 
 @dataclass

@@ -21,9 +21,22 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 PROGRESS_ENV = "LABKIT_PROGRESS_FILE"
+
+
+class ProgressStatus(TypedDict):
+    """A step's state as :class:`Progress` writes it to the status file (JSON) and :func:`read_status` reads it."""
+
+    what: str
+    done: int
+    total: int
+    elapsed_s: float
+    eta_s: float | None              # None before the first item
+    finished: bool                   # closed
+    pid: int
+    time: float                      # time.time() of the write
 
 
 def clock(seconds: float) -> str:
@@ -80,7 +93,7 @@ class Progress:
         eta = self.eta_s
         return text + ("，预计还需 " + clock(eta) if eta is not None else "，正在估算剩余时间")
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ProgressStatus:
         return {"what": self.what, "done": self.done, "total": self.total, "elapsed_s": round(self.elapsed_s, 1),
                 "eta_s": None if self.eta_s is None else round(self.eta_s, 1), "finished": self.closed,
                 "pid": os.getpid(), "time": time.time()}
@@ -137,19 +150,19 @@ class Progress:
             pass  # progress is a courtesy: a read-only or vanished folder must not stop the work
 
 
-def read_status(path: str | Path) -> dict[str, Any] | None:
-    """The last state a :class:`Progress` wrote to ``path``; None when there is none or it is unreadable."""
+def read_status(path: str | Path) -> ProgressStatus | None:
+    """The last state a :class:`Progress` wrote to ``path``; None when there is none, it is unreadable or it lacks a
+    key of :class:`ProgressStatus`."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    return data if isinstance(data, dict) and ProgressStatus.__required_keys__ <= data.keys() else None
 
 
-def status_text(status: dict[str, Any] | None) -> str:
+def status_text(status: ProgressStatus | None) -> str:
     """A running step's state in one short line for the runner (``base 120/312 ETA 04:40``); '' when finished."""
-    if not status or status.get("finished") or int(status.get("done", 0)) >= int(status.get("total", 0)):
+    if not status or status["finished"] or status["done"] >= status["total"]:
         return ""
-    eta = status.get("eta_s")
-    return (f"{status.get('what', '')} {status.get('done')}/{status.get('total')}"
-            + (f" ETA {clock(float(eta))}" if eta is not None else ""))
+    eta = status["eta_s"]
+    return f"{status['what']} {status['done']}/{status['total']}" + (f" ETA {clock(eta)}" if eta is not None else "")

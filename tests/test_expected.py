@@ -56,3 +56,14 @@ def test_measured_figures_need_their_date_machine_and_command(tmp_path: Path) ->
     bad.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(DataFileError, match="machine"):
         expected.load(bad)
+
+
+def test_a_missing_figure_is_named_when_the_json_is_loaded(tmp_path: Path) -> None:
+    bad = tmp_path / "course_run.json"
+    for change, field in ((lambda d: d["06"]["failure_kinds"].pop("right_tool"), r"06\.failure_kinds\.right_tool"),
+                          (lambda d: d.update(ceiling=[]), "ceiling")):
+        data = json.loads(expected.SOURCE.read_text(encoding="utf-8"))
+        change(data)
+        bad.write_text(json.dumps(data), encoding="utf-8")
+        with pytest.raises(DataFileError, match=field):
+            expected.load(bad)

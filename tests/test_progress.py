@@ -37,3 +37,12 @@ def test_short_steps_show_nothing(tmp_path: Path, capsys) -> None:
         p.update(3)
     assert not path.exists() and capsys.readouterr().err == ""
     assert clock(65) == "01:05" and clock(3725) == "1:02:05"
+
+
+def test_a_status_file_without_every_key_reads_as_none(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text('{"what": "生成", "done": 3}', encoding="utf-8")  # e.g. written by an older labkit
+    assert read_status(path) is None and status_text(read_status(path)) == ""
+    path.write_text('{"what": "生成", "done": 3, "total": 9, "elapsed_s": 1.0, "eta_s": null, "finished": false, '
+                    '"pid": 1, "time": 0.0}', encoding="utf-8")
+    assert status_text(read_status(path)) == "生成 3/9"

@@ -16,14 +16,28 @@ import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, TypedDict
 
 from labkit.errors import LabkitError, UnknownNameError
 
-MIME = "application/vnd.labkit.check+json"
+MIME: Final = "application/vnd.labkit.check+json"
 ID_RE = re.compile(r"^\d\d\.\d+$")
 STATUSES = ("passed", "failed", "unanswered")
 UNANSWERED_MESSAGE = "尚未作答：把标记 `# >>> 练习 {id}` 与 `# <<< 练习 {id}` 之间的 `...` 换成你的答案，再运行本单元。"
+
+
+class CheckRecord(TypedDict):
+    """A check's result as a notebook output carries it (the :data:`MIME` part; read back by
+    :func:`labkit.course.exercise_results`)."""
+
+    id: str
+    status: str                      # passed | failed | unanswered
+    passed: bool
+    title: str
+
+
+MimeBundle = TypedDict("MimeBundle", {"text/plain": str, "text/html": str, "application/vnd.labkit.check+json":
+                                      CheckRecord})
 
 
 @dataclass
@@ -44,7 +58,7 @@ class CheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CheckRecord:
         return {"id": self.exercise_id, "status": self.status, "passed": self.passed, "title": self.title}
 
     def __repr__(self) -> str:
@@ -62,7 +76,7 @@ class CheckResult:
                 f"<div style='color:#57606a;font-size:90%'>{e(self.note_section)}</div>"
                 f"<div style='margin-top:4px'>{body}</div></div>")
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> MimeBundle:
         return {"text/plain": repr(self), "text/html": self._repr_html_(), MIME: self.to_dict()}
 
 
@@ -177,5 +191,5 @@ def check(exercise_id: str, answer: Any, **context: Any) -> CheckResult:
                        json.loads(json.dumps(fb.details, ensure_ascii=False, default=str)))
 
 
-__all__ = ["MIME", "CheckResult", "Exercise", "Feedback", "StudentError", "check", "exercise", "failed",
+__all__ = ["MIME", "CheckRecord", "CheckResult", "Exercise", "Feedback", "StudentError", "check", "exercise", "failed",
            "get_exercise", "is_placeholder", "list_exercises", "passed", "run_student"]

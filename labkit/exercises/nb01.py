@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from labkit.exercises import Feedback, exercise, failed, passed
+from labkit.records import Query
 
 # §1.1 【重点】: why LLM applications need agents. One primary reason per query; the hint explains the right one.
 REASONS = {"幻觉": "幻觉：需要外部知识保证答案准确", "实时": "实时：参数不能实时更新，需要连接真实世界",
@@ -76,7 +77,7 @@ KEY_HINTS = {
 
 
 @exercise("01.2", title="亲手写一步 ReAct 输出", note_section="§2.1 主流 Agent Prompt 模板：ReAct")
-def react_step(answer: Any, *, query: dict[str, Any], tools: Any, step: int = 1) -> Feedback:
+def react_step(answer: Any, *, query: Query, tools: Any, step: int = 1) -> Feedback:
     from labkit.parsing import parse_output
     from labkit.types import ParseError, ToolCall
 

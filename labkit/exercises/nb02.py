@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from labkit.exercises import Feedback, exercise, failed, passed, run_student
+from labkit.records import Query
 
 FINISH = "task_complete"
 
@@ -22,7 +23,7 @@ def _result_number(text: str) -> str | None:
 
 
 @exercise("02.1", title="按模板-1 规划下一个 Task", note_section="§2.2 Agent Prompt 模板设计：模板-1（任务规划与工具调用）")
-def plan_next_task(answer: Any, *, query: dict[str, Any], tools: Any, step: int = 1) -> Feedback:
+def plan_next_task(answer: Any, *, query: Query, tools: Any, step: int = 1) -> Feedback:
     from labkit.parsing import parse_output
     from labkit.types import ParseError, ToolCall
 

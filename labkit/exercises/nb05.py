@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from labkit.exercises import Feedback, exercise, failed, passed, run_student
+from labkit.types import Message
 
 IGNORE = -100
 
 
-def _conversations(messages: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
+def _conversations(messages: Sequence[Message]) -> list[list[Message]]:
     """The notebook's sample plus two the student has never seen encoded: a general instruction with a system
     prompt, and two assistant turns of which only the second is supervised."""
-    return [[dict(m) for m in messages],
+    return [[m.copy() for m in messages],
             [{"role": "system", "content": "你是一个乐于助人的助手。"},
              {"role": "user", "content": "用一句话介绍杭州。", "loss": False},
              {"role": "assistant", "content": "杭州是浙江省省会，以西湖闻名。", "loss": True}],
@@ -54,7 +55,7 @@ def _diagnose(got: list[int], want: list[int], input_ids: Sequence[int], end_of_
 
 @exercise("05.1", title="亲手做 loss mask：只监督模型的输出",
           note_section="§3.2 【重点】SFT：训练数据中的 Output 用来“监督”参数调整方向（§3.3 模型训练）")
-def loss_mask(answer: Any, *, messages: Sequence[Mapping[str, Any]], tokenizer: Any) -> Feedback:
+def loss_mask(answer: Any, *, messages: Sequence[Message], tokenizer: Any) -> Feedback:
     from labkit.chat import END_OF_TURN, render_turns
     from labkit.train.collate import encode_messages
 

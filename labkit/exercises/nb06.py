@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from labkit.exercises import Feedback, exercise, failed, passed, run_student
 
@@ -19,12 +19,23 @@ NOTE_TABLE: dict[str, tuple[float, float, float, float, float, float]] = {
     "Baichuan2-MAT-13B": (37.27, 52.97, 37.00, 48.01, 41.83, 45.34),
 }
 ABILITIES = ("Planning", "Tool-use", "Reflection", "Concluding", "Profile")
+# One row of such a table, as exercise 06.1's solve_weights(rows) gets it.
+ScoreRow = TypedDict("ScoreRow", {"model": str, "Planning": float, "Tool-use": float, "Reflection": float,
+                                  "Concluding": float, "Profile": float, "Overall": NotRequired[float]})
 
 
-def note_rows(*, with_overall: bool = False) -> list[dict[str, Any]]:
-    """The note's table as dicts ``{"model", "Planning", ..., "Profile"}`` (+ ``"Overall"`` when asked)."""
-    return [{"model": m, **dict(zip(ABILITIES, v[:5])), **({"Overall": v[5]} if with_overall else {})}
-            for m, v in NOTE_TABLE.items()]
+def _row(model: str, scores: Sequence[float], overall: float | None = None) -> ScoreRow:
+    """``scores`` in :data:`ABILITIES` order."""
+    row: ScoreRow = {"model": model, "Planning": scores[0], "Tool-use": scores[1], "Reflection": scores[2],
+                     "Concluding": scores[3], "Profile": scores[4]}
+    if overall is not None:
+        row["Overall"] = overall
+    return row
+
+
+def note_rows(*, with_overall: bool = False) -> list[ScoreRow]:
+    """The note's table as rows (``"Overall"`` only when asked)."""
+    return [_row(m, v, v[5] if with_overall else None) for m, v in NOTE_TABLE.items()]
 
 
 # A table like the note's but scored with other weights (a made-up benchmark): a function that *solves* for the
@@ -32,15 +43,14 @@ def note_rows(*, with_overall: bool = False) -> list[dict[str, Any]]:
 OTHER_WEIGHTS = (0.10, 0.30, 0.20, 0.15, 0.25)
 
 
-def other_rows(n: int = 8, seed: int = 7) -> list[dict[str, Any]]:
+def other_rows(n: int = 8, seed: int = 7) -> list[ScoreRow]:
     import random
 
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         scores = [round(rng.uniform(5, 60), 2) for _ in ABILITIES]
-        rows.append({"model": f"model-{i}", **dict(zip(ABILITIES, scores)),
-                     "Overall": round(sum(w * x for w, x in zip(OTHER_WEIGHTS, scores)), 2)})
+        rows.append(_row(f"model-{i}", scores, round(sum(w * x for w, x in zip(OTHER_WEIGHTS, scores)), 2)))
     return rows
 
 
@@ -120,12 +130,51 @@ def human_eval(answer: Any) -> Feedback:
                   "这就是笔记说人工评估的难点在于标准的制定和对评估人员的培训。")
 
 
-def load_mix_results(path: str | Path) -> dict[str, Any]:
+class HeldoutLoss(TypedDict):
+    """:func:`labkit.train.checks.heldout_loss` of one model on one held-out sample set."""
+
+    samples: int
+    tokens: int
+    loss: float                      # mean cross-entropy per supervised token
+    perplexity: float
+
+
+class _MixRunFields(TypedDict):
+    model: str
+    general_heldout: HeldoutLoss
+    agent_heldout: HeldoutLoss
+
+
+class MixRun(_MixRunFields, total=False):
+    """One model of the comparison; the trained ones also say how they were trained."""
+
+    train_samples: int
+    steps: int
+    train_seconds: float
+    final_loss: float
+
+
+class MixReport(TypedDict):
+    """``bench/results/mix_forgetting.json`` (written by ``bench/mix_forgetting.py``)."""
+
+    command: str
+    measured: str
+    machine: str
+    lr: float
+    steps: int
+    base_model: str
+    mix: dict[str, float | None]     # the data stage's mixing counts (the info of labkit.data.mix.mix)
+    general_heldout_samples: int
+    agent_heldout_samples: int
+    results: dict[str, MixRun]       # "base (no training)", "agent only", "agent : general = 5 : 1"
+
+
+def load_mix_results(path: str | Path) -> MixReport:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 @exercise("06.2", title="读两次训练的数字：5 : 1 配比测出了什么", note_section="§3.2 注意：避免灾难性遗忘，Agent 5 : 通用 1")
-def mix_effect(answer: Any, *, results: dict[str, Any]) -> Feedback:
+def mix_effect(answer: Any, *, results: MixReport) -> Feedback:
     rows = results["results"]
     base, agent, mixed = (rows[k]["general_heldout"]["loss"] for k in
                           ("base (no training)", "agent only", "agent : general = 5 : 1"))
