@@ -9,6 +9,8 @@ import pytest
 
 from labkit.errors import DataFileError
 from labkit.evaluate.benchmark import (
+    BenchmarkStats,
+    TypeCounts,
     benchmark_stats,
     build_benchmark,
     format_benchmark,
@@ -43,6 +45,8 @@ def test_layout_types_and_tags(bench: tuple[list[dict], Path]) -> None:
     records, path = bench
     assert load_benchmark(path) == records  # round-trips through the checking loader
     stats = benchmark_stats(records)
+    assert list(stats) == list(BenchmarkStats.__annotations__)
+    assert all(list(v) == list(TypeCounts.__annotations__) for v in stats["by_type"].values())
     # t1: plan0, reflection, conclusion, profile; t2: plan0, plan1, reflection, conclusion, profile
     assert {t: v["records"] for t, v in stats["by_type"].items()} == {"plantooluse": 3, "reflextion": 2,
                                                                       "conclusion": 2, "profile": 2}

@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from labkit.evaluate.differences import DIFFERENCES, FLAGS, ScoringOptions, differences_markdown, resolve_options
+from labkit.evaluate.differences import (
+    DIFFERENCES,
+    FLAGS,
+    DifferenceRow,
+    ScoringOptions,
+    differences_markdown,
+    differences_rows,
+    resolve_options,
+)
 from labkit.evaluate.rouge import tokenize
 from labkit.evaluate.scorer import score_predictions
 
@@ -113,6 +121,7 @@ CASES: list[tuple[str, dict, tuple[str, ...], tuple, tuple, tuple, tuple]] = [
 
 
 def test_every_switch_has_a_case_and_the_options_match_the_table() -> None:
+    assert [list(r) for r in differences_rows()] == [list(DifferenceRow.__annotations__)] * len(DIFFERENCES)
     assert [c[0] for c in CASES] == list(FLAGS)
     assert [f for f in ScoringOptions.__dataclass_fields__] == list(FLAGS)
     assert ScoringOptions.labkit().on == FLAGS and ScoringOptions.official().is_official

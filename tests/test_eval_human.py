@@ -10,6 +10,8 @@ import pytest
 
 from labkit.errors import DataFileError
 from labkit.evaluate.human import (
+    AnnotationItem,
+    AnnotationSummary,
     Annotator,
     Label,
     agreement,
@@ -44,6 +46,7 @@ def test_annotator_saves_each_label_and_resumes(tmp_path: Path) -> None:
     assert [it["id"] for it in again.pending()] == ["q2", "q3"]
     again.label("q1", 4)  # a relabel replaces the old label
     s = again.summary()
+    assert list(s) == list(AnnotationSummary.__annotations__)
     assert s["labelled"] == 2 and s["usable_rate"] == 1.0 and s["score_counts"] == {4: 1, 5: 1}
     assert usable_rate([Label("x", 0), Label("y", 4), Label("z", 3), Label("w", 5)]) == 0.5
 
@@ -123,4 +126,5 @@ def test_bad_label_file_names_line_and_field(tmp_path: Path) -> None:
 def test_item_from_trace() -> None:
     trace = {"query": "北京天气？", "final_answer": "晴", "steps": [{"output": "查天气", "observation": "晴，12°C"}]}
     item = item_from_trace(trace, "t1")
+    assert list(item) == list(AnnotationItem.__annotations__)
     assert item["answer"] == "晴" and "晴，12°C" in item["trajectory"] and item["id"] == "t1"

@@ -207,6 +207,14 @@ def test_official_layout_export_splits_templates_that_share_a_parser() -> None:
     assert [p["id"] for p in pr] == ["x", "x#2"] and [e["id"] for e in ev] == ["x", "x#2"]
     assert pr[0]["model_predict"] == {"KuaiAgent": "1", "ReACT": "3"} and pr[1]["model_predict"] == {"KuaiAgent": "2"}
     assert "output_formats" not in ev[0]
+    assert all(set(p) <= set(kb.Prediction.__annotations__) for p in pr)
+    # the field readers take any mapping (a parsed output is checked, not trusted)
+    from types import MappingProxyType
+
+    step = kb.modelscope_fields(MappingProxyType({"api_name": "f", "parameters": {"x": 1}}))
+    assert (step.tool_name, step.tool_args) == ("f", {"x": 1})
+    step = kb.kuaiagent_fields(MappingProxyType({"task_name": "t", "command": {"name": "g", "args": []}}))
+    assert (step.thought, step.tool_name, step.tool_args) == ("t", "g", {})  # args that are not an object: none
 
 
 def test_difference_effects_add_up_to_the_gap() -> None:

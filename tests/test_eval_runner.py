@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from labkit.evaluate.benchmark import load_benchmark
+from labkit.evaluate.kagentbench import Prediction
 from labkit.evaluate.runner import (
+    AgentRow,
+    agent_row,
     answer_matches,
     args_match,
     check_trace,
@@ -65,6 +68,9 @@ def test_evaluate_model_writes_predictions_and_scores(tmp_path: Path) -> None:
     bench = load_benchmark(FIXTURE)
     report, _ = evaluate_model(CountingModel(), bench, tmp_path / "eval")
     assert (tmp_path / "eval" / "predictions.jsonl").exists() and (tmp_path / "eval" / "scores.json").exists()
+    lines = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text("utf-8").splitlines()]
+    assert all(list(p)[-2:] == ["model_predict", "model_id"] and set(p) <= set(Prediction.__annotations__)
+               for p in lines)  # a Prediction: the benchmark record, its outputs, who answered
     # ReACT on record 1 is exactly right (thought + tool + args): Planning of that record = mean over 4 templates
     rows = [r for r in report.rows if r.id == bench[0]["id"] and r.dimension == "Planning"]
     assert {r.template: r.score for r in rows}["ReACT"] == 1.0
@@ -105,6 +111,7 @@ def test_agent_success_with_the_sandbox_teacher(tmp_path: Path) -> None:
              "thoughts": ["查询北京2025-03-16的天气"], "reference_answer": "北京 2025-03-16 阴，-1~6°C。"}]
     rate, outcomes = agent_success(SandboxTeacher(gold=gold, bank=None), gold, traces_path=tmp_path / "t.jsonl")
     assert rate == 1.0 and outcomes[0].calls_ok and outcomes[0].answer_ok
+    assert list(agent_row(rate, outcomes)) == list(AgentRow.__annotations__)
     assert Trace.load(tmp_path / "t.jsonl")[0].final_answer == gold[0]["reference_answer"]
     # a teacher that knows nothing answers "cannot answer": no tool calls, no success
     rate, outcomes = agent_success(SandboxTeacher(bank=None), gold)

@@ -23,7 +23,8 @@ from labkit.formats import (
     register,
     unregister,
 )
-from labkit.formats.declared import STYLES
+from labkit.formats.base import PLACEHOLDERS, Placeholders
+from labkit.formats.declared import SPEC_KEYS, STYLES, FormatSpec
 from labkit.parsing import parse_output, render_gold
 from labkit.templates import SECTIONS, check_sections, list_templates, load_template
 from labkit.tools import default_registry
@@ -35,7 +36,7 @@ LABELS = {"json": ("why", "tool", "input", "answer", "result"), "yaml": ("reason
           "prefixed": ("Reasoning", "Tool", "Tool Input", "Answer", "Result")}
 
 
-def spec(style: str, finish: str = "answer") -> dict[str, Any]:
+def spec(style: str, finish: str = "answer") -> FormatSpec:
     thought, tool, args, answer, obs = LABELS[style]
     fields = {"thought": thought, "tool": tool, "args": args, "observation": obs}
     if finish == "answer":
@@ -48,6 +49,26 @@ def fmt_for(style: str, finish: str = "answer") -> DeclaredFormat:
 
 
 CASES = [(s, f) for s in STYLES for f in ("answer", "call")]
+
+
+def test_a_declared_format_writes_its_spec_as_the_FormatSpec_type_says_and_reads_it_back() -> None:
+    full = declare("spec_typed", {**spec("kv", "call"), "tool_style": "commands", "memory_style": "results",
+                                  "markers": ["call=", "with="]})
+    written = full.spec()
+    assert FormatSpec.__required_keys__ <= set(written) and list(written) == [k for k in SPEC_KEYS if k in written]
+    assert SPEC_KEYS == ("style", "fields", "finish", "tool_style", "memory_style", "markers", "description")
+    assert declare("spec_typed", written) == full  # what spec() writes, declare() reads back to the same format
+    assert list(fmt_for("xml").spec()) == ["style", "fields", "finish"]  # the defaults are not written
+
+
+def test_placeholders_and_renderers_take_the_typed_records() -> None:
+    assert all(list(ph) == list(Placeholders.__annotations__) for ph in PLACEHOLDERS.values())
+    from types import MappingProxyType
+
+    frozen = ToolCall(CALL.name, MappingProxyType(dict(CALL.args)))  # a read-only mapping: renderers get a dict
+    for name in ("react", "task_json", "autogpt", "modelscope", "toolllama"):
+        assert get_format(name).render(frozen, "t") == get_format(name).render(CALL, "t")
+    assert fmt_for("json").render(frozen, "t") == fmt_for("json").render(CALL, "t")
 
 
 # ---------------------------------------------------------------- built-ins as objects

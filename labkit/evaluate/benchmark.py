@@ -27,9 +27,10 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from labkit.errors import DataFileError
+from labkit.evaluate.kagentbench import Prediction
 from labkit.evaluate.scorer import output_format_of
 from labkit.formats import OutputFormat, get_format
 from labkit.jsonl import read_text, write_jsonl
@@ -41,9 +42,22 @@ PROFILE_NAME = {"zh": "小析", "en": "Lexi"}
 TEMPLATE_GROUPS = ("seen", "unseen", "held-out format")  # the template tags a benchmark record can carry
 
 
-def benchmark_stats(records: Sequence[BenchmarkRecord]) -> dict[str, Any]:
+class TypeCounts(TypedDict):
+    records: int
+    instances: int               # prompts: one per template of a record
+
+
+class BenchmarkStats(TypedDict):
+    """What :func:`benchmark_stats` counts (notebook 06 shows it)."""
+
+    by_type: dict[str, TypeCounts]     # record type -> counts
+    total_instances: int
+    template_tags: dict[str, int]      # template tag (seen, unseen, ...) -> prompts with it
+
+
+def benchmark_stats(records: Sequence[BenchmarkRecord]) -> BenchmarkStats:
     """Counts like the KAgentBench card: records and prompts (instances) per type, template tags seen/unseen."""
-    by_type: dict[str, dict[str, int]] = {}
+    by_type: dict[str, TypeCounts] = {}
     tags: Counter[str] = Counter()
     for r in records:
         row = by_type.setdefault(str(r["type"]), {"records": 0, "instances": 0})
@@ -261,18 +275,18 @@ def general_test_path(data_dir: str | Path) -> Path | None:
     return hits[0] if hits else None
 
 
-def golden_predictions(records: Sequence[BenchmarkRecord]) -> list[dict[str, Any]]:
+def golden_predictions(records: Sequence[BenchmarkRecord]) -> list[Prediction]:
     """Each record's first golden item written as every template's output (in that template's format).
 
     A sanity check for the scorer: these predictions must score 100 on every ability.
     """
     from labkit.parsing import render_gold
 
-    preds = []
+    preds: list[Prediction] = []
     for r in records:
         g = r["golden_result_list"][0]
         if r["type"] == "profile":
-            predict: Any = g["golden_result"]
+            predict: dict[str, str] | str = g["golden_result"]
         elif r["type"] == "conclusion":
             predict = {t: g["golden_result"] for t in r["prompt_input"]}
         else:

@@ -10,7 +10,7 @@ record a note instead (:data:`labkit.evaluate.kagentbench.CRASH_POINTS`).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypedDict
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,13 @@ def resolve_options(compat: str | None = None, options: ScoringOptions | None = 
     return ScoringOptions.official()
 
 
-def differences_rows() -> list[dict[str, Any]]:
+# One row of the table as notebook 06 shows it (column names with spaces: the functional TypedDict form).
+DifferenceRow = TypedDict("DifferenceRow", {"switch": str, "area": str, "labkit (on)": str, "official (off)": str,
+                                            "why": str})
+
+
+def differences_rows() -> list[DifferenceRow]:
+    """:data:`DIFFERENCES` as table rows (:func:`differences_frame`)."""
     return [{"switch": d.flag, "area": d.area, "labkit (on)": d.labkit, "official (off)": d.official, "why": d.why}
             for d in DIFFERENCES]
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from labkit.errors import DataFileError
 from labkit.jsonl import require
@@ -41,14 +41,33 @@ class Label:
     time: float = 0.0
 
 
-def _check_label(rec: dict[str, Any], path: Path, line: int) -> dict[str, Any]:
+class AnnotationItem(TypedDict):
+    """One item to label (:func:`item_from_trace` builds one from an agent trace)."""
+
+    id: str
+    query: str
+    trajectory: str              # the steps as text, one "[i] output" line each (+ "→ observation")
+    answer: str
+
+
+class AnnotationSummary(TypedDict):
+    """:meth:`Annotator.summary`: items, how many are labelled, the usable rate and how often each score was given."""
+
+    items: int
+    labelled: int
+    usable_rate: float           # NaN when nothing is labelled
+    score_counts: dict[int, int]
+
+
+def _check_label(rec: Mapping[str, object], path: Path, line: int) -> None:
+    """A labels-file line is a :class:`Label` (``asdict``) or a retraction (``retracted: true``, see
+    :func:`retract_label`); anything else raises :class:`DataFileError` naming the line and field."""
     require(rec, "item_id", str, path=path, line=line)
     if rec.get("retracted") is True:  # an undone label (see retract_label): the item has no label any more
-        return rec
+        return
     score = require(rec, "score", int, path=path, line=line)
     if isinstance(score, bool) or score not in RUBRIC:
         raise DataFileError(path, f"score must be an integer 0..5, got {score!r}", line=line, field="score")
-    return rec
 
 
 def labels_store(path: str | Path) -> KeyedStore:
@@ -104,7 +123,7 @@ def agreement(path_a: str | Path, path_b: str | Path, *, usable_only: bool = Fal
             "kappa": cohen_kappa(a, b)}
 
 
-def item_from_trace(trace: Mapping[str, Any], item_id: str) -> dict[str, Any]:
+def item_from_trace(trace: Mapping[str, Any], item_id: str) -> AnnotationItem:
     """An annotation item from ``Trace.to_dict()``: query, the steps as text, final answer."""
     lines = []
     for i, step in enumerate(trace.get("steps", []), start=1):
@@ -121,13 +140,13 @@ class Annotator:
     ``interactive=False`` (papermill, CI) builds no widgets and only reads the saved labels.
     """
 
-    def __init__(self, items: Sequence[Mapping[str, Any]], path: str | Path, *, annotator: str = "",
+    def __init__(self, items: Sequence[AnnotationItem], path: str | Path, *, annotator: str = "",
                  interactive: bool = True):
         self.items, self.path, self.annotator, self.interactive = list(items), Path(path), annotator, interactive
         self.labels = load_labels(self.path)
         self._box: Any = None
 
-    def pending(self) -> list[Mapping[str, Any]]:
+    def pending(self) -> list[AnnotationItem]:
         return [it for it in self.items if str(it["id"]) not in self.labels]
 
     def label(self, item_id: str, score: int, note: str = "") -> Label:
@@ -136,7 +155,7 @@ class Annotator:
         self.labels[lab.item_id] = lab
         return lab
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> AnnotationSummary:
         ids = {str(it["id"]) for it in self.items}
         mine = [lab for i, lab in self.labels.items() if i in ids]
         return {"items": len(self.items), "labelled": len(mine), "usable_rate": usable_rate(mine),

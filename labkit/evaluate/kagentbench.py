@@ -59,6 +59,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.records import BenchmarkRecord
+
 NONE = "None"
 PARSER_KEYS: tuple[str, ...] = ("ReACT", "AutoGPT", "ToolLlama", "ModelScope", "KuaiAgent")
 # labkit output formats -> the official parser that reads them (used for labkit's own template names)
@@ -98,6 +100,16 @@ class OfficialCrash(Exception):
     def __init__(self, code: str, detail: str):
         super().__init__(detail)
         self.code, self.detail = code, detail
+
+
+class Prediction(BenchmarkRecord, total=False):
+    """One line of a predictions file (``predictions.jsonl``, the official ``--pred`` file): the benchmark record
+    plus ``model_predict``, template -> output text (a profile record: the one output text). labkit's runner adds
+    ``model_id`` (who answered). A file from elsewhere may hold other JSON values as outputs; they are scored as
+    ``str()`` of the value, as the official script does."""
+
+    model_predict: dict[str, str] | str
+    model_id: str
 
 
 @dataclass
@@ -224,7 +236,8 @@ def _finish(step: Step) -> Step:
     return step
 
 
-def kuaiagent_fields(obj: dict[str, Any] | None) -> Step:
+def kuaiagent_fields(obj: Mapping[str, object] | None) -> Step:
+    """The KuaiAgent fields of a parsed output (see the module doc), read as tolerantly as the script reads them."""
     step = Step()
     if obj is None:
         return step
@@ -239,7 +252,8 @@ def kuaiagent_fields(obj: dict[str, Any] | None) -> Step:
     return _finish(step)
 
 
-def autogpt_fields(obj: dict[str, Any] | None) -> Step:
+def autogpt_fields(obj: Mapping[str, object] | None) -> Step:
+    """The AutoGPT fields of a parsed output (see the module doc)."""
     step = Step()
     if obj is None:
         return step
@@ -254,14 +268,16 @@ def autogpt_fields(obj: dict[str, Any] | None) -> Step:
     return _finish(step)
 
 
-def modelscope_fields(obj: dict[str, Any] | None) -> Step:
+def modelscope_fields(obj: Mapping[str, object] | None) -> Step:
+    """The ModelScope fields of a parsed think block (see the module doc)."""
     step = Step()
     if not obj:
         return step
     if "api_name" in obj:
         step.tool_name = obj["api_name"]
-    if isinstance(obj.get("parameters"), dict):
-        step.tool_args = obj["parameters"]
+    parameters = obj.get("parameters")
+    if isinstance(parameters, dict):
+        step.tool_args = parameters
     return _finish(step)
 
 
@@ -503,8 +519,8 @@ def format_line(percent: Mapping[str, float | None], overall_percent: float | No
 
 # ---------------------------------------------------------------- writing files the official script can read
 
-def to_official_layout(records: Iterable[Mapping[str, Any]], predictions: Iterable[Mapping[str, Any]]
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def to_official_layout(records: Iterable[BenchmarkRecord], predictions: Iterable[Prediction]
+                       ) -> tuple[list[BenchmarkRecord], list[Prediction]]:
     """Benchmark + predictions with labkit template names -> (eval lines, prediction lines) keyed the official way.
 
     Each template is renamed to the parser that reads its output format (``react`` -> ``ReACT``, ``task_json`` ->
@@ -513,7 +529,8 @@ def to_official_layout(records: Iterable[Mapping[str, Any]], predictions: Iterab
     still scored once; per-template values stay the same, a split record counts once per copy in the means.
     """
     preds = {str(p["id"]): p for p in predictions}
-    eval_out, pred_out = [], []
+    eval_out: list[BenchmarkRecord] = []
+    pred_out: list[Prediction] = []
     for rec in records:
         rid, typ = str(rec["id"]), rec["type"]
         predict = preds[rid].get("model_predict")
@@ -522,7 +539,7 @@ def to_official_layout(records: Iterable[Mapping[str, Any]], predictions: Iterab
             pred_out.append({**rec, "model_predict": predict})
             continue
         formats = rec.get("output_formats") or {}
-        copies: list[dict[str, Any]] = []
+        copies: list[dict[str, str]] = []  # template -> output, one official template name each
         for template, output in (predict or {}).items():
             name = template if template in PARSER_KEYS else FORMAT_PARSERS.get(formats.get(template, ""), template)
             if typ == "conclusion" and name not in ("AutoGPT", "ToolLlama"):

@@ -20,15 +20,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from labkit.errors import LabkitError
+from labkit.evaluate.kagentbench import Prediction
 from labkit.evaluate.rouge import rouge_l
 from labkit.evaluate.scorer import ScoreReport, output_format_of, score_predictions
 from labkit.jsonl import append_jsonl, iter_jsonl, read_json, write_jsonl
 from labkit.llm.base import model_id
 from labkit.llm.cached import CachedChatModel, RequestCache
 from labkit.progress import Progress
+from labkit.records import BenchmarkRecord, Query
 
 ARG_MATCH = 0.5
 ANSWER_MATCH = 0.5
@@ -83,10 +85,10 @@ def cached_generate(model: Any, prompts: Sequence[tuple[str, Any]], cache_path: 
     return [answers[k] for k in keys], stats
 
 
-def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cache_path: str | Path, *,
+def generate_predictions(model: Any, benchmark: Sequence[BenchmarkRecord], cache_path: str | Path, *,
                          batch_size: int = 8, mid: str | None = None, max_new_tokens: int | None = None,
                          progress: Callable[[int, int], None] | None = None
-                         ) -> tuple[list[dict[str, Any]], GenerationStats]:
+                         ) -> tuple[list[Prediction], GenerationStats]:
     """Answer every prompt (cache first), return KAgentBench-layout predictions (record + ``model_predict``).
 
     Each template's prompt is decoded as its output format asks (:func:`labkit.agent.decoding_for`: stop strings,
@@ -98,10 +100,10 @@ def generate_predictions(model: Any, benchmark: Sequence[Mapping[str, Any]], cac
             for r in benchmark for t, p in r["prompt_input"].items()]
     texts, stats = cached_generate(model, jobs, cache_path, batch_size=batch_size, mid=mid, progress=progress)
     it = iter(texts)
-    predictions = []
+    predictions: list[Prediction] = []
     for r in benchmark:
         outs = {t: next(it) for t in r["prompt_input"]}
-        predict: Any = next(iter(outs.values()), "") if r["type"] == "profile" else outs
+        predict: dict[str, str] | str = next(iter(outs.values()), "") if r["type"] == "profile" else outs
         predictions.append({**r, "model_predict": predict})
     return predictions, stats
 
@@ -160,7 +162,7 @@ def check_eval_dir(out_dir: str | Path, model: Any, *, overwrite: bool = False) 
                               "model, or overwrite=True.")
 
 
-def evaluate_model(model: Any, benchmark: Sequence[Mapping[str, Any]], out_dir: str | Path, *,
+def evaluate_model(model: Any, benchmark: Sequence[BenchmarkRecord], out_dir: str | Path, *,
                    batch_size: int = 8, cache_path: str | Path | None = None,
                    max_new_tokens: int | None = None, overwrite: bool = False) -> tuple[ScoreReport, GenerationStats]:
     """Generate (cached) + score; writes ``predictions.jsonl`` and ``scores.json`` into ``out_dir`` (refusing a
@@ -220,7 +222,7 @@ class AgentOutcome:
         return self.calls_ok and self.answer_ok
 
 
-def check_trace(trace: Any, gold: Mapping[str, Any]) -> AgentOutcome:
+def check_trace(trace: Any, gold: Query) -> AgentOutcome:
     """Compare one agent Trace with a gold query (``gold_calls``, ``reference_answer``)."""
     calls = list(trace.calls)
     missing = [g["name"] for g in gold["gold_calls"] if g["name"] != "task_complete" and not any(
@@ -229,7 +231,7 @@ def check_trace(trace: Any, gold: Mapping[str, Any]) -> AgentOutcome:
                         trace.stopped, len(trace.steps), missing)
 
 
-def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template: str | None = None,
+def agent_success(model: Any, queries: Sequence[Query], *, template: str | None = None,
                   max_steps: int = 5, max_new_tokens: int | None = None, batch_size: int = 8,
                   traces_path: str | Path | None = None, guided: bool = False) -> tuple[float, list[AgentOutcome]]:
     """Run the plan loop (Template-1 planning, sandbox tools, Template-2 conclusion) on each query; returns
@@ -262,7 +264,12 @@ def agent_success(model: Any, queries: Sequence[Mapping[str, Any]], *, template:
     return rate, outcomes
 
 
-def agent_row(rate: float, outcomes: Sequence[AgentOutcome]) -> dict[str, Any]:
+# One row of the end-to-end table (column names with spaces: the functional TypedDict form).
+AgentRow = TypedDict("AgentRow", {"queries": int, "success rate": float, "finished": int, "tools ok": int,
+                                  "answer ok": int})
+
+
+def agent_row(rate: float, outcomes: Sequence[AgentOutcome]) -> AgentRow:
     """One row of the end-to-end table (notebook 06, bench/guided_decoding.py): queries, success rate, runs that
     ended with an answer (``finished``), runs with the right calls (``tools ok``) and with the right answer."""
     return {"queries": len(outcomes), "success rate": round(rate, 3),

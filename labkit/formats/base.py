@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict
 
 from labkit.formats.guide import Element, Grammar, Guard, ToolShape, tool_shapes
 from labkit.formats.layouts import MEMORY_LAYOUTS, TOOL_LAYOUTS, dumps
@@ -48,12 +48,29 @@ ERROR_CODES: dict[str, str] = {
 
 TAIL_MARKERS = ("<end_of_turn>", "<eos>", "<start_of_turn>", "</s>")
 
-# Placeholder values for a format's example output (the "skeleton" a prompt shows), per prompt language.
-PLACEHOLDERS: dict[str, dict[str, Any]] = {
+class Placeholders(TypedDict):
+    """Placeholder values for a format's example output (the "skeleton" a prompt shows) in one prompt language."""
+
+    thought: str
+    tool: str
+    args: dict[str, str]
+    answer: str
+
+
+PLACEHOLDERS: dict[str, Placeholders] = {  # per prompt language
     "zh": {"thought": "这一步要做什么", "tool": "工具名", "args": {"参数名": "参数值"}, "answer": "给用户的最终答案"},
     "en": {"thought": "what this step does", "tool": "tool_name", "args": {"argument": "value"},
            "answer": "the final answer for the user"},
 }
+
+
+class StepNotes(TypedDict):
+    """The notes :meth:`OutputFormat.render` passes to a call's renderer besides the thought (AutoGPT's ``thoughts``
+    object shows them; the other layouts ignore them)."""
+
+    reasoning: str
+    plan: str
+    criticism: str
 
 
 class Fail(Exception):
@@ -145,8 +162,8 @@ class OutputFormat:
         if isinstance(call_or_answer, ToolCall):
             if not self.has_call_form:
                 raise ValueError(f"format {self.name!r} has no tool-call form; pass the answer text")
-            return self._render_call(call_or_answer.name, dict(call_or_answer.args), thought,
-                                     {"reasoning": reasoning, "plan": plan, "criticism": criticism})
+            call = ToolCall(call_or_answer.name, dict(call_or_answer.args))  # the renderers see a plain dict
+            return self._render_call(call, thought, {"reasoning": reasoning, "plan": plan, "criticism": criticism})
         if not isinstance(call_or_answer, str):
             raise TypeError(f"expected ToolCall, str or ParsedAction, got {type(call_or_answer).__name__}")
         if not self.has_answer_form:
@@ -154,7 +171,8 @@ class OutputFormat:
                              "use a conclusion template")
         return self._render_answer(call_or_answer, thought)
 
-    def _render_call(self, name: str, args: dict[str, Any], thought: str, extra: dict[str, str]) -> str:
+    def _render_call(self, call: ToolCall, thought: str, extra: StepNotes) -> str:
+        """The text of one tool call (``extra``: the notes only AutoGPT's layout shows)."""
         raise NotImplementedError
 
     def _render_answer(self, answer: str, thought: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from labkit.formats.base import Fail, OutputFormat, dumps
+from labkit.formats.base import Fail, OutputFormat, StepNotes, dumps
 from labkit.formats.guide import (LINE, STR_NONEMPTY, Choice, Element, Text, ToolShape, Until, W, json_fields,
                                   json_object, seq, tool_choice)
 from labkit.formats.jsontext import (
@@ -56,8 +56,8 @@ class _ThoughtAction(OutputFormat):
             return _closed_json(rest)
         return "\n" in rest.strip(" \t") and bool(rest.split("\n", 1)[0].strip())
 
-    def _render_call(self, name: str, args: dict[str, Any], thought: str, extra: dict[str, str]) -> str:
-        return f"Thought: {thought}\nAction: {name}\nAction Input: {dumps(args)}"
+    def _render_call(self, call: ToolCall, thought: str, extra: StepNotes) -> str:
+        return f"Thought: {thought}\nAction: {call.name}\nAction Input: {dumps(call.args)}"
 
     def _action_input(self, shape: ToolShape) -> tuple[Element, ...]:
         return seq("Action Input:", W, json_object(shape))
@@ -151,8 +151,8 @@ class TaskJsonFormat(_JsonTask):
     def _parse(self, body: str, tools: Any) -> ParsedAction:
         return _parse_task_json(body, tools)
 
-    def _render_call(self, name: str, args: dict[str, Any], thought: str, extra: dict[str, str]) -> str:
-        return dumps({"task_name": thought, "command": {"name": name, "args": args}})
+    def _render_call(self, call: ToolCall, thought: str, extra: StepNotes) -> str:
+        return dumps({"task_name": thought, "command": {"name": call.name, "args": call.args}})
 
     def _thoughts(self) -> tuple[Element, ...]:
         return json_fields(["task_name"])
@@ -167,10 +167,10 @@ class AutoGptFormat(_JsonTask):
     def _parse(self, body: str, tools: Any) -> ParsedAction:
         return _parse_autogpt(body, tools)
 
-    def _render_call(self, name: str, args: dict[str, Any], thought: str, extra: dict[str, str]) -> str:
+    def _render_call(self, call: ToolCall, thought: str, extra: StepNotes) -> str:
         thoughts = {"text": thought, "reasoning": extra.get("reasoning", ""), "plan": extra.get("plan", ""),
                     "criticism": extra.get("criticism", "")}
-        return dumps({"thoughts": thoughts, "command": {"name": name, "args": args}})
+        return dumps({"thoughts": thoughts, "command": {"name": call.name, "args": call.args}})
 
     def _thoughts(self) -> tuple[Element, ...]:
         return seq('{"thoughts":', W, json_fields(["text", "reasoning", "plan", "criticism"]), "}")
@@ -193,8 +193,8 @@ class ModelScopeFormat(OutputFormat):
     def _parse(self, body: str, tools: Any) -> ParsedAction:
         return _parse_modelscope(body, tools)
 
-    def _render_call(self, name: str, args: dict[str, Any], thought: str, extra: dict[str, str]) -> str:
-        return f"{thought}{THINK_START}{dumps({'api_name': name, 'parameters': args})}{THINK_END}"
+    def _render_call(self, call: ToolCall, thought: str, extra: StepNotes) -> str:
+        return f"{thought}{THINK_START}{dumps({'api_name': call.name, 'parameters': call.args})}{THINK_END}"
 
     def _render_answer(self, answer: str, thought: str) -> str:
         return answer

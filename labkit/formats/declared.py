@@ -30,10 +30,10 @@ import json
 import re
 import reprlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, TypedDict, get_args
 
 from labkit.errors import LabkitError
-from labkit.formats.base import MEMORY_STYLES, TOOL_STYLES, Fail, OutputFormat, dumps
+from labkit.formats.base import MEMORY_STYLES, TOOL_STYLES, Fail, OutputFormat, StepNotes, dumps
 from labkit.formats.guide import (LINE, LINE_NONEMPTY, STR_NONEMPTY, Choice, Element, ToolShape, Until, W,
                                   json_fields, json_object, seq, tool_choice, yaml_block)
 from labkit.formats.jsontext import (
@@ -47,10 +47,40 @@ from labkit.formats.jsontext import (
 from labkit.jsonscan import scan_object
 from labkit.types import CompletedTask, ParsedAction, ToolCall
 
+Role = Literal["thought", "tool", "args", "answer", "observation"]
+
+
+class _FormatSpecFields(TypedDict):
+    style: str                   # one of STYLES
+    fields: dict[Role, str]      # role -> the label the format writes for it
+
+
+class FormatSpec(_FormatSpecFields, total=False):
+    """A template file's ``format:`` mapping (see the module docstring); :func:`declare` validates one,
+    :meth:`DeclaredFormat.spec` writes one (``finish`` always, the others only where they differ from the default).
+    """
+
+    finish: str                  # one of FINISHES (default "answer")
+    tool_style: str              # one of TOOL_STYLES (default: the style's own, DEFAULT_TOOL_STYLE)
+    memory_style: str            # one of MEMORY_STYLES (default "own")
+    markers: list[str]           # detection markers (default: the labels as the style writes them)
+    description: str
+
+
+class StepFields(TypedDict, total=False):
+    """One step's fields as the parser found them in the text, by role, before they are checked: text in the xml
+    and line styles, any JSON value in the json style. The observation field is never kept."""
+
+    thought: object
+    tool: object
+    args: object
+    answer: object
+
+
 STYLES = ("json", "yaml", "xml", "kv", "prefixed")
-ROLES = ("thought", "tool", "args", "answer", "observation")
+ROLES: tuple[Role, ...] = get_args(Role)
 FINISHES = ("answer", "call")
-SPEC_KEYS = ("style", "fields", "finish", "tool_style", "memory_style", "markers", "description")
+SPEC_KEYS: tuple[str, ...] = tuple(FormatSpec.__annotations__)  # style, fields, finish, tool_style, ...
 DEFAULT_OBSERVATION = {"json": "observation", "yaml": "observation", "xml": "observation", "kv": "observation",
                        "prefixed": "Observation"}
 DEFAULT_TOOL_STYLE = {"json": "commands", "yaml": "react", "xml": "commands", "kv": "react", "prefixed": "react"}
@@ -76,11 +106,11 @@ class DeclaredFormat(OutputFormat):
 
     declared = True
 
-    def __init__(self, name: str, style: str, fields: Mapping[str, str], finish: str = "answer", *,
+    def __init__(self, name: str, style: str, fields: Mapping[Role, str], finish: str = "answer", *,
                  tool_style: str = "", memory_style: str = "own", markers: Sequence[str] = (),
                  description: str = ""):
         self.name, self.style, self.finish_by = name, style, finish
-        self.labels = {r: fields[r] for r in ROLES if r in fields}
+        self.labels: dict[Role, str] = {r: fields[r] for r in ROLES if r in fields}
         self.labels.setdefault("observation", DEFAULT_OBSERVATION[style])
         self.finishes_with_call = finish == "call"
         self.has_answer_form = finish == "answer"
@@ -99,12 +129,12 @@ class DeclaredFormat(OutputFormat):
             indent = "" if style == "yaml" else r"[ \t]*"  # yaml: indented lines belong to the args block
             self._line_re = re.compile(r"^" + indent + r"(" + "|".join(re.escape(x) for x in by_len) + r")[ \t]*" +
                                        _SEP[style] + r"[ \t]?", re.IGNORECASE | re.MULTILINE)
-            self._role_of = {lab.casefold(): role for role, lab in reversed(list(self.labels.items()))}
+            self._role_of: dict[str, Role] = {lab.casefold(): role for role, lab in reversed(list(self.labels.items()))}
 
     # -- identity -----------------------------------------------------------------------------------------------
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> FormatSpec:
         """The declaration as it is written in a template file's ``format:`` mapping."""
-        out: dict[str, Any] = {"style": self.style, "fields": dict(self.labels), "finish": self.finish_by}
+        out: FormatSpec = {"style": self.style, "fields": dict(self.labels), "finish": self.finish_by}
         if self.tool_style != DEFAULT_TOOL_STYLE[self.style]:
             out["tool_style"] = self.tool_style
         if self.memory_style != "own":
@@ -125,7 +155,7 @@ class DeclaredFormat(OutputFormat):
                 "prefixed": f"{label}:"}[self.style]
 
     # -- rendering ----------------------------------------------------------------------------------------------
-    def _fields_text(self, pairs: list[tuple[str, Any]]) -> str:
+    def _fields_text(self, pairs: list[tuple[Role, Any]]) -> str:
         lab = self.labels
         if self.style == "json":
             return dumps({lab[role]: value for role, value in pairs})
@@ -141,8 +171,8 @@ class DeclaredFormat(OutputFormat):
                 lines.append(f"{lab[role]}{sep}{dumps(value) if role == 'args' else value}")
         return "\n".join(lines)
 
-    def _render_call(self, name: str, args: dict[str, Any], thought: str, extra: dict[str, str]) -> str:
-        return self._fields_text([("thought", thought), ("tool", name), ("args", args)])
+    def _render_call(self, call: ToolCall, thought: str, extra: StepNotes) -> str:
+        return self._fields_text([("thought", thought), ("tool", call.name), ("args", call.args)])
 
     def _render_answer(self, answer: str, thought: str) -> str:
         return self._fields_text([("thought", thought), ("answer", answer)])
@@ -165,12 +195,16 @@ class DeclaredFormat(OutputFormat):
             values = self._line_values(body, repairs)
         return self._action(values, tools, repairs)
 
-    def _json_values(self, body: str, repairs: list[str]) -> dict[str, Any]:
+    def _json_values(self, body: str, repairs: list[str]) -> StepFields:
         obj = load_json_object(body, repairs)
-        return {role: obj[lab] for role, lab in self.labels.items() if lab in obj and role != "observation"}
+        values: StepFields = {}
+        for role, lab in self.labels.items():
+            if lab in obj and role != "observation":
+                values[role] = obj[lab]
+        return values
 
-    def _xml_values(self, body: str, repairs: list[str]) -> dict[str, Any]:
-        found: list[tuple[int, int, str, str]] = []  # (start, end, role, text)
+    def _xml_values(self, body: str, repairs: list[str]) -> StepFields:
+        found: list[tuple[int, int, Role, str]] = []  # (start, end, role, text)
         for role, lab in self.labels.items():
             open_tag, close_tag = f"<{lab}>", f"</{lab}>"
             start = body.find(open_tag)
@@ -188,7 +222,7 @@ class DeclaredFormat(OutputFormat):
         found.sort()
         if found and body[: found[0][0]].strip():
             repairs.append("leading_prose")
-        values: dict[str, Any] = {}
+        values: StepFields = {}
         for start, end, role, text in found:
             if role == "observation":
                 if values:
@@ -201,11 +235,11 @@ class DeclaredFormat(OutputFormat):
             repairs.append("trailing_prose")
         return values
 
-    def _line_values(self, body: str, repairs: list[str]) -> dict[str, Any]:
+    def _line_values(self, body: str, repairs: list[str]) -> StepFields:
         matches = list(self._line_re.finditer(body))
         if matches and body[: matches[0].start()].strip():
             repairs.append("leading_prose")
-        values: dict[str, Any] = {}
+        values: StepFields = {}
         for i, m in enumerate(matches):
             role = self._role_of[m.group(1).casefold()]
             end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
@@ -218,7 +252,7 @@ class DeclaredFormat(OutputFormat):
             values[role] = text.rstrip() if role == "args" and self.style == "yaml" else text.strip()
         return values
 
-    def _action(self, values: dict[str, Any], tools: Any, repairs: list[str]) -> ParsedAction:
+    def _action(self, values: StepFields, tools: Any, repairs: list[str]) -> ParsedAction:
         thought = text_value(values.get("thought"))
         tool = values.get("tool")
         answer = values.get("answer") if self.has_answer_form else None
