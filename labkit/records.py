@@ -6,7 +6,8 @@
 * benchmark record (ours or the public KAgentBench file): :func:`validate_benchmark_record`, :func:`load_benchmark`;
 * trace step: :class:`TraceStep` (what the model saw and said, the parsed action, the tool's observation and error
   code) with :meth:`TraceStep.from_dict`, so later stages read the trace instead of re-parsing and re-running tools;
-  saved as a :class:`TraceStepRecord` (its parse a :class:`ParsedRecord`) inside a :class:`TraceRecord`;
+  saved as a :class:`~labkit.types.TraceStepDict` (its parse a :class:`~labkit.types.ParsedDict`) inside a
+  :class:`~labkit.types.TraceDict` (the JSON types live in labkit.types, beside ``ToolCall`` and ``ParseResult``);
 * labelled record (one teacher trace of a (query, template) job, ``labelled.jsonl``): :class:`LabelledRecord`, its
   failure-log twin :class:`LabelFailure`, the filters' :class:`FilterReason` and a review :class:`Decision`.
 
@@ -28,28 +29,18 @@ from typing import Any, TypedDict
 
 from labkit.errors import DataFileError
 from labkit.jsonl import iter_jsonl, require
-from labkit.types import ParsedAction, ParseError, ParseResult, ToolCall
+from labkit.types import ParsedAction, ParsedDict, ParseError, ParseResult, ToolCall, ToolCallDict, TraceDict
 
 LANGS = ("zh", "en")
 
 
 # ---------------------------------------------------------------- queries
-class CallRecord(TypedDict):
-    """A tool call as JSON (``ToolCall.to_dict()``): a query's gold call, a parsed step's call."""
-
-    name: str
-    args: dict[str, Any]         # the tool's arguments: free-form JSON
-
-
-GoldCall = CallRecord  # the name the query bank and the notebook 03 exercises use
-
-
 class Query(TypedDict):
     id: str
     query: str
     lang: str
     cluster: str
-    gold_calls: list[CallRecord]
+    gold_calls: list[ToolCallDict]  # labkit.types.ToolCallDict: {name, args}
     thoughts: list[str]          # thoughts[i] is the gold task name of gold_calls[i]
     reference_answer: str
 
@@ -282,21 +273,7 @@ def load_benchmark(path: str | Path) -> list[BenchmarkRecord]:
 
 
 # ---------------------------------------------------------------- trace steps
-class ParsedRecord(TypedDict, total=False):
-    """A parsed output as saved in a trace step (:func:`parsed_to_dict`): ``{"ok": True, thought, call,
-    final_answer, give_up, repaired}`` or ``{"ok": False, code, message}``."""
-
-    ok: bool
-    thought: str
-    call: CallRecord | None
-    final_answer: str | None
-    give_up: bool
-    repaired: list[str]
-    code: str                    # ok False: the parse error's code (labkit.parsing.ERROR_CODES) and message
-    message: str
-
-
-def parsed_to_dict(result: ParseResult) -> ParsedRecord:
+def parsed_to_dict(result: ParseResult) -> ParsedDict:
     """``{"ok": True, thought, call, final_answer, give_up, repaired}`` or ``{"ok": False, code, message}``."""
     if isinstance(result, ParseError):
         return {"ok": False, **result.to_dict()}
@@ -305,7 +282,7 @@ def parsed_to_dict(result: ParseResult) -> ParsedRecord:
     return {"ok": True, **d}
 
 
-def parsed_from_dict(d: ParsedRecord) -> ParseResult:
+def parsed_from_dict(d: ParsedDict) -> ParseResult:
     """The inverse of :func:`parsed_to_dict`."""
     if not d.get("ok"):
         return ParseError(str(d.get("code", "")), str(d.get("message", "")))
@@ -324,7 +301,7 @@ class TraceStep:
 
     prompt: str
     output: str
-    parsed: ParsedRecord
+    parsed: ParsedDict
     observation: str | None = None
     kind: str = "step"  # "step" (plan / tool call) or "conclusion" (the summarising prompt)
     tool_ok: bool | None = None  # False when the registry rejected the call (unknown tool, bad args, tool error)
@@ -371,41 +348,8 @@ class TraceStep:
         return cls(**{k: d[k] for k in d if k in cls.__dataclass_fields__})
 
 
-class _TraceStepFields(TypedDict):
-    prompt: str
-    output: str
-    parsed: ParsedRecord
-
-
-class TraceStepRecord(_TraceStepFields, total=False):
-    """A :class:`TraceStep` as saved (``dataclasses.asdict``); steps saved before a field existed lack it."""
-
-    observation: str | None
-    kind: str
-    tool_ok: bool | None
-    completion_tokens: int
-    tool_error: str | None
-
-
-class _TraceFields(TypedDict):
-    query: str
-    template: str
-    model: str
-    steps: list[TraceStepRecord]
-    stopped: str                 # labkit.agent.trace.STOP_REASONS
-
-
-class TraceRecord(_TraceFields, total=False):
-    """A saved agent run (``labkit.agent.Trace.to_dict()``, in that key order: query, template, model, steps,
-    final_answer, stopped, conclusion_template, restarts); read its steps with :func:`trace_steps`."""
-
-    final_answer: str | None
-    conclusion_template: str | None
-    restarts: int
-
-
 def trace_steps(trace: Mapping[str, object], *, path: str | Path = "<trace>", line: int | None = None) -> list[TraceStep]:
-    """The validated steps of a saved trace (a :class:`TraceRecord`, or a raw one being read: ``Trace.from_dict``)."""
+    """The validated steps of a saved trace (a :class:`~labkit.types.TraceDict`, or a raw one being read: ``Trace.from_dict``)."""
     steps = trace.get("steps") if isinstance(trace, dict) else None
     if not isinstance(steps, list):
         raise DataFileError(path, "expected a list of steps", line=line, field="trace.steps")
@@ -434,7 +378,7 @@ class _LabelledFields(TypedDict):
     tools: list[str]             # the offered tool names
     teacher: str
     teacher_id: str
-    trace: TraceRecord           # read its steps with trace_steps
+    trace: TraceDict           # read its steps with trace_steps
     teacher_meta: list[dict[str, Any]]
 
 

@@ -20,12 +20,12 @@ from labkit.data.filters import Verdict, VerdictRecord
 from labkit.data.mix import MixInfo, mix
 from labkit.data.split import FormatCheck, LeakageReport, LeakPair, held_out_format_check, leakage_report
 from labkit.data.stats import DataSummary, FitsMaxLen, PromptTokens, TokenSummary, summarize
-from labkit.records import (CallRecord, GeneralItem, ParsedRecord, Sample, SampleMessage, SampleMeta, TraceRecord,
-                            TraceStep, TraceStepRecord, parsed_to_dict)
+from labkit.records import GeneralItem, Sample, SampleMessage, SampleMeta, TraceStep, parsed_to_dict
 from labkit.train.collate import TrainSample, load_samples
 from labkit.train.guard import BaseIdentity, base_identity
 from labkit.train.packing import PackedItem, PackedRows, PackStatsRecord, sample_unit
-from labkit.types import ParsedAction, ParseError, ToolCall
+from labkit.types import (ParsedAction, ParseError, ParseErrorDict, ParsedStepDict, ToolCall, ToolCallDict, TraceDict,
+                          TraceStepDict)
 
 
 def has_shape(value: Any, td: Any, *, ordered: bool = False) -> None:
@@ -52,17 +52,17 @@ def _samples() -> list[Sample]:
 def test_trace_parsed_and_call_records() -> None:
     ok = parsed_to_dict(ParsedAction("think", call=ToolCall("calculator", {"expression": "1+1"})))
     bad = parsed_to_dict(ParseError("no_action", "no action found", raw="x"))
-    for parsed in (ok, bad):
-        has_shape(parsed, ParsedRecord)
-    has_shape(ok["call"], CallRecord)
+    has_shape(ok, ParsedStepDict)
+    has_shape(bad, ParseErrorDict)
+    has_shape(ok["call"], ToolCallDict)
     trace = Trace("q", "react", "m", [TraceStep("p", "o", ok, observation="2", tool_ok=True),
                                       TraceStep("p2", "o2", bad, kind="conclusion")], stopped="parse_error")
     saved = json.loads(json.dumps(trace.to_dict()))
-    has_shape(saved, TraceRecord)
+    has_shape(saved, TraceDict)
     for step in saved["steps"]:
-        has_shape(step, TraceStepRecord)
+        has_shape(step, TraceStepDict)
     assert trace.error is not None
-    has_shape(trace.error, ParsedRecord)
+    has_shape(trace.error, ParseErrorDict)
 
 
 def test_mix_and_balance_reports_in_stats_json_order() -> None:

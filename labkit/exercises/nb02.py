@@ -8,6 +8,7 @@ from typing import Any
 
 from labkit.exercises import Feedback, exercise, failed, passed, run_student
 from labkit.records import Query
+from labkit.types import ToolCallDict
 
 FINISH = "task_complete"
 
@@ -74,7 +75,7 @@ def plan_next_task(answer: Any, *, query: Query, tools: Any, step: int = 1) -> F
                   "下一步模型看到这个结果，就该输出 task_complete 了。")
 
 
-STOP_CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], int, str | None, str]] = [
+STOP_CASES: list[tuple[str, ToolCallDict, list[ToolCallDict], int, str | None, str]] = [
     ("第一步就完成", {"name": FINISH, "args": {}}, [], 5, "finished",
      "模型输出 task_complete 时循环应结束并转去模板-2 总结：返回 \"finished\"。"),
     ("一模一样的调用", {"name": "web_search", "args": {"query": "北京天气"}},

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labkit.exercises import Feedback, exercise, failed, passed
-from labkit.records import GoldCall, LabelledRecord, Query
+from labkit.records import LabelledRecord, Query
+from labkit.types import ToolCallDict
 
 if TYPE_CHECKING:
     from labkit.data.filters import Verdict
@@ -56,13 +57,13 @@ def hand_built_sample(answer: Any, *, record: LabelledRecord, step: int) -> Feed
                   "只有 Output 计算 loss。")
 
 
-def _calls(record: LabelledRecord) -> list[dict[str, Any]]:
+def _calls(record: LabelledRecord) -> list[ToolCallDict]:
     from labkit.agent import Trace
 
     return [c for c in Trace.from_dict(record["trace"]).calls if c["name"] != FINISH]
 
 
-def _gold(query: Query) -> list[GoldCall]:
+def _gold(query: Query) -> list[ToolCallDict]:
     return [c for c in query["gold_calls"] if c["name"] != FINISH]
 
 
