@@ -71,7 +71,10 @@ class Lab03(TypedDict):
 DiversityRow = tuple[str, str, int, float | None, float | None, str]
 
 
-class Diversity(TypedDict):
+class DiversityTable(TypedDict):
+    """Notebook 04's diversity table as measured: one row per template set (one set's own figures are
+    :class:`labkit.meta.report.Diversity`)."""
+
     measured: str
     machine: str
     setting: str
@@ -84,7 +87,7 @@ class Lab04(TypedDict):
     clusters: int
     candidates: int
     kept: int
-    diversity: Diversity
+    diversity: DiversityTable
 
 
 class Lab05(TypedDict):
