@@ -422,7 +422,8 @@ def _wiki_draft(rng: random.Random, lang: str, i: int, ents: list[Entity],
     question = QUESTION[key][1 if lang == "zh" else 0]
     call = ToolCall("wiki_search", {"entity": name, "question": question})
     thought = f"查询{name}的{question}" if lang == "zh" else f"Look up the {question} of {name}"
-    cites = (fact(ent, key, lang == "zh") or "",) if key != "summary" else (ent["summary"]["zh" if lang == "zh" else "en"],)
+    summary = ent["summary"]["zh" if lang == "zh" else "en"]
+    cites = (fact(ent, key, lang == "zh") or "",) if key != "summary" else (summary,)
     return Draft(pats[(i // len(keys)) % len(pats)].format(p=display(ent, lang)), [call], [thought],
                  lambda obs: _fact_answer(ent, key, lang), cites)
 
@@ -754,7 +755,8 @@ def build_queries(seed: int = SEED, registry: ToolRegistry | None = None) -> lis
                 seen.add(draft.query)
                 made += 1
                 out.append({"id": f"{cluster}-{lang}-{made:03d}", "query": draft.query, "lang": lang,
-                            "cluster": cluster, "gold_calls": [GoldCall(name=c.name, args=dict(c.args)) for c in draft.calls],
+                            "cluster": cluster,
+                            "gold_calls": [GoldCall(name=c.name, args=dict(c.args)) for c in draft.calls],
                             "thoughts": draft.thoughts, "reference_answer": answer})
     return out
 
