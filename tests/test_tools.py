@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from labkit.errors import UnknownNameError
 from labkit.tools import TODAY, Tool, ToolRegistry, default_registry
+from labkit.tools.registry import OpenAIFunction, OpenAITool, ToolSpec
 from labkit.tools.search import search, tokens
 from labkit.types import Observation, ToolCall
 
@@ -28,7 +30,7 @@ def test_registry_names_specs_and_short_descriptions(reg):
     assert set(reg.names()) == REQUIRED_NAMES and len(reg) >= 10 and "calculator" in reg
     for tool in reg:
         spec = tool.spec()
-        assert set(spec) == {"name", "description", "parameters", "returns", "required"}
+        assert set(spec) == {"name", "description", "parameters", "returns", "required"} == ToolSpec.__required_keys__
         assert spec["parameters"]["type"] == "object"
         assert set(spec["required"]) <= set(spec["parameters"]["properties"])
         assert all(set(p) == {"type", "description"} for p in spec["parameters"]["properties"].values())
@@ -36,6 +38,7 @@ def test_registry_names_specs_and_short_descriptions(reg):
         assert all(len(p["description"].split()) <= 10 for p in tool.parameters["properties"].values())
         oa = tool.openai_schema()
         assert oa["type"] == "function" and oa["function"]["name"] == tool.name
+        assert set(oa) == OpenAITool.__required_keys__ and set(oa["function"]) == OpenAIFunction.__required_keys__
     assert reg.subset(["calculator", "web_search"]).names() == ["calculator", "web_search"]
     with pytest.raises(UnknownNameError, match="unknown tool 'nope'"):
         reg.get("nope")
@@ -195,6 +198,53 @@ def test_world_size_and_every_name_resolves(reg):
     for c in cities():
         for name in (c["en"], c["zh"]):
             assert call(reg, "get_weather_info", location=name, start_date="2025-03-16", end_date="2025-03-16").ok
+
+
+def _shape_errors(rec, typ, where: str) -> list[str]:
+    """What keeps a JSON object from being the TypedDict ``typ``: missing required keys, keys it does not name."""
+    required, known = typ.__required_keys__, typ.__required_keys__ | typ.__optional_keys__
+    return ([f"{where}: missing {sorted(required - set(rec))}"] if required - set(rec) else []) + \
+        ([f"{where}: unknown {sorted(set(rec) - known)}"] if set(rec) - known else [])
+
+
+def test_world_files_are_the_typed_records():
+    """Each world record type names exactly the keys its file has, so the types are the files' true shape."""
+    from labkit.tools.convert import currencies
+    from labkit.tools.search import corpus
+    from labkit.tools.wiki import entities
+    from labkit.tools.world import Bilingual, City, Climate, Currency, Entity, Fact, Page, cities, load_world_file
+
+    bad = []
+    for c in cities():
+        bad += _shape_errors(c, City, c["id"]) + _shape_errors(c["climate"], Climate, f"{c['id']}.climate")
+        for key in ("country", "food", "best_season", "known_for"):
+            bad += _shape_errors(c[key], Bilingual, f"{c['id']}.{key}")
+    for e in entities():
+        bad += _shape_errors(e, Entity, e["id"]) + _shape_errors(e["summary"], Bilingual, f"{e['id']}.summary")
+        bad += [err for f in e["facts"] for err in _shape_errors(f, Fact, f"{e['id']}.facts")]
+    bad += [err for cur in currencies() for err in _shape_errors(cur, Currency, cur["code"])]
+    bad += [err for page in corpus() for err in _shape_errors(page, Page, page["url"])]
+    bad += [err for doc in load_world_file("topics.json")["docs"] for err in _shape_errors(doc, Page, doc["url"])]
+    bad += [err for pair in load_world_file("glossary.json")["pairs"] for err in _shape_errors(pair, Bilingual, "pair")]
+    assert not bad, bad[:5]
+
+
+def test_corpus_page_without_lang_names_file_line_and_field(tmp_path, monkeypatch):
+    from labkit.errors import DataFileError
+    from labkit.tools.search import corpus
+    from labkit.tools.world import world_dir
+
+    (tmp_path / "world").mkdir()
+    pages = [json.loads(line) for line in (world_dir() / "corpus.jsonl").read_text(encoding="utf-8").splitlines()[:3]]
+    del pages[1]["lang"]
+    (tmp_path / "world" / "corpus.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pages), encoding="utf-8")
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path))
+    corpus.cache_clear()
+    try:
+        with pytest.raises(DataFileError, match=r"corpus\.jsonl:2 \[field 'lang'\]: missing field"):
+            corpus()
+    finally:
+        corpus.cache_clear()
 
 
 @pytest.mark.parametrize("name", [["web_search"], {"n": 1}, None, 3])

@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
-from typing import Any
+from dataclasses import dataclass
 
+from labkit.records import GeneralItem
 from labkit.tools.wiki import entities, fact
-from labkit.tools.world import cities, load_world_file
+from labkit.tools.world import City, cities, load_world_file
 
 WORD_PROBLEMS = [  # (English, Chinese, function of (a, b) -> answer, English working, Chinese working)
     ("A notebook costs {b} yuan. How much do {a} notebooks cost?", "一本笔记本{b}元，买{a}本要多少钱？",
@@ -29,7 +30,17 @@ WORD_PROBLEMS = [  # (English, Chinese, function of (a, b) -> answer, English wo
 ]
 
 
-def _word_problems(rng: random.Random, n: int) -> list[dict[str, Any]]:
+@dataclass
+class GeneralDraft:
+    """One generated sample before ids and de-duplication (:func:`build_general` writes the :class:`GeneralItem`)."""
+
+    instruction: str
+    output: str
+    lang: str
+    kind: str                    # arithmetic | translation | definition | summary | list: part of the id
+
+
+def _word_problems(rng: random.Random, n: int) -> list[GeneralDraft]:
     out = []
     for i in range(n):
         en, zh, fn, wen, wzh = WORD_PROBLEMS[i % len(WORD_PROBLEMS)]
@@ -40,22 +51,22 @@ def _word_problems(rng: random.Random, n: int) -> list[dict[str, Any]]:
         q, m = r if isinstance(r, tuple) else (r, 0)
         lang = "zh" if i % 2 else "en"
         text, work = (zh, wzh) if lang == "zh" else (en, wen)
-        out.append({"instruction": text.format(a=a, b=b), "output": work.format(a=a, b=b, r=r, q=q, m=m),
-                    "lang": lang, "kind": "arithmetic"})
+        out.append(GeneralDraft(instruction=text.format(a=a, b=b), output=work.format(a=a, b=b, r=r, q=q, m=m),
+                                lang=lang, kind="arithmetic"))
     return out
 
 
-def _translations() -> list[dict[str, Any]]:
+def _translations() -> list[GeneralDraft]:
     out = []
     for p in load_world_file("glossary.json")["pairs"]:
-        out.append({"instruction": f"Translate into Chinese: {p['en']}", "output": p["zh"], "lang": "en",
-                    "kind": "translation"})
-        out.append({"instruction": f"把下面的句子翻译成英文：{p['zh']}", "output": p["en"], "lang": "zh",
-                    "kind": "translation"})
+        out.append(GeneralDraft(instruction=f"Translate into Chinese: {p['en']}", output=p["zh"], lang="en",
+                                kind="translation"))
+        out.append(GeneralDraft(instruction=f"把下面的句子翻译成英文：{p['zh']}", output=p["en"], lang="zh",
+                                kind="translation"))
     return out
 
 
-def _definitions(rng: random.Random) -> list[dict[str, Any]]:
+def _definitions(rng: random.Random) -> list[GeneralDraft]:
     out = []
     ask = {"person": ("Who was {n}?", "{n}是谁？"), "landmark": ("What is the {n}?", "{n}是什么？"),
            "company": ("What is {n}?", "{n}是一家什么公司？")}
@@ -63,7 +74,7 @@ def _definitions(rng: random.Random) -> list[dict[str, Any]]:
         if ent["type"] not in ask:
             continue
         lang = rng.choice(["en", "zh"])
-        n = ent[lang]
+        n = ent["zh"] if lang == "zh" else ent["en"]
         key = {"person": "known_for", "landmark": "location", "company": "headquarters"}[ent["type"]]
         extra = fact(ent, key, lang == "zh")
         if lang == "zh":
@@ -72,25 +83,25 @@ def _definitions(rng: random.Random) -> list[dict[str, Any]]:
         else:
             label = {"known_for": "Known for", "location": "Location", "headquarters": "Headquarters"}[key]
             output = f"{n}: {ent['summary']['en']} {label}: {extra}."
-        out.append({"instruction": ask[ent["type"]][lang == "zh"].format(n=n), "output": output, "lang": lang,
-                    "kind": "definition"})
+        out.append(GeneralDraft(instruction=ask[ent["type"]][lang == "zh"].format(n=n), output=output, lang=lang,
+                                kind="definition"))
     return out
 
 
-def _summaries() -> list[dict[str, Any]]:
+def _summaries() -> list[GeneralDraft]:
     out = []
     for doc in load_world_file("topics.json")["docs"]:
         first = re.split(r"(?<=[.!?。！？])\s*", doc["text"].strip())[0]
         if doc["lang"] == "zh":
-            out.append({"instruction": f"用一句话概括下面这段文字：\n{doc['text']}", "output": first, "lang": "zh",
-                        "kind": "summary"})
+            out.append(GeneralDraft(instruction=f"用一句话概括下面这段文字：\n{doc['text']}", output=first, lang="zh",
+                                    kind="summary"))
         else:
-            out.append({"instruction": f"Summarize this text in one sentence:\n{doc['text']}", "output": first,
-                        "lang": "en", "kind": "summary"})
+            out.append(GeneralDraft(instruction=f"Summarize this text in one sentence:\n{doc['text']}", output=first,
+                                    lang="en", kind="summary"))
     return out
 
 
-def _lists() -> list[dict[str, Any]]:
+def _lists() -> list[GeneralDraft]:
     cal = load_world_file("calendar_2025.json")
     out = []
     for month in range(1, 13):
@@ -98,43 +109,44 @@ def _lists() -> list[dict[str, Any]]:
         if not hol:
             continue
         name = dt.date(2025, month, 1).strftime("%B")
-        out.append({"instruction": f"List the holidays in {name} 2025 with their dates.", "lang": "en",
-                    "output": "\n".join(f"- {h['en']}: {h['date']}" for h in hol), "kind": "list"})
-        out.append({"instruction": f"列出2025年{month}月的节日及日期。", "lang": "zh",
-                    "output": "\n".join(f"- {h['zh']}：{h['date']}" for h in hol), "kind": "list"})
+        out.append(GeneralDraft(instruction=f"List the holidays in {name} 2025 with their dates.", lang="en",
+                                output="\n".join(f"- {h['en']}: {h['date']}" for h in hol), kind="list"))
+        out.append(GeneralDraft(instruction=f"列出2025年{month}月的节日及日期。", lang="zh",
+                                output="\n".join(f"- {h['zh']}：{h['date']}" for h in hol), kind="list"))
     terms = cal["solar_terms"]
     for i, (en, zh) in enumerate([("spring", "春季"), ("summer", "夏季"), ("autumn", "秋季"), ("winter", "冬季")]):
         part = terms[(2 + 6 * i) % 24:(2 + 6 * i) % 24 + 6] if i < 3 else terms[20:] + terms[:2]
-        out.append({"instruction": f"List the six solar terms of {en} in order.", "lang": "en",
-                    "output": ", ".join(f"{t['en']} ({t['zh']})" for t in part), "kind": "list"})
-        out.append({"instruction": f"按顺序列出{zh}的六个节气。", "lang": "zh", "output": "、".join(t["zh"] for t in part),
-                    "kind": "list"})
-    by_country: dict[str, list[dict[str, Any]]] = {}
+        out.append(GeneralDraft(instruction=f"List the six solar terms of {en} in order.", lang="en",
+                                output=", ".join(f"{t['en']} ({t['zh']})" for t in part), kind="list"))
+        out.append(GeneralDraft(instruction=f"按顺序列出{zh}的六个节气。", lang="zh",
+                                output="、".join(t["zh"] for t in part), kind="list"))
+    by_country: dict[str, list[City]] = {}
     for c in cities():
         by_country.setdefault(c["country"]["en"], []).append(c)
     china = by_country["China"]
     for k in range(0, 15, 5):
         group = china[k:k + 5]
-        out.append({"instruction": f"Name five Chinese cities and one famous food of each (set {k // 5 + 1}).",
-                    "lang": "en", "output": "\n".join(f"- {c['en']}: {c['food']['en']}" for c in group), "kind": "list"})
-        out.append({"instruction": f"列举五个中国城市及其代表美食（第{k // 5 + 1}组）。", "lang": "zh",
-                    "output": "\n".join(f"- {c['zh']}：{c['food']['zh']}" for c in group), "kind": "list"})
+        out.append(GeneralDraft(instruction=f"Name five Chinese cities and one famous food of each (set {k // 5 + 1}).",
+                                lang="en", output="\n".join(f"- {c['en']}: {c['food']['en']}" for c in group),
+                                kind="list"))
+        out.append(GeneralDraft(instruction=f"列举五个中国城市及其代表美食（第{k // 5 + 1}组）。", lang="zh",
+                                output="\n".join(f"- {c['zh']}：{c['food']['zh']}" for c in group), kind="list"))
     return out
 
 
-def build_general(seed: int, target: int = 200) -> list[dict[str, Any]]:
+def build_general(seed: int, target: int = 200) -> list[GeneralItem]:
     """At least ``target`` distinct samples ``{"id","instruction","output","lang"}``, deterministic for a seed."""
     rng = random.Random(f"{seed}|general")
     samples = _translations() + _definitions(rng) + _summaries() + _lists()
     samples += _word_problems(rng, max(40, target - len(samples)))
     seen: set[str] = set()
-    out = []
+    out: list[GeneralItem] = []
     for s in samples:
-        if s["instruction"] in seen:
+        if s.instruction in seen:
             continue
-        seen.add(s["instruction"])
-        out.append({"id": f"general-{s['kind']}-{len(out) + 1:04d}", "instruction": s["instruction"],
-                    "output": s["output"], "lang": s["lang"]})
+        seen.add(s.instruction)
+        out.append({"id": f"general-{s.kind}-{len(out) + 1:04d}", "instruction": s.instruction, "output": s.output,
+                    "lang": s.lang})
     if len(out) < target:
         raise RuntimeError(f"general: only {len(out)} samples, wanted {target}")
     return out

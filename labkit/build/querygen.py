@@ -14,20 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from labkit.jsonl import write_jsonl
 from labkit.paths import data_dir
+from labkit.records import GoldCall, Query
 from labkit.tools import default_registry
 from labkit.tools.calc import evaluate
 from labkit.tools.calendar import holidays
-from labkit.tools.convert import convert_currency, convert_unit
+from labkit.tools.convert import convert_currency, convert_unit, currencies
 from labkit.tools.registry import ToolRegistry
 from labkit.tools.search import find_page, search
 from labkit.tools.travel import options, routes
 from labkit.tools.weather import day_weather
 from labkit.tools.wiki import entities, fact
-from labkit.tools.world import TODAY, WEEKDAYS_EN, WEEKDAYS_ZH, cities, find_city, fmt_num, load_world_file
+from labkit.tools.world import (TODAY, WEEKDAYS_EN, WEEKDAYS_ZH, City, Currency, Entity, Page, cities, find_city,
+                                fmt_num, load_world_file)
 from labkit.types import ToolCall
 
 SEED = 20250315
@@ -54,7 +55,7 @@ def _d(offset: int) -> dt.date:
     return TODAY + dt.timedelta(days=offset)
 
 
-def _name(rec: dict[str, Any], lang: str) -> str:
+def _name(rec: City, lang: str) -> str:
     return rec["zh"] if lang == "zh" else rec["en"]
 
 
@@ -62,7 +63,7 @@ def _pick(rng: random.Random, patterns: list[str], i: int) -> str:
     return patterns[i % len(patterns)]
 
 
-def _wx(rec: dict[str, Any], day: dt.date, lang: str) -> str:
+def _wx(rec: City, day: dt.date, lang: str) -> str:
     w = day_weather(rec, day)
     if lang == "zh":
         return f"{w.condition_in(True)}，{w.low}~{w.high}°C，湿度{w.humidity}%"
@@ -137,10 +138,6 @@ def weather_forecast(rng: random.Random, lang: str, i: int) -> Draft:
 
 
 # ---------------------------------------------------------------- money and units
-def _currencies() -> list[dict[str, Any]]:
-    return load_world_file("rates.json")["currencies"]
-
-
 CUR = {
     "en": ["How much is {a} {F} in {T}?", "Convert {a} {F} to {T}.", "What's {a} {Fn} worth in {Tn}?",
            "I have {a} {Fn}. How many {Tn} is that?", "Exchange {a} {F} into {T} at today's rate.",
@@ -150,10 +147,10 @@ CUR = {
 }
 
 
-def _two_currencies(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
-    src, dst = rng.sample(_currencies(), 2)
+def _two_currencies(rng: random.Random) -> tuple[Currency, Currency]:
+    src, dst = rng.sample(currencies(), 2)
     if rng.random() < 0.6 and "CNY" not in (src["code"], dst["code"]):
-        dst = next(c for c in _currencies() if c["code"] == "CNY")
+        dst = next(c for c in currencies() if c["code"] == "CNY")
     return src, dst
 
 
@@ -362,7 +359,7 @@ def holiday_countdown(rng: random.Random, lang: str, i: int) -> Draft:
 
 
 # ---------------------------------------------------------------- encyclopedia
-def _of(kind: str) -> list[dict[str, Any]]:
+def _of(kind: str) -> list[Entity]:
     return [e for e in entities() if e["type"] == kind]
 
 
@@ -384,7 +381,7 @@ THE = frozenset({"greatwall", "forbiddencity", "bund", "terracotta", "potala", "
                  "eiffel", "liberty", "operahouse", "goldengate", "brandenburg", "colosseum", "tajmahal", "pandabase"})
 
 
-def display(ent: dict[str, Any], lang: str) -> str:
+def display(ent: Entity, lang: str) -> str:
     """How a sentence names the entity: 'the Eiffel Tower' in English where the name takes an article."""
     if lang == "zh":
         return ent["zh"]
@@ -400,7 +397,7 @@ def _after_comma(sentence: str) -> str:
     return sentence[0].lower() + sentence[1:] if first in ("The", "Construction") else sentence
 
 
-def _fact_answer(ent: dict[str, Any], key: str, lang: str) -> str:
+def _fact_answer(ent: Entity, key: str, lang: str) -> str:
     zh = lang == "zh"
     name = display(ent, lang)
     if key == "summary":
@@ -415,7 +412,7 @@ def _fact_answer(ent: dict[str, Any], key: str, lang: str) -> str:
     return _sentence((zh_forms if zh else en_forms)[key].format(n=name, v=value))
 
 
-def _wiki_draft(rng: random.Random, lang: str, i: int, ents: list[dict[str, Any]],
+def _wiki_draft(rng: random.Random, lang: str, i: int, ents: list[Entity],
                 table: dict[str, dict[str, list[str]]]) -> Draft:
     ent = rng.choice(ents)
     keys = [k for k in table[lang] if k == "summary" or fact(ent, k, False)]
@@ -425,7 +422,8 @@ def _wiki_draft(rng: random.Random, lang: str, i: int, ents: list[dict[str, Any]
     question = QUESTION[key][1 if lang == "zh" else 0]
     call = ToolCall("wiki_search", {"entity": name, "question": question})
     thought = f"查询{name}的{question}" if lang == "zh" else f"Look up the {question} of {name}"
-    cites = (fact(ent, key, lang == "zh") or "",) if key != "summary" else (ent["summary"][lang],)
+    summary = ent["summary"]["zh" if lang == "zh" else "en"]
+    cites = (fact(ent, key, lang == "zh") or "",) if key != "summary" else (summary,)
     return Draft(pats[(i // len(keys)) % len(pats)].format(p=display(ent, lang)), [call], [thought],
                  lambda obs: _fact_answer(ent, key, lang), cites)
 
@@ -505,7 +503,7 @@ WIKI_WX = {
 def wiki_weather(rng: random.Random, lang: str, i: int) -> Draft:
     ents = [e for e in entities() if e["type"] in ("landmark", "company") and e.get("city_id")]
     ent = rng.choice(ents)
-    rec = find_city(ent["city_id"])
+    rec = find_city(ent.get("city_id") or "")
     assert rec is not None, ent["id"]
     zh = lang == "zh"
     name, c = (ent["zh"], rec["zh"]) if zh else (ent["en"], rec["en"])
@@ -535,16 +533,17 @@ SEARCH = {
 
 
 @lru_cache(maxsize=None)
-def _search_topics(lang: str) -> list[tuple[str, dict[str, Any]]]:
+def _search_topics(lang: str) -> list[tuple[str, Page]]:
     """(query text, the page it must find first) for topic pages and travel guides in that language."""
-    out = []
+    out: list[tuple[str, Page]] = []
     for doc in load_world_file("topics.json")["docs"]:
         if doc["lang"] == lang:
             out.append((doc["title"].split("：")[0].split(":")[0], doc))
     for rec in cities():
-        url = f"https://sandbox.labkit/{lang}/travel/{rec['id']}"
-        out.append((f"{rec['zh']}旅游攻略" if lang == "zh" else f"{rec['en']} travel guide", find_page(url) or {}))
-    return [(q, d) for q, d in out if d and search(q) and search(q)[0]["url"] == d["url"]]
+        page = find_page(f"https://sandbox.labkit/{lang}/travel/{rec['id']}")
+        if page is not None:
+            out.append((f"{rec['zh']}旅游攻略" if lang == "zh" else f"{rec['en']} travel guide", page))
+    return [(q, d) for q, d in out if search(q) and search(q)[0]["url"] == d["url"]]
 
 
 def web_search(rng: random.Random, lang: str, i: int) -> Draft:
@@ -598,7 +597,7 @@ def search_browse(rng: random.Random, lang: str, i: int) -> Draft:
 
 
 # ---------------------------------------------------------------- travel
-def _route(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
+def _route(rng: random.Random) -> tuple[City, City]:
     a, b, _ = rng.choice(routes())
     src, dst = find_city(a), find_city(b)
     assert src and dst
@@ -661,7 +660,7 @@ def trip_budget(rng: random.Random, lang: str, i: int) -> Draft:
     en, zhw, off = rng.choice(TRIP_DAYS)
     day = _d(off)
     zh = lang == "zh"
-    cur = rng.choice([c for c in _currencies() if c["code"] != "CNY"])
+    cur = rng.choice([c for c in currencies() if c["code"] != "CNY"])
     n = rng.randint(2, 5)
     a, b, when, C = (src["zh"], dst["zh"], zhw, cur["zh"]) if zh else (src["en"], dst["en"], en, cur["code"])
     cheapest = min(options(src, dst, day), key=lambda o: (o.price_cny, o.depart))
@@ -723,10 +722,10 @@ def ungrounded_numbers(answer: str, query: str, observations: list[str]) -> list
     return [n for n in NUMBER.findall(answer) if n not in source]
 
 
-def build_queries(seed: int = SEED, registry: ToolRegistry | None = None) -> list[dict[str, Any]]:
+def build_queries(seed: int = SEED, registry: ToolRegistry | None = None) -> list[Query]:
     """The whole agent query bank, deterministic for a seed; every gold call is executed and must succeed."""
     registry = registry or default_registry()
-    out: list[dict[str, Any]] = []
+    out: list[Query] = []
     seen: set[str] = set()
     for cluster, maker in CLUSTERS.items():
         for lang in ("zh", "en"):
@@ -756,7 +755,8 @@ def build_queries(seed: int = SEED, registry: ToolRegistry | None = None) -> lis
                 seen.add(draft.query)
                 made += 1
                 out.append({"id": f"{cluster}-{lang}-{made:03d}", "query": draft.query, "lang": lang,
-                            "cluster": cluster, "gold_calls": [c.to_dict() for c in draft.calls],
+                            "cluster": cluster,
+                            "gold_calls": [GoldCall(name=c.name, args=dict(c.args)) for c in draft.calls],
                             "thoughts": draft.thoughts, "reference_answer": answer})
     return out
 

@@ -6,16 +6,15 @@ Run ``python -m labkit.build.worldgen``; the output is deterministic (generated 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from labkit.jsonl import write_jsonl
 from labkit.tools.wiki import LABELS, entities, fact
-from labkit.tools.world import load_world_file, world_dir
+from labkit.tools.world import Entity, Page, load_world_file, world_dir
 
 BASE = "https://sandbox.labkit"
 
 
-def _city_docs(ent: dict[str, Any]) -> list[dict[str, Any]]:
+def _city_docs(ent: Entity) -> list[Page]:
     f = {k: (fact(ent, k, False), fact(ent, k, True)) for k in ("known_for", "food", "best_season", "country")}
     en = (f"{ent['en']} is a city in {f['country'][0]}, known for {f['known_for'][0]}. "
           f"The best time to visit is {f['best_season'][0]}.\nLocal food to try: {f['food'][0]}. "
@@ -26,7 +25,7 @@ def _city_docs(ent: dict[str, Any]) -> list[dict[str, Any]]:
             {"url": f"{BASE}/zh/travel/{ent['id']}", "title": f"{ent['zh']}旅游攻略", "text": zh, "lang": "zh"}]
 
 
-def _entity_docs(ent: dict[str, Any]) -> list[dict[str, Any]]:
+def _entity_docs(ent: Entity) -> list[Page]:
     facts_en = " ".join(f"{LABELS[x['key']][0]}: {x['en']}." for x in ent["facts"])
     facts_zh = "".join(f"{LABELS[x['key']][1]}：{x['zh']}。" for x in ent["facts"])
     kind_en = {"person": "life and work", "landmark": "visitor guide", "company": "company profile"}[ent["type"]]
@@ -39,8 +38,9 @@ def _entity_docs(ent: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def build_corpus() -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
+def build_corpus() -> list[Page]:
+    """Two pages (en, zh) per encyclopedia entry, then the topic pages of ``topics.json``."""
+    docs: list[Page] = []
     for ent in entities():
         docs += _city_docs(ent) if ent["type"] == "city" else _entity_docs(ent)
     docs += load_world_file("topics.json")["docs"]

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
 from labkit.tools.registry import Tool, ToolInputError
-from labkit.tools.world import fmt_num, load_world_file, norm
+from labkit.tools.world import Currency, fmt_num, load_world_file, norm
+
+
+def currencies() -> list[Currency]:
+    """The currencies of ``rates.json``, in file order."""
+    return list(load_world_file("rates.json")["currencies"])
 
 
 @lru_cache(maxsize=None)
-def _currencies() -> dict[str, dict[str, Any]]:
-    index: dict[str, dict[str, Any]] = {}
-    for cur in load_world_file("rates.json")["currencies"]:
+def _currencies() -> dict[str, Currency]:
+    index: dict[str, Currency] = {}
+    for cur in currencies():
         for alias in [cur["code"], cur["en"], cur["zh"], *cur.get("aliases", [])]:
             index.setdefault(norm(alias), cur)
     return index
 
 
-def currency(name: str, arg: str) -> dict[str, Any]:
+def currency(name: str, arg: str) -> Currency:
     found = _currencies().get(norm(name))
     if found is None:
         codes = sorted({c["code"] for c in _currencies().values()})

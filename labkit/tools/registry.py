@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import jsonschema
 
@@ -26,8 +26,8 @@ MAX_OBSERVATION_CHARS = 2000  # the sandbox's longest real observation is ~430 c
 MAX_ARG_DEPTH = 8  # tool arguments are flat (a query, a date); a little nesting is still read
 MAX_ARG_CHARS = 10_000  # the query bank's longest arguments are under 200 characters
 
-__all__ = ["Tool", "ToolRegistry", "ToolInputError", "clip", "echo", "MAX_OBSERVATION_CHARS", "MAX_ECHO_CHARS",
-           "MAX_ARG_DEPTH", "MAX_ARG_CHARS"]
+__all__ = ["Tool", "ToolRegistry", "ToolInputError", "ToolSpec", "OpenAITool", "clip", "echo", "MAX_OBSERVATION_CHARS",
+           "MAX_ECHO_CHARS", "MAX_ARG_DEPTH", "MAX_ARG_CHARS"]
 
 
 def echo(value: Any) -> str:
@@ -52,6 +52,44 @@ def _bad_number(value: Any, path: str) -> tuple[str, str] | None:
     return None
 
 
+class ParamSpec(TypedDict):
+    type: str
+    description: str
+
+
+class ParamsSpec(TypedDict):
+    type: Literal["object"]
+    properties: dict[str, ParamSpec]
+
+
+class ReturnsSpec(TypedDict):
+    description: str
+    type: str
+
+
+class ToolSpec(TypedDict):
+    """A tool as KAgentSys's Template-1 lists it (:meth:`Tool.spec`): each argument's type and description only."""
+
+    name: str
+    description: str
+    parameters: ParamsSpec
+    returns: ReturnsSpec
+    required: list[str]
+
+
+class OpenAIFunction(TypedDict):
+    name: str
+    description: str
+    parameters: dict[str, Any]  # the tool's JSON schema (free-form), with "required"
+
+
+class OpenAITool(TypedDict):
+    """A tool in OpenAI's ``tools=[...]`` layout (:meth:`Tool.openai_schema`)."""
+
+    type: Literal["function"]
+    function: OpenAIFunction
+
+
 @dataclass
 class Tool:
     """One callable tool. ``parameters`` is a JSON schema of type object; ``fn`` takes the args as keywords."""
@@ -63,9 +101,9 @@ class Tool:
     fn: Callable[..., str]
     required: list[str] = field(default_factory=list)
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> ToolSpec:
         """KAgentSys-style description, as the note's Template-1 lists tools."""
-        props = {
+        props: dict[str, ParamSpec] = {
             arg: {"type": p.get("type", "string"), "description": p.get("description", "")}
             for arg, p in self.parameters.get("properties", {}).items()
         }
@@ -77,7 +115,7 @@ class Tool:
             "required": list(self.required),
         }
 
-    def openai_schema(self) -> dict[str, Any]:
+    def openai_schema(self) -> OpenAITool:
         params = dict(self.parameters)
         params["required"] = list(self.required)
         return {"type": "function", "function": {"name": self.name, "description": self.description,
@@ -156,7 +194,7 @@ class ToolRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self._tools
 
-    def specs(self) -> list[dict[str, Any]]:
+    def specs(self) -> list[ToolSpec]:
         return [t.spec() for t in self]
 
     def call(self, call: ToolCall) -> Observation:

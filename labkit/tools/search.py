@@ -10,11 +10,10 @@ import re
 import sqlite3
 import threading
 from functools import lru_cache
-from typing import Any
 
 from labkit.jsonl import iter_jsonl, require
 from labkit.tools.registry import Tool, ToolInputError
-from labkit.tools.world import world_dir
+from labkit.tools.world import Page, world_dir
 
 _RUNS = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[0-9a-zA-Z\u00c0-\u024f]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -36,13 +35,14 @@ def tokens(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=None)
-def corpus() -> tuple[dict[str, Any], ...]:
+def corpus() -> tuple[Page, ...]:
+    """Every page of ``data/world/corpus.jsonl``, checked; DataFileError names the line and field."""
     path = world_dir() / "corpus.jsonl"
     docs = []
     for line, rec in iter_jsonl(path):
-        for field in ("url", "title", "text"):
-            require(rec, field, str, path=path, line=line)
-        docs.append(rec)
+        url, title, text, lang = (require(rec, field, str, path=path, line=line)
+                                  for field in ("url", "title", "text", "lang"))
+        docs.append(Page(url=url, title=title, text=text, lang=lang))
     return tuple(docs)
 
 
@@ -55,7 +55,7 @@ def _index() -> sqlite3.Connection:
     return con
 
 
-def search(query: str, k: int = TOP_K) -> list[dict[str, Any]]:
+def search(query: str, k: int = TOP_K) -> list[Page]:
     """The k best documents for a query (BM25), best first."""
     terms = list(dict.fromkeys(t for t in tokens(query) if t not in STOPWORDS))
     if not terms:
@@ -91,7 +91,7 @@ def web_search(query: str) -> str:
     return "\n".join(lines)
 
 
-def find_page(url: str) -> dict[str, Any] | None:
+def find_page(url: str) -> Page | None:
     want = str(url).strip().rstrip("/").removeprefix("https://").removeprefix("http://")
     for d in corpus():
         if d["url"].removeprefix("https://") == want:

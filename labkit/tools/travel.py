@@ -6,10 +6,9 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from labkit.tools.registry import Tool, ToolInputError
-from labkit.tools.world import TODAY, city, city_name, is_zh, load_world_file, parse_date
+from labkit.tools.world import TODAY, City, city, city_name, is_zh, load_world_file, parse_date
 
 _RAIL_ABROAD = {frozenset({"london", "paris"}), frozenset({"paris", "berlin"})}
 MAX_DAYS_AHEAD = 60
@@ -49,7 +48,7 @@ def _clock(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def options(src: dict[str, Any], dst: dict[str, Any], day: dt.date) -> list[Option]:
+def options(src: City, dst: City, day: dt.date) -> list[Option]:
     """The services from src to dst on day, sorted by departure."""
     km = _routes().get(frozenset({src["id"], dst["id"]}))
     if km is None:

@@ -6,10 +6,9 @@ import datetime as dt
 import math
 import random
 from dataclasses import dataclass
-from typing import Any
 
 from labkit.tools.registry import Tool, ToolInputError
-from labkit.tools.world import TODAY, city, city_name, fmt_num, is_zh, parse_date
+from labkit.tools.world import TODAY, City, city, city_name, fmt_num, is_zh, parse_date
 
 PAST_DAYS, FORECAST_DAYS, MAX_SPAN = 30, 14, 10
 CONDITIONS = {"sunny": "晴", "partly cloudy": "多云", "overcast": "阴", "light rain": "小雨",
@@ -33,7 +32,7 @@ class DayWeather:
         return round(self.low + 0.8 * (self.high - self.low), 1)
 
 
-def day_weather(rec: dict[str, Any], day: dt.date) -> DayWeather:
+def day_weather(rec: City, day: dt.date) -> DayWeather:
     """The one weather a city has on a day: seeded by (city id, date), shaped by its climate."""
     clim = rec["climate"]
     rng = random.Random(f"{rec['id']}|{day.isoformat()}")

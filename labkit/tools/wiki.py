@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import difflib
 from functools import lru_cache
-from typing import Any
 
 from labkit.tools.registry import Tool, ToolInputError
-from labkit.tools.world import cities, is_zh, load_world_file, norm
+from labkit.tools.world import City, Entity, Fact, cities, is_zh, load_world_file, norm
 
 LABELS = {  # fact key -> (English label, Chinese label, words in a question that ask for it)
     "born": ("Born", "出生", ("born", "birth", "age", "old", "出生", "生于", "年龄", "多大", "哪年生")),
@@ -28,8 +27,8 @@ LABELS = {  # fact key -> (English label, Chinese label, words in a question tha
 }
 
 
-def _city_entity(c: dict[str, Any]) -> dict[str, Any]:
-    facts = [
+def _city_entity(c: City) -> Entity:
+    facts: list[Fact] = [
         {"key": "country", "en": c["country"]["en"], "zh": c["country"]["zh"]},
         {"key": "population", "en": f"about {c['population_m']} million", "zh": f"约{c['population_m']}百万"},
         {"key": "known_for", "en": c["known_for"]["en"], "zh": c["known_for"]["zh"]},
@@ -43,21 +42,21 @@ def _city_entity(c: dict[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=None)
-def entities() -> tuple[dict[str, Any], ...]:
+def entities() -> tuple[Entity, ...]:
     """Every encyclopedia entry: entities.json followed by one entry per city."""
     return tuple(load_world_file("entities.json")["entities"]) + tuple(_city_entity(c) for c in cities())
 
 
 @lru_cache(maxsize=None)
-def _index() -> dict[str, dict[str, Any]]:
-    index: dict[str, dict[str, Any]] = {}
+def _index() -> dict[str, Entity]:
+    index: dict[str, Entity] = {}
     for ent in entities():
         for name in [ent["en"], ent["zh"], ent["id"], *ent.get("aliases", [])]:
             index.setdefault(norm(name), ent)
     return index
 
 
-def find_entity(name: str) -> dict[str, Any] | None:
+def find_entity(name: str) -> Entity | None:
     """Exact name/alias match, else the longest known name contained in ``name`` (or containing it)."""
     key = norm(name)
     if not key:
@@ -68,7 +67,7 @@ def find_entity(name: str) -> dict[str, Any] | None:
     return max(hits, key=lambda h: h[0])[1] if hits else None
 
 
-def fact(ent: dict[str, Any], key: str, zh: bool) -> str | None:
+def fact(ent: Entity, key: str, zh: bool) -> str | None:
     for f in ent["facts"]:
         if f["key"] == key:
             return f["zh" if zh else "en"]

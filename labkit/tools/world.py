@@ -1,4 +1,10 @@
-"""The sandbox world: fixed TODAY, bundled data files (data/world/*.json) and name lookups shared by the tools."""
+"""The sandbox world: fixed TODAY, bundled data files (data/world/*.json) and name lookups shared by the tools.
+
+The records of the world files are typed here, once, as the JSON objects they are: :class:`City` (``cities.json``),
+:class:`Entity` and its :class:`Fact` s (``entities.json``; :func:`labkit.tools.wiki.entities` adds one per city),
+:class:`Currency` (``rates.json``) and :class:`Page` (a web page: ``corpus.jsonl``, and the topic pages of
+``topics.json``); :class:`Bilingual` is any ``{"en", "zh"}`` pair (a country, a summary, a glossary pair).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from labkit.errors import DataFileError
 from labkit.paths import data_dir
@@ -15,6 +21,91 @@ from labkit.tools.registry import ToolInputError
 
 TODAY = dt.date(2025, 3, 15)
 """The world's fixed 'today' (a Saturday): every relative date in the query bank is counted from it."""
+
+
+
+class Bilingual(TypedDict):
+    en: str
+    zh: str
+
+
+class _ClimateFields(TypedDict):
+    mean_c: float
+    amplitude_c: float
+    rain_chance: float
+
+
+class Climate(_ClimateFields, total=False):
+    """What a city's weather is drawn from (:func:`labkit.tools.weather.day_weather`); ``hemisphere`` "N" (the
+    default) or "S"."""
+
+    hemisphere: str
+
+
+class _CityFields(TypedDict):
+    id: str
+    en: str
+    zh: str
+    country: Bilingual
+    population_m: float
+    climate: Climate
+    food: Bilingual
+    best_season: Bilingual
+    known_for: Bilingual
+
+
+class City(_CityFields, total=False):
+    """One city of ``cities.json``; ``aliases`` are further names :func:`find_city` knows it by."""
+
+    aliases: list[str]
+
+
+class Fact(TypedDict):
+    key: str                     # a key of labkit.tools.wiki.LABELS
+    en: str
+    zh: str
+
+
+class _EntityFields(TypedDict):
+    id: str
+    type: str                    # person | landmark | company | city
+    en: str
+    zh: str
+    summary: Bilingual
+    facts: list[Fact]
+
+
+class Entity(_EntityFields, total=False):
+    """One encyclopedia entry: an entity of ``entities.json``, or a city's entry (``labkit.tools.wiki``)."""
+
+    aliases: list[str]
+    city_id: str | None          # landmark, company, city: the city it is in (None: not a sandbox city)
+    born_year: int               # person
+    died_year: int | None        # person (None: alive)
+    year: int | None             # landmark, company
+
+
+class _CurrencyFields(TypedDict):
+    code: str
+    per_usd: float
+    en: str
+    zh: str
+
+
+class Currency(_CurrencyFields, total=False):
+    """One currency of ``rates.json``: ``per_usd`` units buy one US dollar."""
+
+    aliases: list[str]
+
+
+class Page(TypedDict):
+    """One web page of the sandbox corpus (``corpus.jsonl``, built by ``labkit.build.worldgen``)."""
+
+    url: str
+    title: str
+    text: str
+    lang: str
+
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -25,7 +116,9 @@ def world_dir() -> Path:
 
 @lru_cache(maxsize=None)
 def load_world_file(name: str) -> dict[str, Any]:
-    """Read ``data/world/<name>``; DataFileError names the file on a bad one."""
+    """Read ``data/world/<name>``, a JSON object of any layout (the typed records are read from it by
+    :func:`cities`, :func:`labkit.tools.wiki.entities`, :func:`labkit.tools.convert.currencies`); DataFileError names
+    the file on a bad one."""
     path = world_dir() / name
     if not path.exists():
         raise DataFileError(path, "world data file not found")
@@ -48,8 +141,8 @@ def norm(name: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _city_index() -> dict[str, dict[str, Any]]:
-    index: dict[str, dict[str, Any]] = {}
+def _city_index() -> dict[str, City]:
+    index: dict[str, City] = {}
     for i, city in enumerate(load_world_file("cities.json").get("cities", [])):
         for key in ("id", "en", "zh"):
             if not isinstance(city.get(key), str):
@@ -61,15 +154,15 @@ def _city_index() -> dict[str, dict[str, Any]]:
     return index
 
 
-def cities() -> list[dict[str, Any]]:
+def cities() -> list[City]:
     return list(load_world_file("cities.json")["cities"])
 
 
-def find_city(name: str) -> dict[str, Any] | None:
+def find_city(name: str) -> City | None:
     return _city_index().get(norm(name))
 
 
-def city(name: str, arg: str = "location") -> dict[str, Any]:
+def city(name: str, arg: str = "location") -> City:
     """The canonical city record for a Chinese or English name; ToolInputError lists some known names."""
     found = find_city(name)
     if found is None:
@@ -78,7 +171,7 @@ def city(name: str, arg: str = "location") -> dict[str, Any]:
     return found
 
 
-def city_name(rec: dict[str, Any], zh: bool) -> str:
+def city_name(rec: City, zh: bool) -> str:
     return rec["zh"] if zh else rec["en"]
 
 
