@@ -17,7 +17,7 @@ from pathlib import Path
 
 from labkit.jsonl import write_jsonl
 from labkit.paths import data_dir
-from labkit.records import GoldCall, Query
+from labkit.records import Query
 from labkit.tools import default_registry
 from labkit.tools.calc import evaluate
 from labkit.tools.calendar import holidays
@@ -756,7 +756,7 @@ def build_queries(seed: int = SEED, registry: ToolRegistry | None = None) -> lis
                 made += 1
                 out.append({"id": f"{cluster}-{lang}-{made:03d}", "query": draft.query, "lang": lang,
                             "cluster": cluster,
-                            "gold_calls": [GoldCall(name=c.name, args=dict(c.args)) for c in draft.calls],
+                            "gold_calls": [c.to_dict() for c in draft.calls],
                             "thoughts": draft.thoughts, "reference_answer": answer})
     return out
 
