@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
+from record_shapes import has_shape
 
 from labkit.agent.trace import Trace
 from labkit.data.anonymize import PIIError, PIIReport, Scores, SpanRecord, Span, evaluate_pii
@@ -26,17 +26,6 @@ from labkit.train.guard import BaseIdentity, base_identity
 from labkit.train.packing import PackedItem, PackedRows, PackStatsRecord, sample_unit
 from labkit.types import (ParsedAction, ParseError, ParseErrorDict, ParsedStepDict, ToolCall, ToolCallDict, TraceDict,
                           TraceStepDict)
-
-
-def has_shape(value: Any, td: Any, *, ordered: bool = False) -> None:
-    """``value`` is a dict whose keys are ``td``'s (all required ones, no undeclared one); ``ordered``: in the
-    order ``td`` declares them."""
-    assert isinstance(value, dict), value
-    keys = set(value)
-    assert keys <= td.__required_keys__ | td.__optional_keys__, (td.__name__, keys - set(td.__annotations__))
-    assert td.__required_keys__ <= keys, (td.__name__, td.__required_keys__ - keys)
-    if ordered:
-        assert list(value) == [k for k in td.__annotations__ if k in value], (td.__name__, list(value))
 
 
 def _samples() -> list[Sample]:

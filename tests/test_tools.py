@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from record_shapes import shape_errors
 
 from labkit.errors import UnknownNameError
 from labkit.tools import TODAY, Tool, ToolRegistry, default_registry
@@ -200,13 +201,6 @@ def test_world_size_and_every_name_resolves(reg):
             assert call(reg, "get_weather_info", location=name, start_date="2025-03-16", end_date="2025-03-16").ok
 
 
-def _shape_errors(rec, typ, where: str) -> list[str]:
-    """What keeps a JSON object from being the TypedDict ``typ``: missing required keys, keys it does not name."""
-    required, known = typ.__required_keys__, typ.__required_keys__ | typ.__optional_keys__
-    return ([f"{where}: missing {sorted(required - set(rec))}"] if required - set(rec) else []) + \
-        ([f"{where}: unknown {sorted(set(rec) - known)}"] if set(rec) - known else [])
-
-
 def test_world_files_are_the_typed_records():
     """Each world record type names exactly the keys its file has, so the types are the files' true shape."""
     from labkit.tools.convert import currencies
@@ -216,16 +210,16 @@ def test_world_files_are_the_typed_records():
 
     bad = []
     for c in cities():
-        bad += _shape_errors(c, City, c["id"]) + _shape_errors(c["climate"], Climate, f"{c['id']}.climate")
+        bad += shape_errors(c, City, c["id"]) + shape_errors(c["climate"], Climate, f"{c['id']}.climate")
         for key in ("country", "food", "best_season", "known_for"):
-            bad += _shape_errors(c[key], Bilingual, f"{c['id']}.{key}")
+            bad += shape_errors(c[key], Bilingual, f"{c['id']}.{key}")
     for e in entities():
-        bad += _shape_errors(e, Entity, e["id"]) + _shape_errors(e["summary"], Bilingual, f"{e['id']}.summary")
-        bad += [err for f in e["facts"] for err in _shape_errors(f, Fact, f"{e['id']}.facts")]
-    bad += [err for cur in currencies() for err in _shape_errors(cur, Currency, cur["code"])]
-    bad += [err for page in corpus() for err in _shape_errors(page, Page, page["url"])]
-    bad += [err for doc in load_world_file("topics.json")["docs"] for err in _shape_errors(doc, Page, doc["url"])]
-    bad += [err for pair in load_world_file("glossary.json")["pairs"] for err in _shape_errors(pair, Bilingual, "pair")]
+        bad += shape_errors(e, Entity, e["id"]) + shape_errors(e["summary"], Bilingual, f"{e['id']}.summary")
+        bad += [err for f in e["facts"] for err in shape_errors(f, Fact, f"{e['id']}.facts")]
+    bad += [err for cur in currencies() for err in shape_errors(cur, Currency, cur["code"])]
+    bad += [err for page in corpus() for err in shape_errors(page, Page, page["url"])]
+    bad += [err for doc in load_world_file("topics.json")["docs"] for err in shape_errors(doc, Page, doc["url"])]
+    bad += [err for pair in load_world_file("glossary.json")["pairs"] for err in shape_errors(pair, Bilingual, "pair")]
     assert not bad, bad[:5]
 
 
