@@ -215,6 +215,7 @@ class Levers(TypedDict):
     meta_templates: float
     held_out_formats: list[str]
     step_balance: float | None
+    general_turns: int | None
 
 
 @dataclass
@@ -230,10 +231,11 @@ class DataSettings:
     meta_templates: float = 0.0      # share of template slots labelled with the Meta-Agent's kept templates
     held_out_formats: list[str] = field(default_factory=list)   # format families whose templates are test only
     step_balance: float | None = None   # tool call : finish ratio after a tool call; None: off
+    general_turns: int | None = None    # exchanges per general conversation; None: one (labkit.data.mix)
 
     def levers(self) -> Levers:
         return Levers(meta_templates=self.meta_templates, held_out_formats=self.held_out_formats,
-                      step_balance=self.step_balance)
+                      step_balance=self.step_balance, general_turns=self.general_turns)
 
     @classmethod
     def lever_defaults(cls) -> Levers:
@@ -241,7 +243,7 @@ class DataSettings:
         off = {f.name: f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
                for f in fields(cls)}
         return Levers(meta_templates=off["meta_templates"], held_out_formats=off["held_out_formats"],
-                      step_balance=off["step_balance"])
+                      step_balance=off["step_balance"], general_turns=off["general_turns"])
 
 
 @dataclass

@@ -81,7 +81,7 @@ def test_export_jsonl_and_dataset(tmp_path: Path) -> None:
     general = [{"id": f"g{i}", "instruction": f"问题{i}", "output": f"回答{i}", "lang": "zh"} for i in range(5)]
     mixed, info = mix(_our_samples() * 5, general, ratio=5.0, seed=1)
     assert info == {"agent": 15, "general": 3, "general_wanted": 3, "ratio": 5.0, "actual_ratio": 5.0,
-                    "general_unique": 3, "general_repeats": 0}
+                    "turns": 1, "general_items": 3, "general_unique": 3, "general_repeats": 0}
     many, info = mix(_our_samples() * 10, general[:2], ratio=5.0)
     assert info["general"] == 6 and info["general_unique"] == 2 and info["general_repeats"] == 4
     assert len({s["id"] for s in many}) == len([s for s in many if s["source"] == "general"]) + 3

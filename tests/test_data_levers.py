@@ -137,6 +137,44 @@ def test_step_balance_setting_reaches_the_data(data_dir: Path, tmp_path: Path) -
     assert {str(k): {a: int(v) for a, v in row.items()} for k, row in table.iterrows()} == after
 
 
+def test_general_turns_make_conversations_of_general_records() -> None:
+    from labkit.data.mix import mix
+
+    agent = [{"id": f"a{i}", "source": "agent", "step": 0, "messages": []} for i in range(30)]
+    general = [{"id": f"g{i}", "instruction": f"q{i}", "output": f"r{i}", "lang": "en"} for i in range(5)]
+    one, info1 = mix(agent, general, ratio=5.0, seed=2)
+    mixed, info = mix(agent, general, ratio=5.0, seed=2, turns=3)
+    assert (info1["general"], info1["turns"], info1["general_items"], info1["general_repeats"]) == (6, 1, 6, 1)
+    assert (info["general"], info["turns"], info["general_items"], info["general_repeats"]) == (6, 3, 18, 13)
+    convs = [s for s in mixed if s["source"] == "general"]
+    assert len(convs) == 6 and len({s["id"] for s in mixed}) == len(mixed)
+    for conv in convs:
+        msgs = conv["messages"]
+        assert [m["role"] for m in msgs] == ["user", "assistant"] * 3
+        assert [m["loss"] for m in msgs] == [False, True] * 3  # every answer is supervised
+        assert all(m["content"] == "r" + u["content"][1:] for u, m in zip(msgs[::2], msgs[1::2]))
+    used = Counter(m["content"] for s in convs for m in s["messages"][::2])
+    assert sorted(used.values()) == [3, 3, 4, 4, 4]  # the pool taken in turn: every record before any again
+    # the agent samples and their order do not depend on the turns
+    assert [s["id"] for s in mixed if s["source"] == "agent"] == [s["id"] for s in one if s["source"] == "agent"]
+    for bad in (0, 17):
+        with pytest.raises(ValueError, match="turns"):
+            mix(agent, general, turns=bad)
+
+
+def test_general_turns_setting_reaches_the_data(data_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    from labkit.data.pipeline import build_dataset
+
+    kw = {"teacher": "sandbox", "test_fraction": 0.3, "workers": 2, "progress": False}
+    res = build_dataset("smoke", tmp_path / "d", overrides={"general_turns": 3}, **kw)
+    mix_info = res.stats["samples"]["mix"]
+    assert res.stats["levers"]["general_turns"] == 3 and mix_info["turns"] == 3
+    train = read_training_set(tmp_path / "d" / "train.jsonl")
+    general = [s for s in train if s["source"] == "general"]
+    assert len(general) == mix_info["general"] > 0 and mix_info["general_items"] == 3 * len(general)
+    assert all(sum(m.get("loss", False) for m in s["messages"]) == 3 for s in general)
+
+
 def test_step_action_reads_edited_steps_again() -> None:
     from labkit.templates import load_template
 
@@ -152,7 +190,9 @@ def test_step_action_reads_edited_steps_again() -> None:
     ("meta_templates", 1.5, "data.meta_templates"), ("meta_templates", True, "data.meta_templates"),
     ("held_out_formats", ["declared:toml"], "data.held_out_formats"),
     ("held_out_formats", ["builtin:conclusion"], "data.held_out_formats"),
-    ("step_balance", 0, "data.step_balance"), ("steps_balance", 1.0, "data.steps_balance")])
+    ("step_balance", 0, "data.step_balance"), ("steps_balance", 1.0, "data.steps_balance"),
+    ("general_turns", 0, "data.general_turns"), ("general_turns", 17, "data.general_turns"),
+    ("general_turns", 2.5, "data.general_turns"), ("general_turns", "4", "data.general_turns")])
 def test_lever_settings_are_checked(key: str, value: object, field: str, tmp_path: Path) -> None:
     import yaml
 

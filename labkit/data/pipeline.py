@@ -12,7 +12,8 @@ The stages are public so that notebook 03 performs them one by one with the same
 The data levers of the mode's ``data`` section (:data:`LEVER_DEFAULTS`, all off when absent): ``meta_templates``
 (Meta-Agent Tuning: the share of template slots labelled with the Meta-Agent's kept templates, given as
 ``template_dirs``), ``held_out_formats`` (output-format families no training template may use: the evaluation's
-"held-out format" group) and ``step_balance`` (:mod:`labkit.data.balance`).
+"held-out format" group), ``step_balance`` (:mod:`labkit.data.balance`) and ``general_turns`` (general samples as
+conversations of that many exchanges, :func:`labkit.data.mix.mix`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from labkit.data.dedup import NEAR_DUP_THRESHOLD, DedupResult, cross_duplicates,
 from labkit.data.export import to_hf_dataset, write_training_set
 from labkit.data.filters import Verdict, check_record, rejection_table
 from labkit.data.label import LabelJob, label_jobs, load_failures, load_labelled, plan_jobs
-from labkit.data.mix import mix
+from labkit.data.mix import MAX_GENERAL_TURNS, mix
 from labkit.data.queries import load_general, load_queries
 from labkit.data.review import apply_decisions, load_decisions
 from labkit.data.samples import agent_samples, anonymize_samples, dedup_samples
@@ -88,6 +89,9 @@ def _check_levers(cfg: DataSettings, path: Path, overridden: set[str]) -> None:
             raise bad("held_out_formats", f"unknown planning format family {h!r}; known: {', '.join(allowed)}")
     if cfg.step_balance is not None and cfg.step_balance <= 0:
         raise bad("step_balance", f"expected null (off) or a positive call : finish ratio, got {cfg.step_balance!r}")
+    if cfg.general_turns is not None and not 1 <= cfg.general_turns <= MAX_GENERAL_TURNS:
+        raise bad("general_turns", f"expected null (off) or 1 to {MAX_GENERAL_TURNS} exchanges per general "
+                                   f"conversation, got {cfg.general_turns!r}")
 
 
 @dataclass
@@ -307,7 +311,7 @@ def build_dataset(mode: Mode = "smoke", out_dir: str | Path | None = None, teach
     agent_dd = dedup_samples(agent)
     balanced, balance = balance_steps(agent_dd.kept, cfg.step_balance, seed=seed)
     gen_train, gen_test, gen_dd = split_general(load_general(general_path), cfg.general_test, seed=seed)
-    mixed, mix_info = mix(balanced, gen_train, ratio=agent_general_ratio, seed=seed)
+    mixed, mix_info = mix(balanced, gen_train, ratio=agent_general_ratio, seed=seed, turns=cfg.general_turns or 1)
 
     # 5. write everything.
     write_training_set(mixed, out / "train.jsonl")
