@@ -33,7 +33,7 @@
 # **先修**：实验 01（ReAct 循环、四种模板）。离线、只用 CPU；不需要 GPU 或 API 密钥（有密钥时第 5 节多一个真实大模型）。
 #
 # <!-- expected: 02 -->
-# **你应该看到（实测）**：本实验没有要等很久的单元；smoke 模式整本 53 s（2026-12-02，2 vCPU AMD EPYC, AVX2 only, quiet）。
+# **你应该看到（实测）**：本实验没有要等很久的单元；smoke 模式整本 53 s（2026-12-02，2 vCPU AMD EPYC，只有 AVX2，安静）。
 # <!-- /expected -->
 
 # %% tags=["parameters"]
