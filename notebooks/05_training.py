@@ -50,7 +50,7 @@ data_path = None          # None -> runs/data/<mode>/train.jsonl（由 03 数据
 output_dir = None         # None -> runs/train/<mode>
 deepspeed = ""            # "" -> 不用 DeepSpeed；集群上："../slurm/ds_zero3.json"
 max_len = None            # None -> 按 mode（course：1600；笔记里的 GPU 配置是 4096）
-max_steps = None          # None -> 按 mode（course：-1，即按 epochs=1 训练一轮，约 385 行，每行约 2048 个 token）
+max_steps = None          # None -> 按 mode（course：-1，即按 epochs=1 训练一轮，约 400–490 行（视数据而定），每行最多 2048 个 token）
 epochs = None             # None -> 按 mode；只在 max_steps 不为正数时生效（集群上按 epoch 训练：max_steps 设为 -1）
 batch_size = None         # None：以下几项都按 configs/<mode>.yaml 的 train 部分
 grad_accum = None
