@@ -214,7 +214,7 @@ class Ceiling(TypedDict):
 
 
 CourseRun = TypedDict("CourseRun", {
-    "about": str, "measured": str, "machine": str, "command": str, "sources": str,
+    "about": str, "measured": str, "machine": str, "command": str, "settings": str, "sources": str,
     "smoke": Smoke, "03": Lab03, "04": Lab04, "05": Lab05, "06": Lab06, "ceiling": Ceiling,
 })
 
@@ -265,7 +265,8 @@ def _minutes(seconds: float) -> str:
 
 
 def _stamp(d: CourseRun) -> str:
-    return f"{d['measured']}，{d['machine']}，`{d['command']}`"
+    """Date, machine, command and the settings of that run that differ from today's configs (``settings``, may be "")."""
+    return f"{d['measured']}，{d['machine']}，`{d['command']}`" + (f"，{d['settings']}" if d["settings"] else "")
 
 
 def _smoke(d: CourseRun, nb: str, model: str = "") -> str:

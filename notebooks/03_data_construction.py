@@ -37,7 +37,7 @@
 # （有密钥时可以把 `teacher` 换成 `"openai"`，用真实大模型当老师）。
 #
 # <!-- expected: 03 -->
-# **你应该看到（course 模式实测，2026-12-05，2 vCPU Intel Xeon（AMX + AVX-512-BF16），与别的任务共用 CPU，`labkit labs run 03 04 05 06 --mode course`）**：整本 22 s（老师缓存为空）。
+# **你应该看到（course 模式实测，2026-12-05，2 vCPU Intel Xeon（AMX + AVX-512-BF16），与别的任务共用 CPU，`labkit labs run 03 04 05 06 --mode course`，当时 configs/course.yaml 的 step_balance 还是关闭的（现在是 1.0：样本更多，分数更高，见 bench/README.md））**：整本 22 s（老师缓存为空）。
 # 2,297 条 Agent 样本 + 459 条通用样本（5.004 : 1），训练模板 12 个、留出模板 3 个；样本 token 数 平均 456.9 / 中位 484 / p95 874 / 最长 1,325；训练 / 测试 query 424 / 111 条，泄漏 0 条。smoke 模式整本 26 s（2026-12-02，2 vCPU AMD EPYC，只有 AVX2，安静）。
 # <!-- /expected -->
 
@@ -295,6 +295,9 @@ print(anonymize("我叫王小明，手机13812345678，邮箱wxm@example.com")[0
 # （`task_complete` 或最终答案）、`conclusion` 模板-2 的总结。第 1 步（已经调用过一次工具）如果 `finish` 多于 `call`，
 # 学生就会学到“调用一次就结束”，哪怕问题还需要下一个工具。数据设置 `step_balance`（`configs/<mode>.yaml`）打开时，
 # 把第 1 步及以后的 `call` 样本按固定种子复制（每条最多 3 份），直到每一步 `call : finish` 达到设定的比例；关闭时原样不动。
+# course 模式设的是 `1.0`：同样的数据、同样的配方各训练一轮，关闭时 Overall 53.7；打开后用两个随机种子各训练一次，
+# 分别是 62.4 和 73.4（端到端 8 和 13 / 20）。两个种子之间就差了 11 分——**只训练一次，说明不了一个开关的作用**
+# （数字与命令见 `bench/README.md`）。
 
 # %%
 from labkit.data import balance_steps, data_settings, step_action_table

@@ -43,7 +43,7 @@
 # 由大模型当裁判。
 #
 # <!-- expected: 04 -->
-# **你应该看到（course 模式实测，2026-12-05，2 vCPU Intel Xeon（AMX + AVX-512-BF16），与别的任务共用 CPU，`labkit labs run 03 04 05 06 --mode course`）**：整本 22 s。离线漏斗 2.46 s：536 条 query → 18 个簇 → 54 个候选 → 保留 33 个。用保留的模板重建训练数据 11.65 s（`meta_templates: 0.5`）：1,272 个标注任务里 636 个换成 Meta-Agent 模板（训练用其中 18 个；YAML / XML / key=value 格式家族的 15 个只留给实验 06 测试），得到 2,254 条 Agent 样本 + 451 条通用样本，共 2,705 条，实验 05 就用它训练。smoke 模式整本 12 s（2026-12-02，2 vCPU AMD EPYC，只有 AVX2，安静）。
+# **你应该看到（course 模式实测，2026-12-05，2 vCPU Intel Xeon（AMX + AVX-512-BF16），与别的任务共用 CPU，`labkit labs run 03 04 05 06 --mode course`，当时 configs/course.yaml 的 step_balance 还是关闭的（现在是 1.0：样本更多，分数更高，见 bench/README.md））**：整本 22 s。离线漏斗 2.46 s：536 条 query → 18 个簇 → 54 个候选 → 保留 33 个。用保留的模板重建训练数据 11.65 s（`meta_templates: 0.5`）：1,272 个标注任务里 636 个换成 Meta-Agent 模板（训练用其中 18 个；YAML / XML / key=value 格式家族的 15 个只留给实验 06 测试），得到 2,254 条 Agent 样本 + 451 条通用样本，共 2,705 条，实验 05 就用它训练。smoke 模式整本 12 s（2026-12-02，2 vCPU AMD EPYC，只有 AVX2，安静）。
 # <!-- /expected -->
 
 # %% tags=["parameters"]

@@ -37,7 +37,7 @@
 # CPU 即可完成；有 GPU 时同一套代码自动用 bf16 与 Flash Attention，Slurm 脚本见 `slurm/`。不需要 API 密钥。
 #
 # <!-- expected: 05 -->
-# **你应该看到（course 模式实测，2026-12-05，2 vCPU Intel Xeon（AMX + AVX-512-BF16），与别的任务共用 CPU，`labkit labs run 03 04 05 06 --mode course`）**：训练一轮（epoch）：2,705 条样本装进 446 行，每行最多 2,048 个 token，同一条轨迹的样本共用的提示前缀只算一次（省下 30.1% 的 token，共 895,924 个）；batch 1，每步一行，共 446 步（lr 0.0002）。max_len 1,600：整条丢弃 0 条（最长的样本 1,590 个 token；提示从不截断）。
+# **你应该看到（course 模式实测，2026-12-05，2 vCPU Intel Xeon（AMX + AVX-512-BF16），与别的任务共用 CPU，`labkit labs run 03 04 05 06 --mode course`，当时 configs/course.yaml 的 step_balance 还是关闭的（现在是 1.0：样本更多，分数更高，见 bench/README.md））**：训练一轮（epoch）：2,705 条样本装进 446 行，每行最多 2,048 个 token，同一条轨迹的样本共用的提示前缀只算一次（省下 30.1% 的 token，共 895,924 个）；batch 1，每步一行，共 446 步（lr 0.0002）。max_len 1,600：整条丢弃 0 条（最长的样本 1,590 个 token；提示从不截断）。
 #
 # 日志（train_log.jsonl）里 446 步的 s_per_step 合计 4,035 s（约 67 分钟），平均 9.05 s/步、每秒 222 个 token——这台 CPU 当时还在跑别的任务，这个时间偏长；训练在第 339 步被内核因内存不足杀掉，重跑本 notebook 从 checkpoint-325 接着训完（被杀前多跑的那几步不算在合计里）。同类 CPU 安静时，按 `bench/bench_step.py` 测得的 89.2 条样本/分钟，这一轮约 30 分钟（日志里的 67 分钟是共用 CPU 上的）。这一格运行时会显示“训练：已完成步数/总步数，已用时间，预计还需”。smoke 模式（tiny 模型）整本 58 s（2026-12-02，2 vCPU AMD EPYC，只有 AVX2，安静）。
 # <!-- /expected -->

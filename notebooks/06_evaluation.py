@@ -43,7 +43,7 @@
 # 有 API 密钥时 course 模式多评一个真实大模型。
 #
 # <!-- expected: 06 -->
-# **你应该看到（course 模式实测，2026-12-05，2 vCPU Intel Xeon（AMX + AVX-512-BF16），与别的任务共用 CPU，`labkit labs run 03 04 05 06 --mode course`）**：整本没有跑完：为让出 CPU，在配方实验（全参数对 LoRA，各训练 5 分钟）那一格手动停下，其后各格没有运行；之前各格合计 3,129 s（约 52 分钟）。40 条留出 query、176 条记录、312 个 prompt（见过的模板 136 个，没见过的 176 个）。
+# **你应该看到（course 模式实测，2026-12-05，2 vCPU Intel Xeon（AMX + AVX-512-BF16），与别的任务共用 CPU，`labkit labs run 03 04 05 06 --mode course`，当时 configs/course.yaml 的 step_balance 还是关闭的（现在是 1.0：样本更多，分数更高，见 bench/README.md））**：整本没有跑完：为让出 CPU，在配方实验（全参数对 LoRA，各训练 5 分钟）那一格手动停下，其后各格没有运行；之前各格合计 3,129 s（约 52 分钟）。40 条留出 query、176 条记录、312 个 prompt（见过的模板 136 个，没见过的 176 个）。
 #
 # | 模型 | Planning | Tool-use | Reflection | Concluding | Profile | Overall | Overall 95% 区间 |
 # |---|---|---|---|---|---|---|---|
